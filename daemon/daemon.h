@@ -1,0 +1,147 @@
+/*
+ * vitaled daemon internals.  The plugin-visible API is include/vitaled/plugin.h.
+ */
+#ifndef VITALED_DAEMON_H
+#define VITALED_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <vitaled/plugin.h>
+#include "vitaled-core.h"
+
+/* sysexits.h EX_CONFIG: a configuration error stops start-up with it. */
+#define EXIT_CONFIG 78
+
+/* ---- loop.c ---------------------------------------------------------- */
+
+int loop_init(void);
+/* Runs until loop_quit(); returns the status passed to it. */
+int loop_run(void);
+void loop_quit(int status);
+void loop_cleanup(void);
+/* Handle a signal on the loop (signalfd); the signal is blocked in all threads. */
+int loop_add_signal(int signo, vitaled_callback_func func, void *user_data);
+/* Block the handled signals: call before any thread is created. */
+int loop_block_signals(void);
+
+/* ---- log.c ----------------------------------------------------------- */
+
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+void log_init(enum log_level level);
+
+/* ---- config.c -------------------------------------------------------- */
+
+struct config;
+
+/* A group of keys; plugin groups come from their descriptors. */
+struct config_schema {
+	const char *group;
+	const struct vitaled_option *options;
+};
+
+/*
+ * Parse path and then path's drop-in directory (dropin_dir, *.conf in
+ * name order, later values win), validating against schemas (NULL
+ * terminated).  On error, writes "file:line: what is wrong" into err.
+ * A missing main file is not an error when missing_ok.
+ */
+int config_load(const char *path, const char *dropin_dir, bool missing_ok,
+		const struct config_schema *const *schemas,
+		char *err, size_t err_len, struct config **out);
+void config_free(struct config *config);
+/* Make config the one vitaled_config_*() read (takes ownership). */
+void config_set_current(struct config *config);
+struct config *config_current(void);
+extern const struct vitaled_option config_general_options[];
+extern const struct vitaled_option config_trust_options[];
+extern const struct vitaled_option config_tokens_options[];
+extern const struct vitaled_option config_chips_options[];
+extern const struct vitaled_option config_dbus_options[];
+
+/* ---- plugin.c -------------------------------------------------------- */
+
+/* Find built-in plugins and load external ones from dir (their schemas
+ * are needed before the configuration can be validated). */
+int plugin_load_all(const char *dir);
+/* NULL-terminated schemas of every known plugin, for config_load(). */
+const struct config_schema *const *plugin_schemas(void);
+/* Start the plugins the configuration enables. */
+void plugin_start(void);
+void plugin_stop(void);
+bool plugin_is_known(const char *name);
+
+/* ---- engine.c: verification context, trust store, replay cache ------- */
+
+int engine_init(void);
+/* Rebuild the context from the current configuration (SIGHUP). */
+int engine_reload(void);
+void engine_cleanup(void);
+struct vd_replay *engine_replay(void);
+struct vd_context *engine_context(void);	/* borrowed */
+
+/* ---- reader.c / card.c: the objects published on D-Bus --------------- */
+
+enum card_state {
+	CARD_STATE_READING,
+	CARD_STATE_DONE,
+};
+
+struct vitaled_reader {
+	char *id;
+	char *name;
+	enum vitaled_reader_kind kind;
+	enum vitaled_reader_state state;
+	unsigned int serial;		/* per-process counter, for object paths */
+	void *bus_data;			/* owned by the D-Bus service */
+};
+
+struct vitaled_card {
+	unsigned int serial;		/* per-process counter, for object paths */
+	struct vitaled_reader *reader;	/* NULL once the reader is gone */
+	char reader_id[64];
+	enum card_state state;
+	struct vd_read_result *result;	/* set when state is DONE */
+	time_t read_time;		/* wall clock, when the read finished */
+	struct timespec started;	/* monotonic, when the read began */
+	struct vitaled_timer *lifetime;	/* phone reads: wiped when it fires */
+	void *bus_data;
+};
+
+const char *reader_kind_name(enum vitaled_reader_kind kind);
+const char *reader_state_name(enum vitaled_reader_state state);
+
+/* Visit every reader / card (stop when func returns false). */
+void reader_foreach(bool (*func)(struct vitaled_reader *reader, void *data), void *data);
+void card_foreach(bool (*func)(struct vitaled_card *card, void *data), void *data);
+struct vitaled_card *card_find(unsigned int serial);
+/* The client is done with a phone read: wipe it now. */
+void card_release(struct vitaled_card *card);
+void card_cleanup(void);
+void reader_cleanup(void);
+
+/*
+ * Observers (the D-Bus service) learn about objects as they change.
+ * Called on the loop thread; a callback may be NULL.
+ */
+struct vitaled_observer {
+	void (*reader_added)(struct vitaled_reader *reader);
+	void (*reader_changed)(struct vitaled_reader *reader);
+	void (*reader_removed)(struct vitaled_reader *reader);
+	void (*card_added)(struct vitaled_card *card);
+	void (*card_changed)(struct vitaled_card *card);
+	void (*card_removed)(struct vitaled_card *card);
+};
+
+void observer_register(const struct vitaled_observer *observer);
+void observer_unregister(const struct vitaled_observer *observer);
+/* Used by reader.c and card.c to notify. */
+enum observer_event {
+	OBSERVE_READER_ADDED, OBSERVE_READER_CHANGED, OBSERVE_READER_REMOVED,
+	OBSERVE_CARD_ADDED, OBSERVE_CARD_CHANGED, OBSERVE_CARD_REMOVED,
+};
+void observer_notify(enum observer_event event, void *object);
+
+#endif

@@ -1,0 +1,20 @@
+sbin_PROGRAMS += daemon/vitaled
+daemon_vitaled_SOURCES = daemon/daemon.h daemon/main.c daemon/loop.c daemon/log.c \
+	daemon/config.c daemon/plugin.c daemon/reader.c daemon/card.c daemon/engine.c \
+	$(builtin_sources)
+nodist_daemon_vitaled_SOURCES = daemon/builtin.h
+daemon_vitaled_CFLAGS = $(AM_CFLAGS) -DVITALED_PLUGIN_BUILTIN $(builtin_cflags) \
+	$(OPENSSL_CFLAGS) $(DBUS_CFLAGS) -I$(top_builddir)/daemon -I$(top_srcdir)/daemon
+daemon_vitaled_LDADD = lib/libvitaled-core.la $(builtin_libadd) $(DBUS_LIBS) $(OPENSSL_LIBS) -ldl -lpthread
+# External plugins resolve the vitaled_* API from the daemon itself.
+daemon_vitaled_LDFLAGS = $(AM_LDFLAGS) -Wl,--export-dynamic
+
+BUILT_SOURCES += daemon/builtin.h
+CLEANFILES += daemon/builtin.h
+daemon/builtin.h: Makefile
+	$(AM_V_GEN)$(MKDIR_P) daemon && { \
+	  for p in $(builtin_plugins); do \
+	    echo "extern const struct vitaled_plugin_desc __vitaled_builtin_$$p;"; done; \
+	  echo "static const struct vitaled_plugin_desc *const builtin_plugins[] = {"; \
+	  for p in $(builtin_plugins); do echo "	&__vitaled_builtin_$$p,"; done; \
+	  echo "	NULL"; echo "};"; } > $@-t && mv $@-t $@

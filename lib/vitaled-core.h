@@ -1,0 +1,252 @@
+/*
+ * libvitaled-core — the verification engine shared by vitaled and vitalectl.
+ *
+ * It needs no daemon: formats (doc/formats.md), parsers, trust store,
+ * chip and token verification, business rules.  Functions return 0 or a
+ * negative errno-style code unless said otherwise.  Structures holding
+ * personal data are fixed-size so they can be wiped in one go.
+ */
+#ifndef VITALED_CORE_H
+#define VITALED_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* ---- verdicts ------------------------------------------------------- */
+
+enum vd_status {
+	VD_STATUS_VERIFIED,
+	VD_STATUS_FORGED,		/* bad signature or hash */
+	VD_STATUS_UNTRUSTED,		/* signer does not chain to a trusted root */
+	VD_STATUS_EXPIRED,
+	VD_STATUS_NOT_YET_VALID,
+	VD_STATUS_REVOKED,
+	VD_STATUS_CLONE_SUSPECTED,	/* active authentication failed */
+	VD_STATUS_OPPOSED,		/* serial on the opposition list */
+	VD_STATUS_TEST_CARD,		/* test/demo marker, not allowed */
+	VD_STATUS_MALFORMED,
+	VD_STATUS_UNVERIFIABLE,		/* legacy Vitale 2 identity */
+	VD_STATUS_REPLAYED,		/* token id already accepted */
+	VD_STATUS_UNSUPPORTED,		/* not a health card / not our token */
+	VD_STATUS_READ_FAILED,		/* I/O failed (card pulled, timeout) */
+	VD_STATUS_COUNT
+};
+
+/* Machine-readable names: "verified", "forged", "not-yet-valid", ... */
+const char *vd_status_name(enum vd_status status);
+int vd_status_from_name(const char *name);	/* enum value or -EINVAL */
+
+/* The reason is for humans and logs: it never carries personal data. */
+struct vd_verdict {
+	enum vd_status status;
+	char reason[160];
+};
+
+void vd_verdict_set(struct vd_verdict *verdict, enum vd_status status,
+		const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- data model (doc/formats.md) ------------------------------------ */
+
+#define VD_MAX_BENEFICIARIES	12
+#define VD_MAX_PERIODS		8
+#define VD_MAX_AMC		2
+
+/* month or day 0: unknown ("lunar" birth dates); year 0: no date */
+struct vd_date {
+	uint16_t year;
+	uint8_t month;
+	uint8_t day;
+};
+
+struct vd_period {
+	struct vd_date start;
+	struct vd_date end;	/* year 0: open-ended */
+};
+
+struct vd_coverage {
+	struct vd_period period;
+	char exemption[5];	/* exonération / ALD code */
+	char situation[5];	/* code situation */
+};
+
+struct vd_amc {
+	char organisation[11];	/* numéro d'organisme complémentaire */
+	char member[21];	/* numéro d'adhérent */
+	char guarantee[9];	/* type de garantie */
+	char routing[9];	/* code d'aiguillage */
+	struct vd_period period;
+};
+
+struct vd_beneficiary {
+	char usual_name[65];	/* UTF-8 */
+	char birth_name[65];
+	char first_name[65];
+	struct vd_date birth_date;
+	uint8_t birth_rank;	/* 1.. (0 on the card means 1) */
+	char qualite[3];	/* "00" assuré, "06" enfant, ... */
+	char nir[16];		/* 13 digits/2A/2B + 2-digit key, "" if none */
+	bool nir_key_valid;
+	unsigned int n_rights;
+	struct vd_period rights[VD_MAX_PERIODS];	/* AMO rights */
+	unsigned int n_coverage;
+	struct vd_coverage coverage[VD_MAX_PERIODS];
+	unsigned int n_c2s;
+	struct vd_period c2s[VD_MAX_PERIODS];
+	unsigned int n_amc;
+	struct vd_amc amc[VD_MAX_AMC];
+};
+
+enum vd_form_factor {
+	VD_FORM_CARD,		/* open-profile contact card */
+	VD_FORM_PHONE_NFC,	/* open-profile phone over NFC */
+	VD_FORM_PHONE_QR,	/* open-profile QR token */
+	VD_FORM_LEGACY_CARD,	/* real Vitale 2, identity only */
+};
+
+enum vd_marker {
+	VD_MARKER_PRODUCTION,
+	VD_MARKER_TEST,
+	VD_MARKER_DEMO,
+};
+
+struct vd_record {
+	enum vd_form_factor form;
+	uint8_t version;
+	char card_serial[21];
+	char issuer[33];
+	char regime[3];
+	char caisse[4];
+	char centre[5];
+	char code_gestion[3];
+	struct vd_period validity;
+	enum vd_marker marker;
+	unsigned int n_beneficiaries;
+	struct vd_beneficiary beneficiaries[VD_MAX_BENEFICIARIES];
+};
+
+const char *vd_form_factor_name(enum vd_form_factor form);	/* "card", "phone-nfc", "phone-qr", "legacy-card" */
+const char *vd_marker_name(enum vd_marker marker);		/* "production", "test", "demo" */
+
+/*
+ * The outcome of one read.  has_record is set only when the verdict is
+ * "verified", or "unverifiable" for a legacy identity: nothing else is
+ * ever handed on as data.
+ */
+struct vd_read_result {
+	struct vd_verdict verdict;
+	enum vd_form_factor form;
+	enum vd_marker marker;
+	bool has_record;
+	struct vd_record record;
+	unsigned int apdu_count;	/* chips: APDUs exchanged */
+	uint8_t token_id[16];		/* tokens: unique id (cti) */
+	size_t token_id_len;
+	time_t expires;			/* tokens: presentation expiry; 0 none */
+};
+
+struct vd_read_result *vd_read_result_new(void);
+/* Wipes the personal data, then frees.  NULL is fine. */
+void vd_read_result_free(struct vd_read_result *result);
+/* Wipes the record and clears has_record (used on any failure path). */
+void vd_read_result_drop_record(struct vd_read_result *result);
+
+/* ---- business rules ------------------------------------------------- */
+
+/* 15-character NIR (2A/2B allowed): 0 if the key matches, -EINVAL if not
+ * or if the text is not a NIR. */
+int vd_nir_check(const char *nir);
+
+struct vd_rights_status {
+	bool amo_open;
+	struct vd_date amo_until;	/* year 0: open-ended or closed */
+	bool c2s;
+	unsigned int n_coverage;	/* coverages in force on that date */
+	const struct vd_coverage *coverage[VD_MAX_PERIODS];
+};
+
+void vd_rights_on(const struct vd_beneficiary *beneficiary,
+		const struct vd_date *date, struct vd_rights_status *out);
+int vd_date_compare(const struct vd_date *a, const struct vd_date *b);
+struct vd_date vd_date_from_time(time_t t);	/* UTC */
+
+/* ---- trust store and engine context --------------------------------- */
+
+struct vd_trust;
+
+/* Called for every file that could not be used; the rest still loads. */
+typedef void (*vd_trust_report_func)(const char *path, const char *why, void *user_data);
+
+/*
+ * Load every *.pem (roots and document-signer certificates), *.crl and
+ * the opposition list (opposition.txt: one serial per line) in dir.
+ */
+int vd_trust_load(const char *dir, vd_trust_report_func report, void *user_data,
+		struct vd_trust **out);
+struct vd_trust *vd_trust_ref(struct vd_trust *trust);
+void vd_trust_unref(struct vd_trust *trust);
+
+struct vd_trust_info {
+	unsigned int n_roots;
+	unsigned int n_signers;
+	unsigned int n_crls;
+	unsigned int n_opposed;
+	time_t earliest_expiry;		/* of roots and signers; 0 if none */
+	time_t earliest_crl_next_update;	/* 0 if no CRL */
+};
+void vd_trust_get_info(const struct vd_trust *trust, struct vd_trust_info *out);
+
+struct vd_settings {
+	bool allow_test_cards;		/* test/demo marker accepted */
+	unsigned int clock_skew;	/* seconds tolerated on token times */
+	unsigned int token_max_age;	/* seconds a presentation may live */
+	size_t token_max_inflated;	/* zlib output cap, bytes */
+	unsigned int read_timeout_ms;	/* per chip read */
+};
+
+void vd_settings_default(struct vd_settings *settings);
+
+struct vd_replay;	/* persistent replay cache for token ids */
+
+/* What a verification needs; immutable once built, shared by reference. */
+struct vd_context;
+
+struct vd_context *vd_context_new(struct vd_trust *trust, const struct vd_settings *settings);
+struct vd_context *vd_context_ref(struct vd_context *ctx);
+void vd_context_unref(struct vd_context *ctx);
+struct vd_trust *vd_context_trust(const struct vd_context *ctx);
+const struct vd_settings *vd_context_settings(const struct vd_context *ctx);
+
+/* ---- chips ---------------------------------------------------------- */
+
+/*
+ * Card I/O supplied by the source.  transmit() sends one command APDU and
+ * returns the full response (data + SW1 SW2) in resp/resp_len (in: size of
+ * resp).  It returns 0 or a negative errno: -ENODEV card gone, -ETIMEDOUT,
+ * -EIO.  The engine handles 61 XX and 6C XX itself.
+ */
+struct vd_card_io {
+	int (*transmit)(void *io_data, const uint8_t *cmd, size_t cmd_len,
+			uint8_t *resp, size_t *resp_len);
+	void *io_data;
+};
+
+/* Select the profile by ATR and application, read, verify.  Blocking:
+ * call it from a worker thread.  Always fills out->verdict. */
+void vd_chip_read(struct vd_context *ctx, const struct vd_card_io *io,
+		const uint8_t *atr, size_t atr_len, time_t now,
+		struct vd_read_result *out);
+
+/* ---- QR tokens ------------------------------------------------------ */
+
+int vd_replay_open(const char *path, size_t max_entries, struct vd_replay **out);
+void vd_replay_close(struct vd_replay *replay);
+
+/* Verify an open-profile token ("VT1:" ...).  replay may be NULL (no
+ * replay check, e.g. vitalectl).  Always fills out->verdict. */
+void vd_token_verify(struct vd_context *ctx, struct vd_replay *replay,
+		const uint8_t *text, size_t len, time_t now,
+		struct vd_read_result *out);
+
+#endif

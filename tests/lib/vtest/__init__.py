@@ -1,0 +1,1 @@
+"""Test harness for vitaled integration tests (TAP output, private services)."""
