@@ -1,1 +1,2 @@
-# fragment: see Makefile.am
+# Verification engine (issue 4, chip/trust half): see HACKING.md.
+lib_libvitaled_core_la_SOURCES += lib/internal.h lib/result.c lib/ecsig.c lib/trust.c
