@@ -153,6 +153,12 @@ VITALED_EXPORT void vitaled_card_remove(struct vitaled_card *card);
 VITALED_EXPORT void vitaled_token_submit(struct vitaled_reader *reader,
 		const uint8_t *data, size_t len);
 
+/*
+ * PC/SC source: whether pcscd is reachable right now (published as
+ * org.vitaled.Manager1.PcscAvailable; false until a source says so).
+ */
+VITALED_EXPORT void vitaled_pcsc_set_available(bool available);
+
 /* The engine settings and trust store in force (reference counted). */
 struct vd_context;
 VITALED_EXPORT struct vd_context *vitaled_verify_context(void);
