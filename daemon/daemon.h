@@ -100,8 +100,8 @@ struct vitaled_reader {
 
 struct vitaled_card {
 	unsigned int serial;		/* per-process counter, for object paths */
-	struct vitaled_reader *reader;	/* NULL once the reader is gone */
-	char reader_id[64];
+	struct vitaled_reader *reader;	/* NULL once detached (reader gone, phone read) */
+	char reader_id[64];		/* the source reader's stable id, kept for good */
 	enum card_state state;
 	struct vd_read_result *result;	/* set when state is DONE */
 	time_t read_time;		/* wall clock, when the read finished */
@@ -120,6 +120,9 @@ struct vitaled_card *card_find(unsigned int serial);
 /* The client is done with a phone read: wipe it now. */
 void card_release(struct vitaled_card *card);
 void card_cleanup(void);
+unsigned int card_count(void);
+/* The reader went away: its cards go too (phone reads stay, detached). */
+void card_reader_gone(struct vitaled_reader *reader);
 void reader_cleanup(void);
 
 /*
@@ -143,5 +146,15 @@ enum observer_event {
 	OBSERVE_CARD_ADDED, OBSERVE_CARD_CHANGED, OBSERVE_CARD_REMOVED,
 };
 void observer_notify(enum observer_event event, void *object);
+
+/* ---- dbus-service.c ---------------------------------------------------- */
+
+/* Connect to the system bus (or the session bus), own org.vitaled and
+ * publish the objects.  Losing the bus later makes the daemon exit. */
+int dbus_service_init(bool session_bus);
+void dbus_service_cleanup(void);
+/* Trust store or settings changed (after engine_reload()): re-publish the
+ * Manager1 properties that depend on them. */
+void dbus_service_manager_changed(void);
 
 #endif

@@ -1,0 +1,205 @@
+/*
+ * Cards: one object per card, phone or token read.  A physical card's
+ * data lives until it is pulled; a phone read (NFC or QR) until the
+ * configured lifetime runs out or a client releases it.  Whatever ends a
+ * card wipes what it held (vd_read_result_free).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+struct card_node {
+	struct vitaled_card card;
+	struct card_node *next;
+};
+
+static struct card_node *cards;
+static unsigned int next_serial = 1;
+
+static bool is_phone_read(const struct vitaled_card *card)
+{
+	return card->result && (card->result->form == VD_FORM_PHONE_NFC ||
+			card->result->form == VD_FORM_PHONE_QR);
+}
+
+static unsigned int elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (unsigned int)((now.tv_sec - since->tv_sec) * 1000 +
+			(now.tv_nsec - since->tv_nsec) / 1000000);
+}
+
+/* Does the reader still hold a card?  Phone reads outlive the tap. */
+static void update_reader_state(struct vitaled_reader *reader)
+{
+	struct card_node *n;
+
+	if (!reader || reader->state == VITALED_READER_UNAVAILABLE)
+		return;
+	for (n = cards; n; n = n->next)
+		if (n->card.reader == reader) {
+			vitaled_reader_set_state(reader, VITALED_READER_CARD_PRESENT);
+			return;
+		}
+	vitaled_reader_set_state(reader, VITALED_READER_IDLE);
+}
+
+static void card_destroy(struct vitaled_card *card)
+{
+	struct card_node **pp;
+
+	for (pp = &cards; *pp; pp = &(*pp)->next) {
+		struct card_node *n = *pp;
+		struct vitaled_reader *reader = card->reader;
+
+		if (&n->card != card)
+			continue;
+		*pp = n->next;
+		vitaled_timer_remove(card->lifetime);
+		observer_notify(OBSERVE_CARD_REMOVED, card);
+		vd_read_result_free(card->result);
+		memset(n, 0, sizeof(*n));
+		free(n);
+		update_reader_state(reader);
+		return;
+	}
+}
+
+struct vitaled_card *vitaled_card_new(struct vitaled_reader *reader)
+{
+	struct card_node *n;
+
+	if (!reader)
+		return NULL;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->card.serial = next_serial++;
+	n->card.reader = reader;
+	snprintf(n->card.reader_id, sizeof(n->card.reader_id), "%s", reader->id);
+	n->card.state = CARD_STATE_READING;
+	clock_gettime(CLOCK_MONOTONIC, &n->card.started);
+	n->next = cards;
+	cards = n;
+	vitaled_info("reader %s: card %u inserted, reading", reader->id, n->card.serial);
+	observer_notify(OBSERVE_CARD_ADDED, &n->card);
+	update_reader_state(reader);
+	return &n->card;
+}
+
+static void lifetime_expired(void *user_data)
+{
+	struct vitaled_card *card = user_data;
+
+	card->lifetime = NULL;	/* a fired timer is freed by the loop */
+	vitaled_info("card %u: phone read lifetime over, data wiped", card->serial);
+	card_destroy(card);
+}
+
+void vitaled_card_complete(struct vitaled_card *card, struct vd_read_result *result)
+{
+	if (!card || !result) {
+		vd_read_result_free(result);
+		return;
+	}
+	vd_read_result_free(card->result);
+	card->result = result;
+	card->state = CARD_STATE_DONE;
+	card->read_time = time(NULL);
+	vitaled_info("reader %s: card %u: %s, %s (%s), %u APDUs, %u ms",
+			card->reader_id, card->serial, vd_form_factor_name(result->form),
+			vd_status_name(result->verdict.status), result->verdict.reason,
+			result->apdu_count, elapsed_ms(&card->started));
+	if (is_phone_read(card) && !card->lifetime) {
+		long secs = vitaled_config_int("DBus", "PhoneReadLifetime");
+
+		card->lifetime = vitaled_timer_add((unsigned int)secs * 1000,
+				lifetime_expired, card);
+	}
+	observer_notify(OBSERVE_CARD_CHANGED, card);
+}
+
+void vitaled_card_remove(struct vitaled_card *card)
+{
+	struct vitaled_reader *reader;
+
+	if (!card)
+		return;
+	/* A phone leaves the field right after the tap: its read stays
+	 * available to the practice software until its lifetime ends. */
+	if (card->state == CARD_STATE_DONE && is_phone_read(card) && card->lifetime) {
+		reader = card->reader;
+		card->reader = NULL;
+		update_reader_state(reader);
+		observer_notify(OBSERVE_CARD_CHANGED, card);
+		return;
+	}
+	if (card->state == CARD_STATE_READING)
+		vitaled_info("reader %s: card %u removed before the read finished; nothing published",
+				card->reader_id, card->serial);
+	else
+		vitaled_info("reader %s: card %u removed, data wiped", card->reader_id, card->serial);
+	card_destroy(card);
+}
+
+void card_release(struct vitaled_card *card)
+{
+	vitaled_info("card %u: released by a client, data wiped", card->serial);
+	card_destroy(card);
+}
+
+/* The reader went away: its cards go too (phone reads stay, detached). */
+void card_reader_gone(struct vitaled_reader *reader)
+{
+	struct card_node *n, *next;
+
+	for (n = cards; n; n = next) {
+		next = n->next;
+		if (n->card.reader == reader)
+			vitaled_card_remove(&n->card);
+	}
+	for (n = cards; n; n = n->next)
+		if (n->card.reader == reader)
+			n->card.reader = NULL;
+}
+
+struct vitaled_card *card_find(unsigned int serial)
+{
+	struct card_node *n;
+
+	for (n = cards; n; n = n->next)
+		if (n->card.serial == serial)
+			return &n->card;
+	return NULL;
+}
+
+void card_foreach(bool (*func)(struct vitaled_card *card, void *data), void *data)
+{
+	struct card_node *n, *next;
+
+	for (n = cards; n; n = next) {
+		next = n->next;
+		if (!func(&n->card, data))
+			return;
+	}
+}
+
+unsigned int card_count(void)
+{
+	struct card_node *n;
+	unsigned int count = 0;
+
+	for (n = cards; n; n = n->next)
+		count++;
+	return count;
+}
+
+void card_cleanup(void)
+{
+	while (cards)
+		card_destroy(&cards->card);
+}

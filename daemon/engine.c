@@ -1,0 +1,117 @@
+/*
+ * The verification context in force: settings from the configuration and
+ * the trust store, rebuilt on SIGHUP.  Workers take a reference, so a
+ * reload never pulls the store from under a read in progress.  The replay
+ * cache lives across reloads: it is the daemon's memory of tokens seen.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon.h"
+
+static struct vd_context *current;
+static struct vd_replay *replay;
+
+static void report_trust_file(const char *path, const char *why, void *user_data)
+{
+	vitaled_warn("trust: %s not used: %s", path, why);
+}
+
+static struct vd_context *build_context(void)
+{
+	const char *dir = vitaled_config_string("Trust", "Directory");
+	struct vd_trust_info info;
+	struct vd_settings settings;
+	struct vd_context *ctx;
+	struct vd_trust *trust = NULL;
+	int err;
+
+	vd_settings_default(&settings);
+	settings.allow_test_cards = vitaled_config_bool("Trust", "AllowTestCards");
+	settings.clock_skew = (unsigned int)vitaled_config_int("Tokens", "ClockSkew");
+	settings.token_max_age = (unsigned int)vitaled_config_int("Tokens", "MaxAge");
+	settings.token_max_inflated = (size_t)vitaled_config_int("Tokens", "MaxInflatedSize");
+	settings.read_timeout_ms = (unsigned int)vitaled_config_int("Chips", "ReadTimeout");
+
+	err = vd_trust_load(dir, report_trust_file, NULL, &trust);
+	if (err < 0) {
+		vitaled_error("trust: cannot load %s: %s", dir, strerror(-err));
+		return NULL;
+	}
+	vd_trust_get_info(trust, &info);
+	vitaled_info("trust: %u roots, %u signers, %u CRLs, %u opposed serials from %s",
+			info.n_roots, info.n_signers, info.n_crls, info.n_opposed, dir);
+	if (info.n_roots == 0)
+		vitaled_warn("trust: no issuer root in %s: nothing can be verified", dir);
+	ctx = vd_context_new(trust, &settings);
+	vd_trust_unref(trust);
+	return ctx;
+}
+
+static void open_replay_cache(void)
+{
+	const char *dir = vitaled_config_string("General", "StateDirectory");
+	char path[PATH_MAX];
+	int err;
+
+	if (snprintf(path, sizeof(path), "%s/replay.cache", dir) >= (int)sizeof(path)) {
+		vitaled_error("replay cache: state directory path too long");
+		return;
+	}
+	err = vd_replay_open(path, (size_t)vitaled_config_int("Tokens", "ReplayCacheSize"),
+			&replay);
+	if (err < 0) {
+		replay = NULL;
+		vitaled_error("replay cache: cannot open %s: %s; QR tokens will be refused",
+				path, strerror(-err));
+	}
+}
+
+int engine_init(void)
+{
+	current = build_context();
+	if (!current)
+		return -EINVAL;
+	open_replay_cache();
+	return 0;
+}
+
+int engine_reload(void)
+{
+	struct vd_context *ctx = build_context();
+
+	if (!ctx) {
+		vitaled_error("trust: reload failed, keeping the trust material in force");
+		return -EINVAL;
+	}
+	vd_context_unref(current);
+	current = ctx;
+	if (!replay)
+		open_replay_cache();
+	return 0;
+}
+
+void engine_cleanup(void)
+{
+	vd_context_unref(current);
+	current = NULL;
+	vd_replay_close(replay);
+	replay = NULL;
+}
+
+struct vd_replay *engine_replay(void)
+{
+	return replay;
+}
+
+struct vd_context *engine_context(void)
+{
+	return current;
+}
+
+struct vd_context *vitaled_verify_context(void)
+{
+	return current ? vd_context_ref(current) : NULL;
+}

@@ -1,0 +1,125 @@
+/*
+ * QR token intake from scanners and cameras.  A scanner often reports the
+ * same code several times while the phone is held up: the same text within
+ * [Tokens] DuplicateWindow seconds is one read.  A later rescan is a new
+ * read, and the replay cache then gives it the "replayed" verdict.
+ */
+#include <string.h>
+#include <openssl/evp.h>
+
+#include "daemon.h"
+
+#define RECENT_SCANS 16
+#define MAX_TOKEN_TEXT 8192	/* far above the largest QR code (version 40) */
+#define MAX_TOKEN_CARDS 64
+
+struct recent_scan {
+	unsigned char digest[32];
+	struct timespec when;
+	bool used;
+};
+
+static struct recent_scan recent[RECENT_SCANS];
+static unsigned int recent_next;
+
+static bool seen_recently(const unsigned char digest[32])
+{
+	long window = vitaled_config_int("Tokens", "DuplicateWindow");
+	struct timespec now;
+	unsigned int i;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (i = 0; i < RECENT_SCANS; i++) {
+		struct recent_scan *r = &recent[i];
+
+		if (r->used && !memcmp(r->digest, digest, 32) &&
+				now.tv_sec - r->when.tv_sec < window) {
+			r->when = now;
+			return true;
+		}
+	}
+	recent[recent_next].used = true;
+	recent[recent_next].when = now;
+	memcpy(recent[recent_next].digest, digest, 32);
+	recent_next = (recent_next + 1) % RECENT_SCANS;
+	return false;
+}
+
+/* A scanner flooding codes must not grow memory: drop the oldest token read. */
+static bool find_oldest_token(struct vitaled_card *card, void *data)
+{
+	struct vitaled_card **oldest = data;
+
+	if (card->result && card->result->form == VD_FORM_PHONE_QR &&
+			(!*oldest || card->serial < (*oldest)->serial))
+		*oldest = card;
+	return true;
+}
+
+static bool count_tokens(struct vitaled_card *card, void *data)
+{
+	unsigned int *n = data;
+
+	if (card->result && card->result->form == VD_FORM_PHONE_QR)
+		(*n)++;
+	return true;
+}
+
+static void make_room(void)
+{
+	struct vitaled_card *oldest = NULL;
+	unsigned int n = 0;
+
+	card_foreach(count_tokens, &n);
+	if (n < MAX_TOKEN_CARDS)
+		return;
+	card_foreach(find_oldest_token, &oldest);
+	if (oldest)
+		card_release(oldest);
+}
+
+void vitaled_token_submit(struct vitaled_reader *reader, const uint8_t *data, size_t len)
+{
+	unsigned char digest[32];
+	struct vd_read_result *result;
+	struct vitaled_card *card;
+	struct vd_replay *replay;
+
+	if (!reader || !data)
+		return;
+	if (len == 0 || len > MAX_TOKEN_TEXT) {
+		vitaled_warn("reader %s: scanned code of %zu bytes ignored (limit %d)",
+				reader->id, len, MAX_TOKEN_TEXT);
+		return;
+	}
+	if (!EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL))
+		return;
+	if (seen_recently(digest)) {
+		vitaled_debug("reader %s: same code scanned again, folded into the first read",
+				reader->id);
+		return;
+	}
+	result = vd_read_result_new();
+	if (!result)
+		return;
+	make_room();
+	card = vitaled_card_new(reader);
+	if (!card) {
+		vd_read_result_free(result);
+		return;
+	}
+	replay = engine_replay();
+	if (!replay) {
+		/* Without a working replay cache a replay cannot be told apart. */
+		result->form = VD_FORM_PHONE_QR;
+		vd_verdict_set(&result->verdict, VD_STATUS_READ_FAILED,
+				"replay cache unavailable: tokens cannot be accepted");
+	} else {
+		vd_token_verify(engine_context(), replay, data, len, time(NULL), result);
+		result->form = VD_FORM_PHONE_QR;
+	}
+	vitaled_card_complete(card, result);
+	/* The scanner holds nothing: the read lives on until its lifetime ends. */
+	card->reader = NULL;
+	vitaled_reader_set_state(reader, VITALED_READER_IDLE);
+}

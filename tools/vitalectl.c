@@ -1,0 +1,105 @@
+/*
+ * vitalectl: the admin's tool for vitaled — readers, cards, tokens, trust.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <vitaled/dbus.h>
+#include "vitalectl.h"
+
+struct command {
+	const char *name;
+	int (*func)(int argc, char **argv, const struct vitalectl_opts *opts);
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{ "status", cmd_status, "is the daemon up; version" },
+	{ "token", cmd_token, "token verify STRING|--file F: decode and verify a QR token" },
+	{ NULL, NULL, NULL }
+};
+
+static void usage(FILE *out)
+{
+	const struct command *c;
+
+	fprintf(out, "Usage: vitalectl [--json] [--session] COMMAND [ARGS]\n\n"
+			"Commands:\n");
+	for (c = commands; c->name; c++)
+		fprintf(out, "  %-10s %s\n", c->name, c->help);
+	fprintf(out, "\nOptions:\n"
+			"  --json      machine-readable output\n"
+			"  --session   talk to a vitaled on the session bus\n"
+			"  --help      this help\n"
+			"  --version   version\n\n"
+			"Exit status: 0 ok, 1 failed check or verification, 2 usage,\n"
+			"3 daemon not reachable, 4 not authorised.\n");
+}
+
+DBusConnection *vitalectl_bus(const struct vitalectl_opts *opts)
+{
+	DBusConnection *conn;
+	DBusError err;
+
+	dbus_error_init(&err);
+	conn = dbus_bus_get_private(opts->session_bus ? DBUS_BUS_SESSION : DBUS_BUS_SYSTEM, &err);
+	if (!conn) {
+		fprintf(stderr, "vitalectl: cannot connect to the %s bus: %s\n",
+				opts->session_bus ? "session" : "system", err.message);
+		dbus_error_free(&err);
+		return NULL;
+	}
+	dbus_connection_set_exit_on_disconnect(conn, FALSE);
+	return conn;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "session", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct vitalectl_opts opts = { 0 };
+	const struct command *c;
+	const char *no_color = getenv("NO_COLOR");
+	int opt;
+
+	/* Options before the command are global; the rest belong to it. */
+	while ((opt = getopt_long(argc, argv, "+jshV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			opts.json = true;
+			break;
+		case 's':
+			opts.session_bus = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return VITALECTL_OK;
+		case 'V':
+			printf("vitalectl %s\n", PACKAGE_VERSION);
+			return VITALECTL_OK;
+		default:
+			usage(stderr);
+			return VITALECTL_USAGE;
+		}
+	}
+	opts.color = isatty(STDOUT_FILENO) && !(no_color && *no_color) && !opts.json;
+	if (optind >= argc) {
+		usage(stderr);
+		return VITALECTL_USAGE;
+	}
+	for (c = commands; c->name; c++)
+		if (!strcmp(c->name, argv[optind])) {
+			optind++;
+			return c->func(argc - optind + 1, argv + optind - 1, &opts);
+		}
+	fprintf(stderr, "vitalectl: unknown command '%s' (see vitalectl --help)\n", argv[optind]);
+	return VITALECTL_USAGE;
+}
