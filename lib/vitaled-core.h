@@ -248,5 +248,21 @@ void vd_replay_close(struct vd_replay *replay);
 void vd_token_verify(struct vd_context *ctx, struct vd_replay *replay,
 		const uint8_t *text, size_t len, time_t now,
 		struct vd_read_result *out);
+/* ---- QR codes in images (lib/qrimage.c) ------------------------------
+ * PNG, JPEG or binary PGM (told apart by content) → 8-bit grey → libzbar
+ * in binary mode.  The first QR code's bytes go to out.  Errors: -ENODATA
+ * no QR code, -EPROTONOSUPPORT not an image we read, -EINVAL damaged,
+ * -EFBIG too large, -ENOBUFS content longer than out_size, -ENOMEM, or
+ * the errno of opening the file.
+ */
+#define VD_IMAGE_MAX_SIDE	8192u			/* pixels */
+#define VD_IMAGE_MAX_FILE	(32u * 1024 * 1024)	/* bytes */
+
+int vd_qr_scan_grey(const uint8_t *grey, unsigned int width, unsigned int height,
+		uint8_t *out, size_t out_size, size_t *out_len);
+int vd_qr_scan_image(const uint8_t *buf, size_t len,
+		uint8_t *out, size_t out_size, size_t *out_len);
+int vd_qr_scan_file(const char *path, uint8_t *out, size_t out_size, size_t *out_len);
+const char *vd_qr_strerror(int err);	/* for the errors above */
 
 #endif

@@ -1,1 +1,15 @@
-# fragment: see Makefile.am
+# QR sources (issue 7): serial, HID-POS and keyboard-wedge scanners, webcam,
+# and QR codes in image files.
+
+# Images → QR bytes, in the engine library (vitalectl token verify --image).
+lib_libvitaled_core_la_SOURCES += lib/qrimage.c
+lib_libvitaled_core_la_CFLAGS += $(ZBAR_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS)
+lib_libvitaled_core_la_LIBADD += $(ZBAR_LIBS) $(PNG_LIBS) $(JPEG_LIBS)
+
+# Prints the QR bytes found in each image (tests and bench).
+check_PROGRAMS += tests/qr/qrscan
+tests_qr_qrscan_SOURCES = tests/qr/qrscan.c
+tests_qr_qrscan_LDADD = lib/libvitaled-core.la
+
+TESTS += tests/qr-images.py
+EXTRA_DIST += tests/qr-images.py
