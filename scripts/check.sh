@@ -1,0 +1,58 @@
+#!/bin/bash
+# Install dependencies, build vitaled out of tree and run the whole test
+# suite: the normal build with -Werror, then the suite again under
+# AddressSanitizer + UndefinedBehaviorSanitizer.  Ends with one line
+# "N passed, N failed".  Run as root from the source tree.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+bash scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+
+# Count what automake's test driver recorded in a build directory.
+tally() {
+	local log=$1/test-suite.log p f
+	[ -f "$log" ] || { failed=$((failed + 1)); return; }
+	p=$(awk '/^# PASS:/ { print $3; exit }' "$log")
+	f=$(awk '/^# (FAIL|ERROR|XPASS):/ { n += $3 } END { print n + 0 }' "$log")
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0}))
+}
+
+# build DIR CONFIGURE-ARGS...: configure, build, run the suite
+build() {
+	local dir=$1
+	shift
+	rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || return 1
+	if ! "$top/configure" --enable-werror "$@" >configure.out 2>&1; then
+		tail -30 configure.out
+		return 1
+	fi
+	if ! make -j2 >make.out 2>&1; then
+		grep -E 'error|warning' make.out | head -40
+		return 1
+	fi
+	make -j2 check >check.out 2>&1
+	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):|^# ' check.out
+	for f in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find . -name '*.trs') 2>/dev/null); do
+		echo "==== ${f%.trs}.log"
+		tail -60 "${f%.trs}.log"
+	done
+	cd "$top"
+}
+
+autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; echo "0 passed, 1 failed"; exit 1; }
+
+echo "=== build and test (-Werror)"
+if build "$top/build" ; then tally "$top/build"; else failed=$((failed + 1)); fi
+
+echo "=== build and test under ASan+UBSan"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+if build "$top/build-sanitizers" --enable-sanitizers; then tally "$top/build-sanitizers"; else failed=$((failed + 1)); fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
