@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include <vitaled/plugin.h>
@@ -31,6 +32,19 @@ int loop_block_signals(void);
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 void log_init(enum log_level level);
+
+/* ---- notify.c: systemd readiness and watchdog (sd_notify protocol) ---
+ * Each returns 1 when sent, 0 without $NOTIFY_SOCKET (not under systemd),
+ * or -errno.  Loop thread only.
+ */
+/* Start-up done (bus name owned, sources started); also starts watchdog
+ * keep-alives from a loop timer when $WATCHDOG_USEC asks for them. */
+int notify_ready(void);
+/* SIGHUP: before reloading; call notify_ready() when done (either way). */
+int notify_reloading(void);
+/* Shutdown begun: stops the keep-alives. */
+int notify_stopping(void);
+int notify_watchdog(void);
 
 /* ---- config.c -------------------------------------------------------- */
 
@@ -72,6 +86,8 @@ const struct config_schema *const *plugin_schemas(void);
 void plugin_start(void);
 void plugin_stop(void);
 bool plugin_is_known(const char *name);
+/* One line per plugin: name, built-in or external, version, description. */
+void plugin_print_list(FILE *out);
 
 /* ---- engine.c: verification context, trust store, replay cache ------- */
 

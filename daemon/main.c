@@ -20,6 +20,7 @@ static struct {
 	const char *plugin_dir;
 	bool session_bus;
 	bool check_only;
+	bool list_plugins;
 	enum log_level level;
 } opts = {
 	.config_path = DEFAULT_CONFIG,
@@ -37,6 +38,7 @@ static void usage(FILE *out)
 		"  -s, --session          use the session bus (development)\n"
 		"  -p, --plugin-dir DIR   external plugins (default %s)\n"
 		"  -t, --check-config     validate the configuration and exit\n"
+		"  -l, --list-plugins     list the plugins found and exit\n"
 		"  -v, --verbose          more messages\n"
 		"  -d, --debug            debug messages\n"
 		"  -h, --help             this help\n"
@@ -53,6 +55,7 @@ static int parse_args(int argc, char **argv)
 		{ "session", no_argument, NULL, 's' },
 		{ "plugin-dir", required_argument, NULL, 'p' },
 		{ "check-config", no_argument, NULL, 't' },
+		{ "list-plugins", no_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
@@ -61,7 +64,7 @@ static int parse_args(int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:sp:tvdhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:sp:tlvdhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			opts.config_path = optarg;
@@ -75,6 +78,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 't':
 			opts.check_only = true;
+			break;
+		case 'l':
+			opts.list_plugins = true;
 			break;
 		case 'v':
 			if (opts.level < LOG_LEVEL_INFO)
@@ -152,6 +158,11 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	plugin_load_all(opts.plugin_dir);
+	if (opts.list_plugins) {
+		plugin_print_list(stdout);
+		plugin_stop();
+		return EXIT_SUCCESS;
+	}
 	if (load_config(&config) < 0) {
 		plugin_stop();
 		return EXIT_CONFIG;

@@ -150,6 +150,17 @@ static bool plugin_enabled(const char *name)
 	return !in_list(disable, name);
 }
 
+void plugin_print_list(FILE *out)
+{
+	unsigned int i;
+
+	for (i = 0; i < n_plugins; i++)
+		fprintf(out, "%s\t%s\t%s\t%s\n", plugins[i].desc->name,
+				plugins[i].handle ? "external" : "built-in",
+				plugins[i].desc->version ? plugins[i].desc->version : "",
+				plugins[i].desc->description ? plugins[i].desc->description : "");
+}
+
 void plugin_start(void)
 {
 	unsigned int i;

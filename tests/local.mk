@@ -1,2 +1,13 @@
 # Test harness shared by every test fragment.
 EXTRA_DIST += tests/unit/tap.h tests/lib/vtest/__init__.py tests/lib/vtest/tap.py
+
+# External plugins for the loader tests (one with a wrong ABI version).
+check_LTLIBRARIES = tests/plugins/external.la tests/plugins/wrongabi.la
+tests_plugins_external_la_SOURCES = tests/plugins/external.c
+tests_plugins_external_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+tests_plugins_wrongabi_la_SOURCES = tests/plugins/external.c
+tests_plugins_wrongabi_la_CPPFLAGS = $(AM_CPPFLAGS) -DWRONG_ABI
+tests_plugins_wrongabi_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+
+TESTS += tests/test-daemon.py
+EXTRA_DIST += tests/test-daemon.py tests/lib/vtest/daemon.py
