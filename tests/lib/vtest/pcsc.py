@@ -1,0 +1,335 @@
+"""A private pcscd with two virtual readers, and virtual cards to put in them.
+
+Stable API (other test areas import it; extend, do not change):
+
+    from vtest.pcsc import Pcsc, HarnessUnavailable
+
+    with Pcsc(workdir=None, pki=None, debug=False) as h:
+        h.socket            # path for PCSCLITE_CSOCK_NAME (also set in os.environ)
+        h.env(extra=None)   # os.environ copy with PCSCLITE_CSOCK_NAME (for subprocesses)
+        h.readers           # ["Virtual PCD 00 00", "Virtual PCD 00 01"]
+        card = h.insert(reader=0, profile="card", variant="reference",
+                        family=None, pki=None, args=(), wait=True)
+                            # starts tests/emu/vcard.py on that reader (inside the
+                            # netns) and waits until pyscard sees the card PRESENT;
+                            # card.atr, card.proc, card.log
+        h.insert_cmd(reader, argv, wait=True)  # any emulator command; it must
+                            # connect to 127.0.0.1:h.port(reader) itself
+        h.port(reader)      # vpcd TCP port of that reader (35963 / 35964)
+        h.remove(reader=0, wait=True)   # kills the emulator, waits for EMPTY
+        h.wait(reader, present, timeout=20)  # True when reached
+        h.state(reader)     # SCARD_STATE_* bit mask seen now
+        h.restart_pcscd()   # kill and start pcscd again; both readers are empty
+                            # afterwards (emulators exit with pcscd)
+        h.kill_pcscd() / h.start_pcscd()  # the two halves, for outage tests
+        h.netns_popen(argv, **popen_kw)  # run anything in the private netns
+        h.pcscd_log()       # pcscd's output (-f; with debug=True also -d -a)
+    # everything is torn down here, and also at exit, on SIGTERM, and if the
+    # test process is killed (children carry PR_SET_PDEATHSIG).
+
+How: a holder process made with `unshare --mount --net --propagation private`
+brings up `lo` and bind-mounts WORKDIR/run on /run/pcscd, then sleeps. pcscd
+(-f, reader.conf.d in WORKDIR/conf with one vpcd entry = 2 readers) and the
+emulators are started in its namespaces with nsenter, so vpcd's fixed TCP
+ports never collide with other test runs; clients reach pcscd through the
+unix socket, which crosses network namespaces. Needs root (as a non-root
+user an unprivileged user namespace is tried); HarnessUnavailable is raised
+when the namespaces cannot be made, so a test can skip with the reason.
+
+PKI: pki defaults to vtest.pki.pki_dir() (tests/pki/mkpki.sh, cached).
+"""
+import atexit
+import ctypes
+import os
+import signal
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import pki as _pki
+
+SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+VCARD = os.path.join(SRCDIR, "tests", "emu", "vcard.py")
+PYTHON = "/usr/bin/python3"
+VPCD_LIB = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
+VPCD_PORT = 35963
+READERS = ["Virtual PCD 00 00", "Virtual PCD 00 01"]
+
+
+class HarnessUnavailable(Exception):
+    """The private pcscd cannot be set up here (no namespaces, no pcscd...)."""
+
+
+def _pdeathsig():
+    # Die with the test process, even when it is SIGKILLed.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    os.setsid()
+
+
+def _scard():
+    from smartcard import scard  # imported late: only /usr/bin/python3 has it
+    return scard
+
+
+class Card:
+    """An emulator process in a reader."""
+
+    def __init__(self, reader, proc, log):
+        self.reader = reader
+        self.proc = proc
+        self.log = log
+        self.atr = None
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def output(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+
+class Pcsc:
+    def __init__(self, workdir=None, pki=None, debug=False):
+        self.own_workdir = workdir is None
+        self.workdir = workdir or tempfile.mkdtemp(prefix="vtest-pcsc-")
+        self.pki = pki
+        self.debug = debug
+        self.socket = os.path.join(self.workdir, "run", "pcscd.comm")
+        self.readers = list(READERS)
+        self.holder = None
+        self.pcscd = None
+        self.cards = {}
+        self.ns = []
+        self._old_env = None
+        self._old_term = None
+        self._ctx = None
+        self._atr = b""
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def start(self):
+        for tool in ("unshare", "nsenter", "ip", "pcscd"):
+            if not shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"):
+                raise HarnessUnavailable("%s not found" % tool)
+        if not os.path.exists(VPCD_LIB):
+            raise HarnessUnavailable("vsmartcard-vpcd not installed (%s)" % VPCD_LIB)
+        atexit.register(self.stop)
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            self._old_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        os.makedirs(os.path.join(self.workdir, "run"), exist_ok=True)
+        conf = os.path.join(self.workdir, "conf")
+        os.makedirs(conf, exist_ok=True)
+        with open(os.path.join(conf, "vpcd"), "w") as f:
+            f.write('FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:0x%04X\n'
+                    "LIBPATH %s\nCHANNELID 0x%04X\n" % (VPCD_PORT, VPCD_LIB, VPCD_PORT))
+        self._start_holder()
+        self._old_env = os.environ.get("PCSCLITE_CSOCK_NAME")
+        os.environ["PCSCLITE_CSOCK_NAME"] = self.socket
+        self.start_pcscd()
+
+    def _start_holder(self):
+        script = ("ip link set lo up && mkdir -p /run/pcscd && "
+                  "mount --bind '%s' /run/pcscd && echo ready && exec sleep 1000000"
+                  % os.path.join(self.workdir, "run"))
+        argv = ["unshare", "--mount", "--net", "--propagation", "private"]
+        self.ns = ["--net", "--mount"]
+        if os.geteuid() != 0:
+            argv[1:1] = ["--user", "--map-root-user"]
+            self.ns = ["--user", "--preserve-credentials", "--net", "--mount"]
+        self.holder = subprocess.Popen(argv + ["sh", "-c", script], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, preexec_fn=_pdeathsig)
+        line = self.holder.stdout.readline()
+        if line.strip() != b"ready":
+            err = self.holder.stderr.read().decode(errors="replace") if self.holder.poll() is not None else ""
+            self._kill(self.holder)
+            self.holder = None
+            raise HarnessUnavailable("cannot make the private namespaces: %s" % err.strip())
+
+    def netns_popen(self, argv, **kw):
+        """Start argv inside the private network and mount namespaces."""
+        kw.setdefault("preexec_fn", _pdeathsig)
+        return subprocess.Popen(["nsenter", "--target", str(self.holder.pid)] + self.ns
+                                + ["--"] + list(argv), **kw)
+
+    def start_pcscd(self):
+        log = open(os.path.join(self.workdir, "pcscd.log"), "ab")
+        argv = ["pcscd", "-f", "-c", os.path.join(self.workdir, "conf")]
+        if self.debug:
+            argv += ["-d", "-a"]
+        self.pcscd = self.netns_popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.pcscd.poll() is not None:
+                raise HarnessUnavailable("pcscd exited: %s" % self.pcscd_log()[-2000:])
+            if self._list_readers() == self.readers:
+                return
+            time.sleep(0.05)
+        raise HarnessUnavailable("pcscd did not show the vpcd readers: %s"
+                                 % self.pcscd_log()[-2000:])
+
+    def kill_pcscd(self):
+        self._release_ctx()
+        if self.pcscd:
+            self._kill(self.pcscd)
+            self.pcscd = None
+        for r in list(self.cards):
+            self._kill(self.cards.pop(r).proc)
+
+    def restart_pcscd(self):
+        self.kill_pcscd()
+        self.start_pcscd()
+
+    def pcscd_log(self):
+        try:
+            with open(os.path.join(self.workdir, "pcscd.log"), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        """Tear everything down; safe to call more than once."""
+        self.kill_pcscd()
+        if self.holder:
+            self._kill(self.holder)
+            self.holder = None
+        if self._old_env is None:
+            os.environ.pop("PCSCLITE_CSOCK_NAME", None)
+        else:
+            os.environ["PCSCLITE_CSOCK_NAME"] = self._old_env
+        if self._old_term is not None:
+            signal.signal(signal.SIGTERM, self._old_term)
+            self._old_term = None
+        if self.own_workdir and os.path.isdir(self.workdir) and not os.environ.get("VTEST_KEEP"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @staticmethod
+    def _kill(proc):
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for f in (proc.stdout, proc.stderr):
+            if f:
+                f.close()
+
+    def env(self, extra=None):
+        e = dict(os.environ)
+        e["PCSCLITE_CSOCK_NAME"] = self.socket
+        e.update(extra or {})
+        return e
+
+    # -- cards -------------------------------------------------------------
+
+    @staticmethod
+    def port(reader):
+        return VPCD_PORT + reader
+
+    def insert(self, reader=0, profile="card", variant="reference", family=None, pki=None,
+               args=(), wait=True):
+        argv = [PYTHON, VCARD, "--profile", profile, "--variant", variant,
+                "--reader", str(reader)]
+        if profile != "iso7816":
+            argv += ["--pki", pki or self.pki or _pki.pki_dir()]
+        if family:
+            argv += ["--family", family]
+        return self.insert_cmd(reader, argv + list(args), wait)
+
+    def insert_cmd(self, reader, argv, wait=True):
+        if reader in self.cards:
+            self.remove(reader)
+        log = os.path.join(self.workdir, "emu-%d.log" % reader)
+        with open(log, "wb") as f:
+            proc = self.netns_popen(argv, stdout=f, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+        card = Card(reader, proc, log)
+        self.cards[reader] = card
+        if wait and not self.wait(reader, True, proc=proc):
+            out = card.output()
+            self.remove(reader, wait=False)
+            raise RuntimeError("card did not appear in reader %d: %s" % (reader, out[-3000:]))
+        if wait:
+            card.atr = self._atr
+        return card
+
+    def remove(self, reader=0, wait=True):
+        card = self.cards.pop(reader, None)
+        if card:
+            self._kill(card.proc)
+        if wait:
+            return self.wait(reader, False)
+        return True
+
+    # -- reader state (pyscard) ---------------------------------------------
+
+    def _context(self):
+        s = _scard()
+        if self._ctx is None:
+            rv, ctx = s.SCardEstablishContext(s.SCARD_SCOPE_USER)
+            if rv != s.SCARD_S_SUCCESS:
+                return None
+            self._ctx = ctx
+        return self._ctx
+
+    def _release_ctx(self):
+        if self._ctx is not None:
+            _scard().SCardReleaseContext(self._ctx)
+            self._ctx = None
+
+    def _list_readers(self):
+        s = _scard()
+        ctx = self._context()
+        if ctx is None:
+            return None
+        rv, readers = s.SCardListReaders(ctx, [])
+        if rv != s.SCARD_S_SUCCESS:
+            self._release_ctx()
+            return None
+        return readers
+
+    def state(self, reader):
+        s = _scard()
+        ctx = self._context()
+        if ctx is None:
+            return 0
+        rv, states = s.SCardGetStatusChange(ctx, 0, [(self.readers[reader], s.SCARD_STATE_UNAWARE)])
+        if rv != s.SCARD_S_SUCCESS:
+            self._release_ctx()
+            return 0
+        self._atr = bytes(states[0][2])
+        return states[0][1]
+
+    def wait(self, reader, present, timeout=20, proc=None):
+        """Wait until the reader shows a card (present=True) or none."""
+        s = _scard()
+        want = s.SCARD_STATE_PRESENT if present else s.SCARD_STATE_EMPTY
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.state(reader) & want:
+                return True
+            if proc is not None and proc.poll() is not None:
+                return False
+            time.sleep(0.02)
+        return False
