@@ -1,1 +1,53 @@
 # fragment: see Makefile.am
+# System integration: systemd unit and sysusers, D-Bus activation, udev
+# rules and hwdb, polkit rule, example configuration, man pages.
+# Every path comes from configure or from $(prefix)-relative variables, and
+# every install goes through $(DESTDIR).
+
+daemon_vitaled_SOURCES += daemon/notify.c
+
+# The unit names the daemon by its configured path.
+systemdsystemunit_DATA = systemd/vitaled.service
+CLEANFILES += systemd/vitaled.service
+EXTRA_DIST += systemd/vitaled.service.in
+systemd/vitaled.service: $(top_srcdir)/systemd/vitaled.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) systemd && \
+	sed -e 's|@sbindir[@]|$(sbindir)|g' $(top_srcdir)/systemd/vitaled.service.in > $@-t && \
+	mv $@-t $@
+
+# sysusers.d wants <package>.conf.
+sysusersdir = $(prefix)/lib/sysusers.d
+sysusers_DATA = systemd/sysusers.d/vitaled.conf
+CLEANFILES += systemd/sysusers.d/vitaled.conf
+EXTRA_DIST += systemd/vitaled.sysusers
+systemd/sysusers.d/vitaled.conf: $(top_srcdir)/systemd/vitaled.sysusers
+	$(AM_V_GEN)$(MKDIR_P) systemd/sysusers.d && cp $(top_srcdir)/systemd/vitaled.sysusers $@
+
+dbussystemservicedir = $(datadir)/dbus-1/system-services
+dist_dbussystemservice_DATA = dbus/org.vitaled.service
+
+dist_udevrules_DATA = udev/70-vitaled.rules
+udevhwdbdir = $(udevrulesdir)/../hwdb.d
+dist_udevhwdb_DATA = udev/70-vitaled.hwdb
+
+polkitrulesdir = $(datadir)/polkit-1/rules.d
+dist_polkitrules_DATA = polkit/70-vitaled-pcscd.rules
+
+vitaledconfdir = $(sysconfdir)/vitaled
+
+# Where admins put drop-ins and trust material.
+install-data-local: install-vitaled-dirs
+install-vitaled-dirs:
+	$(MKDIR_P) $(DESTDIR)$(vitaledconfdir)/vitaled.conf.d $(DESTDIR)$(vitaledconfdir)/trust.d
+uninstall-local: uninstall-vitaled-dirs
+uninstall-vitaled-dirs:
+	-rmdir $(DESTDIR)$(vitaledconfdir)/vitaled.conf.d $(DESTDIR)$(vitaledconfdir)/trust.d
+.PHONY: install-vitaled-dirs uninstall-vitaled-dirs
+
+# distcheck installs as a user into a scratch prefix: the system
+# directories whose defaults are absolute must follow it there.
+AM_DISTCHECK_CONFIGURE_FLAGS = \
+	--with-systemdsystemunitdir=$${dc_install_base}/lib/systemd/system \
+	--with-udevrulesdir=$${dc_install_base}/lib/udev/rules.d \
+	--with-dbuspolicydir=$${dc_install_base}/share/dbus-1/system.d
+
