@@ -1,1 +1,7 @@
-# fragment: see Makefile.am
+# PC/SC source plugin (issue 5): readers through pcscd, contact cards and
+# phones over NFC.
+builtin_plugins += pcsc
+builtin_sources += plugins/plugins.h plugins/pcsc.c plugins/pcsc-monitor.c \
+	plugins/pcsc-worker.c plugins/pcsc-name.c
+builtin_cflags += $(PCSC_CFLAGS)
+builtin_libadd += $(PCSC_LIBS)

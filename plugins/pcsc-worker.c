@@ -1,0 +1,338 @@
+/*
+ * One worker thread per reader: card reads block on the card, so a slow
+ * card only ever holds up its own reader.
+ *
+ * A read runs inside a PC/SC transaction with the worker's own context
+ * (a context serialises its calls, and the monitor's is parked in
+ * SCardGetStatusChange).  It stops at the next APDU when the loop
+ * abandons it (card pulled) or when its time is up; an APDU that never
+ * returns is the loop's watchdog's business, and the thread picks up the
+ * next read as soon as pcscd lets go of it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <winscard.h>
+
+#include "plugins.h"
+
+#define MAX_RESETS	2	/* reads restarted after someone reset the card */
+
+struct pcsc_worker {
+	pthread_t thread;
+	atomic_int refs;		/* the loop's and the thread's */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	bool pending;			/* a read waits for the thread */
+	uint64_t generation;
+	uint8_t atr[PCSC_ATR_MAX];
+	size_t atr_len;
+	struct vd_context *ctx;
+	unsigned int timeout_ms;
+	atomic_uint_fast64_t abandoned;	/* reads up to this generation */
+	char reader[PCSC_NAME_MAX];
+	SCARDCONTEXT pcsc;		/* used by the thread only */
+	bool has_pcsc;
+};
+
+/* One read's I/O, handed to vd_chip_read() as struct vd_card_io. */
+struct read_io {
+	struct pcsc_worker *worker;
+	uint64_t generation;
+	SCARDHANDLE card;
+	const SCARD_IO_REQUEST *pci;
+	struct timespec deadline;
+	unsigned int apdus;
+	LONG last;			/* last PC/SC error */
+	bool reset;			/* someone reset the card under us */
+};
+
+static void worker_unref(struct pcsc_worker *w)
+{
+	if (atomic_fetch_sub(&w->refs, 1) != 1)
+		return;
+	if (w->ctx)
+		vd_context_unref(w->ctx);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
+}
+
+static bool past(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > deadline->tv_sec ||
+		(now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+static bool is_abandoned(const struct pcsc_worker *w, uint64_t generation)
+{
+	return atomic_load(&w->abandoned) >= generation;
+}
+
+/* The card (or the reader, or pcscd) is gone. */
+static bool card_gone(LONG rv)
+{
+	switch (rv) {
+	case SCARD_W_REMOVED_CARD:
+	case SCARD_E_NO_SMARTCARD:
+	case SCARD_E_NOT_TRANSACTED:	/* pcsc-lite's first answer after a pull */
+	case SCARD_E_READER_UNAVAILABLE:
+	case SCARD_E_UNKNOWN_READER:
+	case SCARD_E_NO_SERVICE:
+	case SCARD_E_SERVICE_STOPPED:
+	case SCARD_F_COMM_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int card_transmit(void *data, const uint8_t *cmd, size_t cmd_len,
+		uint8_t *resp, size_t *resp_len)
+{
+	struct read_io *io = data;
+	DWORD len = (DWORD)*resp_len;
+	LONG rv;
+
+	if (is_abandoned(io->worker, io->generation))
+		return -ENODEV;
+	if (past(&io->deadline))
+		return -ETIMEDOUT;
+	io->apdus++;
+	rv = SCardTransmit(io->card, io->pci, cmd, (DWORD)cmd_len, NULL, resp, &len);
+	if (rv == SCARD_S_SUCCESS) {
+		*resp_len = len;
+		return 0;
+	}
+	io->last = rv;
+	if (rv == SCARD_W_RESET_CARD)
+		io->reset = true;
+	return card_gone(rv) ? -ENODEV : -EIO;
+}
+
+static void fail(struct vd_read_result *res, enum vd_status status, const char *why, LONG rv)
+{
+	vd_read_result_drop_record(res);
+	vd_verdict_set(&res->verdict, status, "%s (%s)", why, pcsc_stringify_error(rv));
+}
+
+static LONG ensure_context(struct pcsc_worker *w)
+{
+	LONG rv;
+
+	if (w->has_pcsc)
+		return SCARD_S_SUCCESS;
+	rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &w->pcsc);
+	w->has_pcsc = rv == SCARD_S_SUCCESS;
+	return rv;
+}
+
+static void drop_context(struct pcsc_worker *w)
+{
+	if (w->has_pcsc)
+		SCardReleaseContext(w->pcsc);
+	w->has_pcsc = false;
+}
+
+static LONG connect_card(struct pcsc_worker *w, SCARDHANDLE *card, DWORD *proto)
+{
+	LONG rv = SCARD_S_SUCCESS;
+
+	/* a context from before a pcscd restart is dead: one fresh try */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		rv = ensure_context(w);
+		if (rv == SCARD_S_SUCCESS)
+			rv = SCardConnect(w->pcsc, w->reader, SCARD_SHARE_SHARED,
+					SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, card, proto);
+		if (rv != SCARD_E_INVALID_HANDLE && rv != SCARD_E_NO_SERVICE &&
+		    rv != SCARD_F_COMM_ERROR && rv != SCARD_E_SERVICE_STOPPED)
+			break;
+		drop_context(w);
+	}
+	return rv;
+}
+
+/* The whole read of one card, retried if another application resets it. */
+static struct vd_read_result *read_card(struct pcsc_worker *w, uint64_t generation,
+		const uint8_t *atr, size_t atr_len, struct vd_context *ctx,
+		unsigned int timeout_ms, bool *gone)
+{
+	struct vd_read_result *res = vd_read_result_new();
+	struct read_io io = { .worker = w, .generation = generation };
+	struct vd_card_io card_io = { card_transmit, &io };
+	DWORD proto = 0;
+	LONG rv;
+
+	if (!res)
+		return NULL;
+	pcsc_timespec_after(&io.deadline, CLOCK_MONOTONIC, timeout_ms);
+	rv = connect_card(w, &io.card, &proto);
+	if (rv != SCARD_S_SUCCESS) {
+		*gone = card_gone(rv);
+		if (rv == SCARD_E_PROTO_MISMATCH)
+			fail(res, VD_STATUS_UNSUPPORTED, "the card speaks neither T=0 nor T=1", rv);
+		else if (rv == SCARD_W_UNRESPONSIVE_CARD || rv == SCARD_W_UNPOWERED_CARD)
+			fail(res, VD_STATUS_READ_FAILED, "the card does not answer", rv);
+		else if (rv == SCARD_E_SHARING_VIOLATION)
+			fail(res, VD_STATUS_READ_FAILED, "another application holds the card", rv);
+		else
+			fail(res, VD_STATUS_READ_FAILED, "cannot connect to the card", rv);
+		return res;
+	}
+	io.pci = proto == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
+
+	for (int resets = 0;; resets++) {
+		io.reset = false;
+		io.last = SCARD_S_SUCCESS;
+		rv = SCardBeginTransaction(io.card);
+		if (rv == SCARD_S_SUCCESS) {
+			vd_chip_read(ctx, &card_io, atr, atr_len, time(NULL), res);
+			/* ends the transaction with the card as it is */
+			rv = SCardEndTransaction(io.card, SCARD_LEAVE_CARD);
+			if (io.last != SCARD_S_SUCCESS)
+				rv = io.last;
+			else if (rv == SCARD_W_RESET_CARD)
+				io.reset = true;
+		} else if (rv == SCARD_W_RESET_CARD) {
+			io.reset = true;
+		}
+		/* a stale handle after a reset needs SCardReconnect; the
+		 * card lost its selected application: read it again */
+		if (!io.reset || resets >= MAX_RESETS || is_abandoned(w, generation))
+			break;
+		rv = SCardReconnect(io.card, SCARD_SHARE_SHARED,
+				SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, SCARD_LEAVE_CARD, &proto);
+		if (rv != SCARD_S_SUCCESS)
+			break;
+		io.pci = proto == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
+		vd_read_result_free(res);
+		res = vd_read_result_new();
+		if (!res)
+			break;
+		io.apdus = 0;
+	}
+	SCardDisconnect(io.card, SCARD_LEAVE_CARD);
+	if (!res)
+		return NULL;
+	*gone = card_gone(rv) || is_abandoned(w, generation);
+	if (rv != SCARD_S_SUCCESS && res->verdict.status == VD_STATUS_VERIFIED)
+		fail(res, VD_STATUS_READ_FAILED, "the read did not complete", rv);
+	res->apdu_count = io.apdus;
+	return res;
+}
+
+static void *worker_thread(void *data)
+{
+	struct pcsc_worker *w = data;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct vd_context *ctx;
+		struct pcsc_event *ev;
+		uint8_t atr[PCSC_ATR_MAX];
+		size_t atr_len;
+		uint64_t generation;
+		unsigned int timeout_ms;
+		bool gone = false;
+
+		while (!w->stop && !w->pending)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->stop)
+			break;
+		w->pending = false;
+		generation = w->generation;
+		atr_len = w->atr_len;
+		memcpy(atr, w->atr, atr_len);
+		ctx = w->ctx;
+		w->ctx = NULL;
+		timeout_ms = w->timeout_ms;
+		pthread_mutex_unlock(&w->lock);
+
+		ev = pcsc_event_new(PCSC_EV_READ_DONE, w->reader);
+		if (ev && !is_abandoned(w, generation))
+			ev->result = read_card(w, generation, atr, atr_len, ctx, timeout_ms, &gone);
+		vd_context_unref(ctx);
+		if (ev) {
+			ev->generation = generation;
+			ev->card_gone = gone;
+			pcsc_event_post(ev);
+		}
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	drop_context(w);
+	worker_unref(w);
+	return NULL;
+}
+
+struct pcsc_worker *pcsc_worker_start(const char *reader)
+{
+	struct pcsc_worker *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	snprintf(w->reader, sizeof(w->reader), "%s", reader);
+	atomic_init(&w->refs, 2);
+	atomic_init(&w->abandoned, 0);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if (pthread_create(&w->thread, NULL, worker_thread, w)) {
+		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->cond);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void pcsc_worker_read(struct pcsc_worker *w, uint64_t generation,
+		const uint8_t *atr, size_t atr_len, struct vd_context *ctx,
+		unsigned int timeout_ms)
+{
+	pthread_mutex_lock(&w->lock);
+	/* a read still waiting for the thread is superseded */
+	if (w->ctx)
+		vd_context_unref(w->ctx);
+	w->ctx = ctx ? vd_context_ref(ctx) : NULL;
+	w->generation = generation;
+	w->atr_len = atr_len <= PCSC_ATR_MAX ? atr_len : PCSC_ATR_MAX;
+	memcpy(w->atr, atr, w->atr_len);
+	w->timeout_ms = timeout_ms;
+	w->pending = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void pcsc_worker_abandon(struct pcsc_worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	atomic_store(&w->abandoned, w->generation);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void pcsc_worker_stop(struct pcsc_worker *w)
+{
+	struct timespec deadline;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	atomic_store(&w->abandoned, UINT64_MAX);
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	/* a card that never answers must not hold up the daemon's exit */
+	pcsc_timespec_after(&deadline, CLOCK_REALTIME, 500);
+	if (pthread_timedjoin_np(w->thread, NULL, &deadline))
+		pthread_detach(w->thread);
+	worker_unref(w);
+}

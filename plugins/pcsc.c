@@ -1,0 +1,414 @@
+/*
+ * The pcsc source plugin: PC/SC readers through pcscd, contact cards and
+ * phones over NFC.
+ *
+ * Threads: the monitor (pcsc-monitor.c) waits for reader and card events,
+ * one worker per reader (pcsc-worker.c) reads cards.  They hand what
+ * happened to the loop through one queue; everything that touches reader
+ * and card objects happens here, on the loop thread.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <winscard.h>
+
+#include "plugins.h"
+
+/* The loop's watchdog fires this long after a read's own deadline:
+ * only an APDU that never returns gets that far. */
+#define WATCHDOG_GRACE_MS	1000
+
+struct pcsc_reader {
+	struct pcsc_reader *next;
+	char name[PCSC_NAME_MAX];
+	char id[PCSC_ID_MAX];
+	struct vitaled_reader *reader;
+	struct pcsc_worker *worker;
+	struct vitaled_card *card;
+	uint64_t reading;		/* generation of the read in flight, 0 none */
+	struct vitaled_timer *watchdog;
+	unsigned int timeout_ms;
+	bool stale;			/* pcscd went away; gone unless listed again */
+};
+
+static struct {
+	bool running;
+	struct pcsc_reader *readers;
+	uint64_t generation;
+	pthread_mutex_t lock;		/* the queue, shared with the threads */
+	struct pcsc_event *head, *tail;
+} pcsc = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* ---- the queue from the threads ----------------------------------- */
+
+struct pcsc_event *pcsc_event_new(enum pcsc_event_type type, const char *reader)
+{
+	struct pcsc_event *ev = calloc(1, sizeof(*ev));
+
+	if (!ev)
+		return NULL;
+	ev->type = type;
+	snprintf(ev->reader, sizeof(ev->reader), "%s", reader);
+	return ev;
+}
+
+void pcsc_event_free(struct pcsc_event *ev)
+{
+	if (!ev)
+		return;
+	vd_read_result_free(ev->result);
+	free(ev);
+}
+
+static void dispatch(void *data);
+
+void pcsc_event_post(struct pcsc_event *ev)
+{
+	bool wake;
+
+	pthread_mutex_lock(&pcsc.lock);
+	if (!pcsc.running) {
+		/* a worker left behind by exit() finishing late */
+		pthread_mutex_unlock(&pcsc.lock);
+		pcsc_event_free(ev);
+		return;
+	}
+	wake = !pcsc.head;
+	if (pcsc.tail)
+		pcsc.tail->next = ev;
+	else
+		pcsc.head = ev;
+	pcsc.tail = ev;
+	pthread_mutex_unlock(&pcsc.lock);
+	/* the queue, not the post, owns the events: nothing leaks if the
+	 * loop drops its posts at exit */
+	if (wake)
+		vitaled_post(dispatch, NULL);
+}
+
+static struct pcsc_event *queue_take(void)
+{
+	struct pcsc_event *list;
+
+	pthread_mutex_lock(&pcsc.lock);
+	list = pcsc.head;
+	pcsc.head = pcsc.tail = NULL;
+	pthread_mutex_unlock(&pcsc.lock);
+	return list;
+}
+
+void pcsc_timespec_after(struct timespec *ts, clockid_t clock, unsigned int ms)
+{
+	clock_gettime(clock, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+/* ---- readers ------------------------------------------------------ */
+
+static struct pcsc_reader *find_reader(const char *name)
+{
+	for (struct pcsc_reader *r = pcsc.readers; r; r = r->next)
+		if (!strcmp(r->name, name))
+			return r;
+	return NULL;
+}
+
+static bool id_taken(const char *id)
+{
+	for (struct pcsc_reader *r = pcsc.readers; r; r = r->next)
+		if (!strcmp(r->id, id))
+			return true;
+	return false;
+}
+
+/* Stop whatever the reader's card was doing; its data is wiped. */
+static void drop_card(struct pcsc_reader *r)
+{
+	if (r->reading) {
+		pcsc_worker_abandon(r->worker);
+		r->reading = 0;
+	}
+	vitaled_timer_remove(r->watchdog);
+	r->watchdog = NULL;
+	if (r->card) {
+		vitaled_card_remove(r->card);
+		r->card = NULL;
+	}
+}
+
+static void reader_added(const char *name)
+{
+	struct pcsc_reader *r = find_reader(name);
+	enum vitaled_reader_kind kind;
+	char base[PCSC_ID_MAX - 12];	/* room for "-<n>" */
+
+	if (r) {
+		/* back after a pcscd restart: same object */
+		if (r->stale)
+			vitaled_reader_set_state(r->reader, VITALED_READER_IDLE);
+		r->stale = false;
+		return;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	pcsc_reader_id(name, base, sizeof(base));
+	snprintf(r->id, sizeof(r->id), "%s", base);
+	/* two identical readers without a serial number in their name */
+	for (unsigned int n = 2; id_taken(r->id); n++)
+		snprintf(r->id, sizeof(r->id), "%s-%u", base, n);
+	kind = pcsc_name_is_contactless(name) ? VITALED_READER_CONTACTLESS : VITALED_READER_CONTACT;
+	r->worker = pcsc_worker_start(name);
+	r->reader = r->worker ? vitaled_reader_add(r->id, name, kind) : NULL;
+	if (!r->reader) {
+		vitaled_error("reader %s: cannot be set up", r->id);
+		pcsc_worker_stop(r->worker);
+		free(r);
+		return;
+	}
+	r->next = pcsc.readers;
+	pcsc.readers = r;
+}
+
+static void reader_free(struct pcsc_reader *r)
+{
+	drop_card(r);
+	pcsc_worker_stop(r->worker);
+	if (r->reader)
+		vitaled_reader_remove(r->reader);
+	free(r);
+}
+
+static void reader_removed(struct pcsc_reader *r)
+{
+	for (struct pcsc_reader **pp = &pcsc.readers; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			reader_free(r);
+			return;
+		}
+}
+
+/* ---- cards -------------------------------------------------------- */
+
+static void complete(struct pcsc_reader *r, struct vd_read_result *res)
+{
+	vitaled_timer_remove(r->watchdog);
+	r->watchdog = NULL;
+	r->reading = 0;
+	vitaled_card_complete(r->card, res);
+}
+
+static void read_failed(struct pcsc_reader *r, const char *why)
+{
+	struct vd_read_result *res = vd_read_result_new();
+
+	if (!res) {
+		drop_card(r);
+		return;
+	}
+	vd_verdict_set(&res->verdict, VD_STATUS_READ_FAILED, "%s", why);
+	complete(r, res);
+}
+
+static void watchdog_fired(void *data)
+{
+	struct pcsc_reader *r = data;
+	char why[64];
+
+	r->watchdog = NULL;	/* freed by the loop */
+	if (!r->reading)
+		return;
+	/* the worker is stuck in an APDU: its late answer will be dropped */
+	pcsc_worker_abandon(r->worker);
+	vitaled_warn("reader %s: the card stopped answering; read abandoned", r->id);
+	snprintf(why, sizeof(why), "the card did not answer within %u ms", r->timeout_ms);
+	read_failed(r, why);
+}
+
+static void card_inserted(struct pcsc_reader *r, const struct pcsc_event *ev)
+{
+	struct vd_context *ctx;
+
+	drop_card(r);	/* a removal we were not told about */
+	r->card = vitaled_card_new(r->reader);
+	if (!r->card)
+		return;
+	if (ev->mute) {
+		vitaled_info("reader %s: the card does not answer (no ATR)", r->id);
+		read_failed(r, "the card does not answer (no ATR)");
+		return;
+	}
+	ctx = vitaled_verify_context();
+	if (!ctx) {
+		read_failed(r, "no verification context");
+		return;
+	}
+	r->timeout_ms = vd_context_settings(ctx)->read_timeout_ms;
+	r->reading = ++pcsc.generation;
+	pcsc_worker_read(r->worker, r->reading, ev->atr, ev->atr_len, ctx, r->timeout_ms);
+	vd_context_unref(ctx);
+	r->watchdog = vitaled_timer_add(r->timeout_ms + WATCHDOG_GRACE_MS, watchdog_fired, r);
+}
+
+static void read_done(struct pcsc_reader *r, struct pcsc_event *ev)
+{
+	struct vd_read_result *res = ev->result;
+
+	ev->result = NULL;
+	if (!r->reading || ev->generation != r->reading) {
+		/* abandoned: the card left or the watchdog gave up on it */
+		vd_read_result_free(res);
+		return;
+	}
+	if (ev->card_gone || !res) {
+		vd_read_result_free(res);
+		vitaled_info("reader %s: the card left during the read", r->id);
+		drop_card(r);
+		return;
+	}
+	complete(r, res);
+}
+
+/* ---- the loop side of the queue ------------------------------------ */
+
+static void service_changed(bool up, long code)
+{
+	vitaled_pcsc_set_available(up);
+	if (up) {
+		vitaled_info("pcsc: pcscd is reachable");
+		return;
+	}
+	if (code)
+		vitaled_warn("pcsc: pcscd is not reachable (%s); waiting for it",
+				pcsc_stringify_error(code));
+	else
+		vitaled_warn("pcsc: pcscd is not reachable; waiting for it");
+	/* every handle is dead: cards go, readers wait for pcscd's return */
+	for (struct pcsc_reader *r = pcsc.readers; r; r = r->next) {
+		drop_card(r);
+		r->stale = true;
+		vitaled_reader_set_state(r->reader, VITALED_READER_UNAVAILABLE);
+	}
+}
+
+static void readers_listed(void)
+{
+	struct pcsc_reader *r, *next;
+
+	for (r = pcsc.readers; r; r = next) {
+		next = r->next;
+		if (r->stale)
+			reader_removed(r);
+	}
+}
+
+static void handle(struct pcsc_event *ev)
+{
+	struct pcsc_reader *r = find_reader(ev->reader);
+
+	switch (ev->type) {
+	case PCSC_EV_SERVICE_UP:
+	case PCSC_EV_SERVICE_DOWN:
+		service_changed(ev->type == PCSC_EV_SERVICE_UP, ev->code);
+		return;
+	case PCSC_EV_READERS_LISTED:
+		readers_listed();
+		return;
+	case PCSC_EV_READER_ADDED:
+		reader_added(ev->reader);
+		return;
+	default:
+		break;
+	}
+	if (!r)
+		return;
+	switch (ev->type) {
+	case PCSC_EV_READER_REMOVED:
+		reader_removed(r);
+		break;
+	case PCSC_EV_CARD_INSERTED:
+		card_inserted(r, ev);
+		break;
+	case PCSC_EV_CARD_REMOVED:
+		drop_card(r);
+		break;
+	case PCSC_EV_READ_DONE:
+		read_done(r, ev);
+		break;
+	default:
+		break;
+	}
+}
+
+static void dispatch(void *data)
+{
+	struct pcsc_event *ev = queue_take(), *next;
+
+	(void)data;
+	for (; ev; ev = next) {
+		next = ev->next;
+		if (pcsc.running)
+			handle(ev);
+		pcsc_event_free(ev);
+	}
+}
+
+/* ---- plugin ------------------------------------------------------- */
+
+static const struct vitaled_option pcsc_options[] = {
+	/* comma-separated parts of reader names to leave alone */
+	{ "IgnoreReaders", VITALED_OPT_STRLIST, "", 0, 0 },
+	/* longest wait, in seconds, between two attempts to reach pcscd */
+	{ "ReconnectDelayMax", VITALED_OPT_INT, "10", 1, 600 },
+	{ NULL, 0, NULL, 0, 0 },
+};
+
+static int pcsc_init(void)
+{
+	int err;
+
+	pthread_mutex_lock(&pcsc.lock);
+	pcsc.running = true;
+	pthread_mutex_unlock(&pcsc.lock);
+	err = pcsc_monitor_start(vitaled_config_string("pcsc", "IgnoreReaders"),
+			(unsigned int)vitaled_config_int("pcsc", "ReconnectDelayMax") * 1000);
+	if (err < 0) {
+		pthread_mutex_lock(&pcsc.lock);
+		pcsc.running = false;
+		pthread_mutex_unlock(&pcsc.lock);
+	}
+	return err;
+}
+
+static void pcsc_exit(void)
+{
+	struct pcsc_event *ev, *next;
+
+	pcsc_monitor_stop();
+	while (pcsc.readers) {
+		struct pcsc_reader *r = pcsc.readers;
+
+		pcsc.readers = r->next;
+		reader_free(r);
+	}
+	pthread_mutex_lock(&pcsc.lock);
+	pcsc.running = false;
+	pthread_mutex_unlock(&pcsc.lock);
+	for (ev = queue_take(); ev; ev = next) {
+		next = ev->next;
+		pcsc_event_free(ev);
+	}
+}
+
+VITALED_PLUGIN_DEFINE(pcsc, "PC/SC readers: contact cards and phones over NFC",
+		"1.0", pcsc_options, pcsc_init, pcsc_exit)

@@ -1,0 +1,131 @@
+/*
+ * Internal header of the built-in source plugins (plugins/).
+ *
+ * Everything here is private to plugins/; the API they use towards the
+ * daemon is include/vitaled/plugin.h.
+ */
+#ifndef VITALED_PLUGINS_H
+#define VITALED_PLUGINS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <vitaled/plugin.h>
+#include "vitaled-core.h"
+
+/* ---- pcsc: PC/SC readers through pcscd ------------------------------- */
+
+#define PCSC_NAME_MAX	128	/* pcsc-lite's MAX_READERNAME */
+#define PCSC_ATR_MAX	33	/* ISO 7816-3 */
+#define PCSC_ID_MAX	48
+
+/* pcsc-name.c: who a reader is, whatever order pcscd lists it in */
+
+/* "pcsc-<hash of the name without pcscd's index>-<slot>"; disambiguation
+ * between identical readers is the caller's business. */
+void pcsc_reader_id(const char *name, char *id, size_t size);
+bool pcsc_name_is_contactless(const char *name);
+/* PC/SC part 3 ATR of a contactless card: 3B 8n 80 01 80 4F ... */
+bool pcsc_atr_is_contactless(const uint8_t *atr, size_t len);
+/* patterns: comma-separated, case-insensitive substrings of the name */
+bool pcsc_name_matches(const char *name, const char *patterns);
+
+/* pcsc.c: what the threads tell the loop */
+
+enum pcsc_event_type {
+	PCSC_EV_SERVICE_UP,
+	PCSC_EV_SERVICE_DOWN,
+	PCSC_EV_READER_ADDED,
+	PCSC_EV_READERS_LISTED,	/* after a (re)connection: the rest is gone */
+	PCSC_EV_READER_REMOVED,
+	PCSC_EV_CARD_INSERTED,
+	PCSC_EV_CARD_REMOVED,
+	PCSC_EV_READ_DONE,
+};
+
+struct pcsc_event {
+	struct pcsc_event *next;
+	enum pcsc_event_type type;
+	char reader[PCSC_NAME_MAX];
+	uint8_t atr[PCSC_ATR_MAX];	/* CARD_INSERTED */
+	size_t atr_len;
+	bool mute;			/* CARD_INSERTED: no ATR, card does not answer */
+	uint64_t generation;		/* READ_DONE: which read */
+	bool card_gone;			/* READ_DONE: the card left mid-read */
+	long code;			/* SERVICE_DOWN: the PC/SC error, if any */
+	struct vd_read_result *result;	/* READ_DONE, owned */
+};
+
+struct pcsc_event *pcsc_event_new(enum pcsc_event_type type, const char *reader);
+/* Thread-safe; takes ownership.  Handled on the loop thread. */
+void pcsc_event_post(struct pcsc_event *ev);
+void pcsc_event_free(struct pcsc_event *ev);
+/* ts = now on clock + ms */
+void pcsc_timespec_after(struct timespec *ts, clockid_t clock, unsigned int ms);
+
+/* pcsc-monitor.c: the one thread that waits for reader and card events */
+
+int pcsc_monitor_start(const char *ignore_readers, unsigned int max_delay_ms);
+void pcsc_monitor_stop(void);
+
+/* pcsc-worker.c: one thread per reader doing the card reads */
+
+struct pcsc_worker;
+
+struct pcsc_worker *pcsc_worker_start(const char *reader);
+/* Start a read (takes a reference on ctx); it ends with a READ_DONE event. */
+void pcsc_worker_read(struct pcsc_worker *worker, uint64_t generation,
+		const uint8_t *atr, size_t atr_len, struct vd_context *ctx,
+		unsigned int timeout_ms);
+/* The card left or the read is no longer wanted: stop at the next APDU. */
+void pcsc_worker_abandon(struct pcsc_worker *worker);
+/* Joins the thread; one stuck in a hung card is left to finish alone. */
+void pcsc_worker_stop(struct pcsc_worker *worker);
+
+/* ---- QR scanners: serial, hidpos, wedge (qrline.c) ---------------------
+ * Collects one scanned code in a fixed buffer and hands it to
+ * vitaled_token_submit().  An over-long code is dropped whole (the source
+ * resynchronises at the next end of code); a scanner sending codes faster
+ * than anyone scans is throttled, so a flood cannot grow memory or objects.
+ */
+#define QR_CODE_MAX	4400	/* > 4296, the most a QR code (version 40-L) holds */
+
+struct qr_line {
+	struct vitaled_reader *reader;
+	size_t len;
+	bool overflow;		/* dropping until the end of this code */
+	unsigned int budget;	/* codes that may be submitted right now */
+	uint64_t refilled_ms;	/* monotonic time of the last refill */
+	unsigned long dropped;	/* codes throttled since the last submitted one */
+	uint8_t buf[QR_CODE_MAX];
+};
+
+void qr_line_init(struct qr_line *line, struct vitaled_reader *reader);
+void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len);
+/* End of code: submit what was collected (nothing if empty). */
+void qr_line_end(struct qr_line *line);
+/* Bytes with CR/LF ending each code (serial scanners). */
+void qr_line_feed_text(struct qr_line *line, const uint8_t *data, size_t len);
+/* The scanner went away: a partial code is dropped (and logged), wiped. */
+void qr_line_abort(struct qr_line *line, const char *why);
+
+/* hidpos-desc.c: the scanned-data report, as the report descriptor says */
+#define HIDPOS_REPORT_MAX	512	/* bytes, report id excluded */
+
+struct hidpos_layout {
+	uint8_t report_id;	/* 0: the device uses no report ids */
+	size_t report_len;	/* bytes after the report id */
+	unsigned int data_off, data_len;	/* Decoded Data bytes */
+	int len_off;		/* byte holding the data length, or -1 */
+	int more_bit;		/* "Decode Data Continued" bit, or -1 */
+};
+
+/* 0, -ENOENT not a bar code scanner, -EINVAL malformed, -E2BIG limits */
+int hidpos_parse_descriptor(const uint8_t *desc, size_t len, struct hidpos_layout *out);
+/* The data in one input report: 0, -ENOMSG another report, -EINVAL bad */
+int hidpos_report_data(const struct hidpos_layout *layout, const uint8_t *report,
+		size_t len, const uint8_t **data, size_t *data_len, bool *more);
+
+#endif
