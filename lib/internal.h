@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <openssl/cms.h>
 #include <openssl/types.h>
 
 #include "vitaled-core.h"
@@ -68,6 +69,54 @@ int vd_record_parse_dgs(const struct vd_dg_set *dgs, enum vd_form_factor form,
 		struct vd_record *out, struct vd_verdict *why);
 /* DG15 file → EC P-256 public key, or NULL with why set to malformed. */
 EVP_PKEY *vd_dg15_public_key(const uint8_t *dg15, size_t len, struct vd_verdict *why);
+/* Legacy Vitale 2: identity file (65: 80 surname, 81 first name, 82 birth
+ * date) and NIR file (65: 93 NIR) → one beneficiary.  0 or -EBADMSG. */
+int vd_record_parse_legacy(const uint8_t *ident, size_t ident_len, const uint8_t *nir,
+		size_t nir_len, struct vd_record *out, struct vd_verdict *why);
+
+/* ---- EF.SOD (sod.c) -------------------------------------------------- */
+
+struct vd_sod {
+	CMS_ContentInfo *cms;
+	const EVP_MD *md;		/* from the eContent */
+	unsigned int hash_len;
+	struct {
+		bool listed;
+		uint8_t hash[64];
+	} dg[VD_DG_MAX];
+};
+
+/* Structure only: outer 77, DER CMS SignedData, our eContentType, the
+ * hash list.  0, or -EBADMSG with why = malformed (sod then cleared). */
+int vd_sod_parse(const uint8_t *file, size_t len, struct vd_sod *sod, struct vd_verdict *why);
+/* Signer chain at now (cached), then the CMS signature: 0, or -EPERM with
+ * why = untrusted / expired / not-yet-valid / revoked / forged. */
+int vd_sod_verify(struct vd_sod *sod, struct vd_trust *trust, time_t now,
+		struct vd_verdict *why);
+/* Every data group present is listed and matches; every listed one is
+ * present: 0 or -EPERM with why = forged. */
+int vd_sod_check_dgs(const struct vd_sod *sod, const struct vd_dg_set *dgs,
+		struct vd_verdict *why);
+void vd_sod_clear(struct vd_sod *sod);
+
+/* ---- chips (chip-verify.c, chip.c) ----------------------------------- */
+
+/* Everything a chip read gathers, borrowed. */
+struct vd_chip_image {
+	enum vd_form_factor form;	/* VD_FORM_CARD or VD_FORM_PHONE_NFC */
+	struct vd_dg_set dgs;		/* DG1..DG4, DG15 as read */
+	const uint8_t *sod;		/* EF.SOD file */
+	size_t sod_len;
+	const uint8_t *challenge;	/* INTERNAL AUTHENTICATE challenge */
+	size_t challenge_len;
+	const uint8_t *aa_signature;	/* raw r‖s, NULL if the chip gave none */
+	size_t aa_signature_len;
+};
+
+/* Verify an image (no I/O): fills out->verdict, form, marker, and the
+ * record with has_record only when verified. */
+void vd_chip_verify_image(struct vd_context *ctx, const struct vd_chip_image *img,
+		time_t now, struct vd_read_result *out);
 
 /* ---- trust store (trust.c) ------------------------------------------- */
 
@@ -104,5 +153,93 @@ int vd_record_policy(const struct vd_context *ctx, const struct vd_record *recor
  * digest md: 0 good, -EBADMSG bad signature, -EINVAL unusable input. */
 int vd_ecdsa_verify_raw(EVP_PKEY *key, const EVP_MD *md, const uint8_t *msg,
 		size_t msg_len, const uint8_t *sig, size_t sig_len);
+
+/* ---- codec: base45.c, inflate.c, cbor.c, cose.c, replay.c (H-B) ------- */
+
+/* Strict RFC 9285 base45: 0 or -EBADMSG (foreign character, length
+ * = 1 mod 3, chunk > 0xFFFF, last pair > 0xFF), -ENOBUFS if out is too
+ * small (VD_BASE45_MAX_DECODED(len) bytes always suffice). */
+#define VD_BASE45_MAX_DECODED(len)	((len) / 3 * 2 + 1)
+int vd_base45_decode(const char *in, size_t len, uint8_t *out, size_t out_size,
+		size_t *out_len);
+
+/* zlib stream (RFC 1950) to a new buffer of at most cap bytes: 0,
+ * -EFBIG if it would inflate past cap (memory and time stay bounded by
+ * cap), -EBADMSG if corrupt, truncated or followed by other bytes,
+ * -ENOMEM. */
+int vd_inflate(const uint8_t *in, size_t len, size_t cap, uint8_t **out,
+		size_t *out_len);
+
+/* Strict CBOR subset (RFC 8949): definite lengths only, no recursion;
+ * every length is checked against what is left of the buffer.  The
+ * getters return 0, or -EBADMSG (wrong type, truncated, out of range);
+ * the cursor only moves on success. */
+enum vd_cbor_major {
+	VD_CBOR_UINT, VD_CBOR_NEGINT, VD_CBOR_BSTR, VD_CBOR_TSTR,
+	VD_CBOR_ARRAY, VD_CBOR_MAP, VD_CBOR_TAG, VD_CBOR_SIMPLE,
+};
+
+struct vd_cbor {
+	const uint8_t *pos;
+	const uint8_t *end;
+};
+
+void vd_cbor_init(struct vd_cbor *c, const uint8_t *buf, size_t len);
+bool vd_cbor_at_end(const struct vd_cbor *c);
+/* Major type of the next item, or -EBADMSG at the end. */
+int vd_cbor_peek(const struct vd_cbor *c);
+int vd_cbor_get_int(struct vd_cbor *c, int64_t *v);
+int vd_cbor_get_bstr(struct vd_cbor *c, const uint8_t **p, size_t *len);
+/* Text without NUL bytes (so it can become a C string). */
+int vd_cbor_get_tstr(struct vd_cbor *c, const char **p, size_t *len);
+int vd_cbor_get_array(struct vd_cbor *c, size_t *n);
+int vd_cbor_get_map(struct vd_cbor *c, size_t *n);
+int vd_cbor_get_tag(struct vd_cbor *c, uint64_t *tag);
+/* A NumericDate: integer, or a finite float (seen in real HCERTs),
+ * truncated to whole seconds. */
+int vd_cbor_get_time(struct vd_cbor *c, int64_t *t);
+/* Skip one well-formed item of any shape (iteratively). */
+int vd_cbor_skip(struct vd_cbor *c);
+
+/* COSE_Sign1 (RFC 9052), optionally tagged 61 (CWT) and/or 18; the
+ * pointers borrow the input buffer. */
+#define VD_COSE_ES256	(-7)
+#define VD_COSE_PS256	(-37)
+
+struct vd_cose_sign1 {
+	const uint8_t *protected_hdr;	/* bstr contents as received */
+	size_t protected_len;
+	const uint8_t *payload;
+	size_t payload_len;
+	const uint8_t *signature;
+	size_t signature_len;
+	int64_t alg;			/* protected, else unprotected; 0 */
+	bool alg_protected;
+	const uint8_t *kid;		/* protected, else unprotected; NULL */
+	size_t kid_len;
+};
+
+/* 0 or -EBADMSG. */
+int vd_cose_sign1_parse(const uint8_t *buf, size_t len, struct vd_cose_sign1 *out);
+/* Signature over the Sig_structure with key: 0 good, -EBADMSG bad
+ * signature, -EINVAL algorithm missing/unsupported or not matching the
+ * key type, -ENOMEM. */
+int vd_cose_sign1_verify(const struct vd_cose_sign1 *msg, EVP_PKEY *key);
+
+/*
+ * Context prefix ("VT1:", "HC1:"), strict base45, capped inflate: the
+ * COSE bytes in a new buffer, or -EPROTO wrong prefix (why: unsupported),
+ * -EBADMSG (why: malformed).  *step names the step that failed.
+ */
+int vd_envelope_open(const uint8_t *text, size_t len, const char *prefix,
+		size_t cap, uint8_t **cose, size_t *cose_len,
+		struct vd_verdict *why, const char **step);
+
+/* Replay cache: 0 id remembered until `until` (persisted before
+ * returning), -EEXIST already seen (or issued before the cache was last
+ * rebuilt from a corrupt file), -ENOSPC full of live ids, -EIO cannot
+ * persist (the id is then not accepted).  Thread-safe. */
+int vd_replay_check_and_add(struct vd_replay *replay, const uint8_t *id,
+		size_t len, time_t issued, time_t until, time_t now);
 
 #endif
