@@ -1,6 +1,11 @@
 # QR sources (issue 7): serial, HID-POS and keyboard-wedge scanners, webcam,
 # and QR codes in image files.
 
+builtin_plugins += serial hidpos
+builtin_sources += plugins/qrline.c plugins/serial.c plugins/hidpos.c plugins/hidpos-desc.c
+builtin_cflags += $(LIBUSB_CFLAGS)
+builtin_libadd += $(LIBUSB_LIBS)
+
 # Images → QR bytes, in the engine library (vitalectl token verify --image).
 lib_libvitaled_core_la_SOURCES += lib/qrimage.c
 lib_libvitaled_core_la_CFLAGS += $(ZBAR_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS)

@@ -1,0 +1,326 @@
+/*
+ * Serial (CDC-ACM "USB COM") QR scanners: one code per CR/LF-ended line.
+ *
+ * [serial] Devices= lists device paths; the last part of a path may be a
+ * glob pattern (/dev/serial/by-id/usb-*Scanner*).  Devices are found at
+ * start and when they appear later: the directories holding them are
+ * watched with inotify, so nothing polls and an unplugged scanner comes
+ * back as soon as its node does.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "plugins.h"
+
+#define READ_CHUNK	4096
+#define READS_PER_WAKEUP 16	/* a flood must not starve the other sources */
+
+struct serial_dev {
+	struct serial_dev *next;
+	char *path;
+	int fd;
+	struct vitaled_watch *watch;
+	struct vitaled_reader *reader;
+	struct qr_line line;
+};
+
+static struct serial_dev *devices;
+static char *patterns;		/* copy of Devices=, NUL-separated */
+static size_t patterns_len;
+static int inotify_fd = -1;
+static struct vitaled_watch *inotify_watch;
+static speed_t speed;
+
+static const struct vitaled_option serial_options[] = {
+	{ "Devices", VITALED_OPT_STRLIST, "", 0, 0 },
+	{ "Baud", VITALED_OPT_INT, "9600", 1200, 230400 },
+	{ NULL }
+};
+
+static speed_t baud_to_speed(long baud)
+{
+	static const struct { long baud; speed_t speed; } table[] = {
+		{ 1200, B1200 }, { 2400, B2400 }, { 4800, B4800 }, { 9600, B9600 },
+		{ 19200, B19200 }, { 38400, B38400 }, { 57600, B57600 },
+		{ 115200, B115200 }, { 230400, B230400 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (table[i].baud == baud)
+			return table[i].speed;
+	return B0;
+}
+
+static void dev_free(struct serial_dev *dev)
+{
+	struct serial_dev **p;
+
+	for (p = &devices; *p; p = &(*p)->next) {
+		if (*p == dev) {
+			*p = dev->next;
+			break;
+		}
+	}
+	qr_line_abort(&dev->line, "scanner disconnected");
+	if (dev->watch)
+		vitaled_watch_remove(dev->watch);
+	if (dev->fd >= 0)
+		close(dev->fd);
+	if (dev->reader)
+		vitaled_reader_remove(dev->reader);
+	free(dev->path);
+	free(dev);
+}
+
+static void dev_event(int fd, uint32_t events, void *user_data)
+{
+	struct serial_dev *dev = user_data;
+	uint8_t buf[READ_CHUNK];
+	int i;
+
+	for (i = 0; i < READS_PER_WAKEUP; i++) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			qr_line_feed_text(&dev->line, buf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			/* all read; a hang-up with nothing left is the end */
+			if (events & (EPOLLHUP | EPOLLERR))
+				break;
+			explicit_bzero(buf, sizeof(buf));
+			return;
+		}
+		/* 0 or EIO: the device is gone (unplugged, or the pty closed) */
+		break;
+	}
+	explicit_bzero(buf, sizeof(buf));
+	if (i == READS_PER_WAKEUP)
+		return;		/* more to read: the level-triggered watch calls again */
+	vitaled_info("reader %s: device closed", vitaled_reader_id(dev->reader));
+	dev_free(dev);
+}
+
+static int set_raw(int fd)
+{
+	struct termios tio;
+
+	if (tcgetattr(fd, &tio) < 0)
+		return -errno;
+	cfmakeraw(&tio);
+	tio.c_cflag |= CLOCAL | CREAD;
+	tio.c_cc[VMIN] = 1;
+	tio.c_cc[VTIME] = 0;
+	cfsetispeed(&tio, speed);
+	cfsetospeed(&tio, speed);
+	if (tcsetattr(fd, TCSANOW, &tio) < 0)
+		return -errno;
+	tcflush(fd, TCIFLUSH);
+	return 0;
+}
+
+static struct serial_dev *dev_find(const char *path)
+{
+	struct serial_dev *dev;
+
+	for (dev = devices; dev; dev = dev->next)
+		if (!strcmp(dev->path, path))
+			return dev;
+	return NULL;
+}
+
+static void dev_open(const char *path)
+{
+	char id[PATH_MAX + 8];
+	struct serial_dev *dev;
+	const char *base;
+	int fd, err;
+
+	if (dev_find(path))
+		return;
+	fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		/* udev may not have set the permissions yet: IN_ATTRIB retries */
+		vitaled_debug("serial: cannot open %s: %s", path, strerror(errno));
+		return;
+	}
+	if (!isatty(fd)) {
+		vitaled_warn("serial: %s is not a serial device; ignored", path);
+		close(fd);
+		return;
+	}
+	err = set_raw(fd);
+	if (err < 0) {
+		vitaled_warn("serial: %s: cannot set raw mode: %s", path, strerror(-err));
+		close(fd);
+		return;
+	}
+	/* keep other programs (ModemManager probes) from opening it too */
+	ioctl(fd, TIOCEXCL);
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev || !(dev->path = strdup(path))) {
+		free(dev);
+		close(fd);
+		return;
+	}
+	dev->fd = fd;
+	snprintf(id, sizeof(id), "serial-%s", path);
+	base = strrchr(path, '/');
+	dev->reader = vitaled_reader_add(id, base ? base + 1 : path, VITALED_READER_QR_SERIAL);
+	dev->watch = vitaled_watch_add(fd, EPOLLIN, dev_event, dev);
+	dev->next = devices;
+	devices = dev;
+	if (!dev->reader || !dev->watch) {
+		vitaled_error("serial: cannot watch %s", path);
+		dev_free(dev);
+		return;
+	}
+	qr_line_init(&dev->line, dev->reader);
+}
+
+/* Watch the directory a pattern lives in, or its closest existing
+ * ancestor until that directory is created. */
+static void watch_dir_of(const char *pattern)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", pattern) >= (int)sizeof(dir))
+		return;
+	for (;;) {
+		slash = strrchr(dir, '/');
+		if (!slash)
+			return;
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (inotify_add_watch(inotify_fd, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB |
+				IN_ONLYDIR) >= 0 || errno != ENOENT || slash == dir)
+			return;
+	}
+}
+
+static void rescan(void)
+{
+	const char *p;
+
+	for (p = patterns; p < patterns + patterns_len; p += strlen(p) + 1) {
+		glob_t g;
+		size_t i;
+
+		watch_dir_of(p);
+		if (glob(p, GLOB_NOSORT, NULL, &g))
+			continue;
+		for (i = 0; i < g.gl_pathc; i++)
+			dev_open(g.gl_pathv[i]);
+		globfree(&g);
+	}
+}
+
+static void inotify_event(int fd, uint32_t events, void *user_data)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	/* the events only say "look again": drain them, then rescan */
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	rescan();
+}
+
+/* Devices= as NUL-separated absolute paths. */
+static int parse_patterns(const char *list)
+{
+	char *copy, *tok, *save = NULL, *out;
+
+	copy = strdup(list ? list : "");
+	patterns = malloc(strlen(list ? list : "") + 1);
+	if (!copy || !patterns) {
+		free(copy);
+		return -ENOMEM;
+	}
+	out = patterns;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		tok += strspn(tok, " \t");
+		tok[strcspn(tok, " \t")] = '\0';
+		if (!*tok)
+			continue;
+		if (tok[0] != '/') {
+			vitaled_error("serial: Devices: '%s' is not an absolute path", tok);
+			free(copy);
+			return -EINVAL;
+		}
+		strcpy(out, tok);
+		out += strlen(tok) + 1;
+	}
+	patterns_len = (size_t)(out - patterns);
+	free(copy);
+	return 0;
+}
+
+static void serial_exit(void)
+{
+	while (devices)
+		dev_free(devices);
+	if (inotify_watch)
+		vitaled_watch_remove(inotify_watch);
+	inotify_watch = NULL;
+	if (inotify_fd >= 0)
+		close(inotify_fd);
+	inotify_fd = -1;
+	free(patterns);
+	patterns = NULL;
+	patterns_len = 0;
+}
+
+static int serial_init(void)
+{
+	int err;
+
+	speed = baud_to_speed(vitaled_config_int("serial", "Baud"));
+	if (speed == B0) {
+		vitaled_error("serial: Baud: %ld is not a standard rate",
+				vitaled_config_int("serial", "Baud"));
+		return -EINVAL;
+	}
+	err = parse_patterns(vitaled_config_string("serial", "Devices"));
+	if (err < 0) {
+		serial_exit();
+		return err;
+	}
+	if (!patterns_len) {
+		vitaled_debug("serial: no Devices configured");
+		return 0;
+	}
+	inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (inotify_fd < 0) {
+		err = -errno;
+		serial_exit();
+		return err;
+	}
+	inotify_watch = vitaled_watch_add(inotify_fd, EPOLLIN, inotify_event, NULL);
+	if (!inotify_watch) {
+		serial_exit();
+		return -ENOMEM;
+	}
+	rescan();
+	return 0;
+}
+
+VITALED_PLUGIN_DEFINE(serial, "Serial (CDC-ACM) QR code scanners", VERSION,
+		serial_options, serial_init, serial_exit)
