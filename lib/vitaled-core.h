@@ -242,12 +242,16 @@ void vd_chip_read(struct vd_context *ctx, const struct vd_card_io *io,
 
 int vd_replay_open(const char *path, size_t max_entries, struct vd_replay **out);
 void vd_replay_close(struct vd_replay *replay);
+/* NULL, or why the cache file was unusable at open (it was then rebuilt,
+ * and tokens issued before that instant count as replayed). */
+const char *vd_replay_problem(const struct vd_replay *replay);
 
 /* Verify an open-profile token ("VT1:" ...).  replay may be NULL (no
  * replay check, e.g. vitalectl).  Always fills out->verdict. */
 void vd_token_verify(struct vd_context *ctx, struct vd_replay *replay,
 		const uint8_t *text, size_t len, time_t now,
 		struct vd_read_result *out);
+
 /* ---- QR codes in images (lib/qrimage.c) ------------------------------
  * PNG, JPEG or binary PGM (told apart by content) → 8-bit grey → libzbar
  * in binary mode.  The first QR code's bytes go to out.  Errors: -ENODATA
@@ -264,5 +268,17 @@ int vd_qr_scan_image(const uint8_t *buf, size_t len,
 		uint8_t *out, size_t out_size, size_t *out_len);
 int vd_qr_scan_file(const char *path, uint8_t *out, size_t out_size, size_t *out_len);
 const char *vd_qr_strerror(int err);	/* for the errors above */
+
+/*
+ * Plain HCERT ("HC1:" + base45(zlib(COSE_Sign1))) against one signer
+ * certificate at one instant (vitalectl token verify --cert --at, and the
+ * EU DCC test vectors); the payload is not ours and is not interpreted:
+ * cert notBefore <= iat <= at <= exp <= cert notAfter.  Returns the step
+ * that failed ("unprefix", "base45", "inflate", "cose", "verify",
+ * "expiration"), or NULL when verified; out says why either way.
+ */
+struct x509_st;
+const char *vd_hcert_verify(struct x509_st *signer, const uint8_t *text, size_t len,
+		time_t at, size_t max_inflated, struct vd_verdict *out);
 
 #endif

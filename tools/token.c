@@ -1,0 +1,341 @@
+/*
+ * vitalectl token verify: the daemon's token engine, for admins.
+ *
+ *   vitalectl [--json] token verify [OPTIONS] STRING
+ *   vitalectl [--json] token verify [OPTIONS] --file FILE
+ *
+ * Open-profile tokens ("VT1:") are verified against the trust directory;
+ * with --cert, plain HCERT documents ("HC1:") are checked against that
+ * one signer certificate (the EU DCC test vectors).  The daemon is not
+ * needed.  Exit 0 only for a verified document.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "vitaled-core.h"
+#include "vitalectl.h"
+
+#define TOKEN_TEXT_MAX	(256 * 1024)
+
+/* "2021-05-03T18:00:00Z", with optional fraction and a Z, ±HH:MM or
+ * ±HHMM zone (all forms seen in the DCC vectors), or "@SECONDS". */
+static int parse_instant(const char *s, time_t *out)
+{
+	int y, mo, d, h, mi, sec, n = 0, zh = 0, zm = 0;
+	long long epoch;
+	struct tm tm = { 0 };
+	const char *p;
+	time_t t;
+
+	if (s[0] == '@') {
+		char *end;
+
+		errno = 0;
+		epoch = strtoll(s + 1, &end, 10);
+		if (errno || end == s + 1 || *end)
+			return -EINVAL;
+		*out = (time_t)epoch;
+		return 0;
+	}
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+			n != 19)
+		return -EINVAL;
+	p = s + n;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	}
+	if (*p == '+' || *p == '-') {
+		int sign = *p == '-' ? -1 : 1;
+
+		if (sscanf(p + 1, "%2d:%2d%n", &zh, &zm, &n) == 2 && n == 5)
+			p += 6;
+		else if (sscanf(p + 1, "%2d%2d%n", &zh, &zm, &n) == 2 && n == 4)
+			p += 5;
+		else
+			return -EINVAL;
+		zh *= sign;
+		zm *= sign;
+	} else if (*p == 'Z') {
+		p++;
+	} else {
+		return -EINVAL;
+	}
+	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return -EINVAL;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -EINVAL;
+	*out = t - zh * 3600 - zm * 60;
+	return 0;
+}
+
+/* The whole file, without the line end a QR scanner or editor adds. */
+static char *read_text(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	size_t n;
+
+	if (!f) {
+		fprintf(stderr, "vitalectl: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(TOKEN_TEXT_MAX + 1);
+	if (!buf) {
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, TOKEN_TEXT_MAX + 1, f);
+	if (ferror(f) || n > TOKEN_TEXT_MAX) {
+		fprintf(stderr, "vitalectl: %s: %s\n", path,
+				ferror(f) ? "read error" : "too large for a token");
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	fclose(f);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static X509 *load_cert(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	X509 *cert;
+
+	if (!f) {
+		fprintf(stderr, "vitalectl: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	cert = PEM_read_X509(f, NULL, NULL, NULL);
+	if (!cert) {
+		rewind(f);
+		cert = d2i_X509_fp(f, NULL);
+	}
+	fclose(f);
+	if (!cert)
+		fprintf(stderr, "vitalectl: %s: not a PEM or DER certificate\n", path);
+	return cert;
+}
+
+static void report_trust(const char *path, const char *why, void *user_data)
+{
+	fprintf(stderr, "vitalectl: trust file %s: %s\n", path, why);
+}
+
+static void print_verdict(const struct vitalectl_opts *opts, const struct vd_verdict *v,
+		const char *step, const struct vd_read_result *res)
+{
+	const char *status = vd_status_name(v->status);
+	struct json j;
+
+	if (!opts->json) {
+		printf("%s%s%s: %s\n", ctl_color(opts, ctl_status_color(status)), status,
+				ctl_color(opts, CTL_RESET), v->reason);
+		if (res && res->has_record)
+			printf("%s, %u beneficiaries, %s\n", ctl_form_text(vd_form_factor_name(res->form)),
+					res->record.n_beneficiaries, vd_marker_name(res->marker));
+		return;
+	}
+	json_init(&j, stdout);
+	json_object_begin(&j);
+	json_key_string(&j, "status", status);
+	json_key_string(&j, "reason", v->reason);
+	/* HCERT: the envelope step that failed, for the DCC test vectors. */
+	if (step)
+		json_key_string(&j, "step", step);
+	if (res) {
+		json_key_string(&j, "form", vd_form_factor_name(res->form));
+		if (res->has_record) {
+			json_key_string(&j, "marker", vd_marker_name(res->marker));
+			json_key_uint(&j, "beneficiaries", res->record.n_beneficiaries);
+		}
+		if (res->expires)
+			json_key_int(&j, "expires", res->expires);
+	}
+	json_object_end(&j);
+	json_finish(&j);
+}
+
+static int verify_hcert(const char *cert_path, const char *text, size_t len, time_t at,
+		const struct vd_settings *set, const struct vitalectl_opts *opts)
+{
+	struct vd_verdict v;
+	const char *step;
+	X509 *cert;
+
+	cert = load_cert(cert_path);
+	if (!cert)
+		return VITALECTL_USAGE;
+	step = vd_hcert_verify(cert, (const uint8_t *)text, len, at,
+			set->token_max_inflated, &v);
+	X509_free(cert);
+	print_verdict(opts, &v, step, NULL);
+	return v.status == VD_STATUS_VERIFIED ? VITALECTL_OK : VITALECTL_FAILED;
+}
+
+static int verify_token(const char *trust_dir, const char *text, size_t len, time_t at,
+		const struct vd_settings *set, const struct vitalectl_opts *opts)
+{
+	struct vd_read_result *res;
+	struct vd_context *ctx;
+	struct vd_trust *trust;
+	int ret, err;
+
+	err = vd_trust_load(trust_dir, report_trust, NULL, &trust);
+	if (err) {
+		fprintf(stderr, "vitalectl: cannot load trust directory %s: %s\n",
+				trust_dir, strerror(-err));
+		return VITALECTL_FAILED;
+	}
+	ctx = vd_context_new(trust, set);
+	vd_trust_unref(trust);
+	res = vd_read_result_new();
+	if (!ctx || !res) {
+		fprintf(stderr, "vitalectl: out of memory\n");
+		vd_context_unref(ctx);
+		vd_read_result_free(res);
+		return VITALECTL_FAILED;
+	}
+	vd_token_verify(ctx, NULL, (const uint8_t *)text, len, at, res);
+	print_verdict(opts, &res->verdict, NULL, res);
+	ret = res->verdict.status == VD_STATUS_VERIFIED ? VITALECTL_OK : VITALECTL_FAILED;
+	vd_read_result_free(res);
+	vd_context_unref(ctx);
+	return ret;
+}
+
+static void token_usage(FILE *out)
+{
+	fprintf(out, "Usage: vitalectl [--json] token verify [OPTIONS] STRING|--file FILE\n\n"
+			"  --file FILE       read the token text from FILE\n"
+			"  --trust-dir DIR   trust directory (default: vitaled.conf's, else %s)\n"
+			"  --cert CERT       check a plain HCERT (\"HC1:\") against this signer\n"
+			"  --at TIME         verify at TIME (ISO 8601 or @SECONDS; default now)\n"
+			"  --skew SECONDS    clock skew tolerated on token times\n"
+			"  --max-age SECONDS longest presentation lifetime accepted\n"
+			"  --allow-test-cards accept test/demo markers\n", TRUSTDIR);
+}
+
+static int parse_seconds(const char *s, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > 86400 * 366)
+		return -EINVAL;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+int cmd_token(int argc, char **argv, const struct vitalectl_opts *opts)
+{
+	static const struct option longopts[] = {
+		{ "file", required_argument, NULL, 'f' },
+		{ "trust-dir", required_argument, NULL, 't' },
+		{ "cert", required_argument, NULL, 'c' },
+		{ "at", required_argument, NULL, 'a' },
+		{ "skew", required_argument, NULL, 's' },
+		{ "max-age", required_argument, NULL, 'm' },
+		{ "allow-test-cards", no_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *file = NULL, *trust_dir = NULL, *cert = NULL;
+	struct ctl_config cfg;
+	struct vd_settings set;
+	char *text, *owned = NULL;
+	time_t at = time(NULL);
+	size_t len;
+	int opt, ret;
+
+	/* Same trust directory and test-card policy as the daemon. */
+	vd_settings_default(&set);
+	ctl_config_load(opts->config, &cfg);
+	set.allow_test_cards = cfg.allow_test_cards;
+	if (cfg.trust_dir[0])
+		trust_dir = cfg.trust_dir;
+	if (argc < 2 || strcmp(argv[1], "verify")) {
+		token_usage(stderr);
+		return VITALECTL_USAGE;
+	}
+	argc--;
+	argv++;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			file = optarg;
+			break;
+		case 't':
+			trust_dir = optarg;
+			break;
+		case 'c':
+			cert = optarg;
+			break;
+		case 'a':
+			if (parse_instant(optarg, &at)) {
+				fprintf(stderr, "vitalectl: --at: not a time: %s\n", optarg);
+				return VITALECTL_USAGE;
+			}
+			break;
+		case 's':
+		case 'm':
+			if (parse_seconds(optarg, opt == 's' ? &set.clock_skew :
+					&set.token_max_age)) {
+				fprintf(stderr, "vitalectl: not a number of seconds: %s\n", optarg);
+				return VITALECTL_USAGE;
+			}
+			break;
+		case 'T':
+			set.allow_test_cards = true;
+			break;
+		case 'h':
+			token_usage(stdout);
+			return VITALECTL_OK;
+		default:
+			token_usage(stderr);
+			return VITALECTL_USAGE;
+		}
+	}
+	if ((file != NULL) == (optind < argc) || argc - optind > 1) {
+		token_usage(stderr);
+		return VITALECTL_USAGE;
+	}
+	if (!trust_dir)
+		trust_dir = TRUSTDIR;
+	if (file) {
+		owned = read_text(file, &len);
+		if (!owned)
+			return VITALECTL_USAGE;
+		text = owned;
+	} else {
+		text = argv[optind];
+		len = strlen(text);
+	}
+	if (cert)
+		ret = verify_hcert(cert, text, len, at, &set, opts);
+	else
+		ret = verify_token(trust_dir, text, len, at, &set, opts);
+	free(owned);
+	return ret;
+}
