@@ -32,6 +32,8 @@ def _atr(body):
 
 # T=1 contact card, 9 proprietary historical bytes "VITALEDC1".
 CARD_ATR = _atr(bytes([0x3B, 0x89, 0x80, 0x01]) + b"VITALEDC1")
+# The same card offering T=0 only (no interface bytes, no TCK).
+CARD_ATR_T0 = bytes([0x3B, 0x09]) + b"VITALEDC1"
 # PC/SC part 3 contactless ATR (ISO 14443-4 type A, no historical data).
 PHONE_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
 # Vitale 2 (T=0, direct convention), as seen on real cards.
@@ -314,7 +316,7 @@ MUTATIONS = {
     # DG15 missing from chip and SOD.
     "no-dg15": lambda fam, ff, m, s: ({15: None}, {}),
     # A DG4 on the chip that the SOD does not list.
-    "dg-unlisted": lambda fam, ff, m, s: ({}, {4: dg4(fam) if has_amc(fam) else tlv(0x64, b"")}),
+    "dg-unlisted": lambda fam, ff, m, s: ({4: None}, {4: dg4(fam) if has_amc(fam) else tlv(0x64, b"")}),
 }
 
 

@@ -74,7 +74,7 @@ VARIANTS = {
     "sha384": ({"hash_alg": "sha384"}, {}, "verified"),
     "sha512": ({"hash_alg": "sha512"}, {}, "verified"),
     "ext-ignorable": ({"mutate": "ext-ignorable"}, {}, "verified"),
-    "t0": ({}, {"exact_le": True, "getresponse": "aa"}, "verified"),
+    "t0": ({}, {"atr": op.CARD_ATR_T0, "exact_le": True, "getresponse": "aa"}, "verified"),
     "sw61": ({}, {"getresponse": "all"}, "verified"),
     "sw6c": ({}, {"exact_le": True}, "verified"),
     "slow": ({}, {"delay": 0.2}, "verified"),
@@ -336,7 +336,8 @@ def make_os(args):
         # A phone's HCE UID is random per tap.
         return ChipOS(op.PHONE_ATR, {(0x04, op.PHONE_AID): img.files}, img.aa_key,
                       uid=os.urandom(4), **chip)
-    return ChipOS(op.CARD_ATR, {(0x04, op.CARD_AID): img.files}, img.aa_key, **chip)
+    atr = chip.pop("atr", op.CARD_ATR)
+    return ChipOS(atr, {(0x04, op.CARD_AID): img.files}, img.aa_key, **chip)
 
 
 def main():

@@ -1,4 +1,5 @@
 """The test PKI (tests/pki/mkpki.sh), made once per build tree and cached."""
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -11,11 +12,13 @@ MKPKI = os.path.join(SRCDIR, "tests", "pki", "mkpki.sh")
 def pki_dir(demo=False):
     """Path of the test (or demo) PKI: OUTDIR/trust.d and OUTDIR/private.
 
-    Lives in $top_builddir/tests/pki.d (or the temp dir outside make);
-    mkpki.sh is idempotent and safe to run from parallel tests."""
-    base = os.environ.get("top_builddir") or os.path.join(
-        tempfile.gettempdir(), "vitaled-vtest-%d" % os.getuid())
-    out = os.path.join(base, "tests", "pki.d", "demo" if demo else "test")
+    Made once under the temp dir, in a directory named after a hash of
+    mkpki.sh (a changed script makes a new PKI; the build tree stays clean
+    for distcheck); mkpki.sh is idempotent and safe from parallel tests."""
+    with open(MKPKI, "rb") as f:
+        tag = hashlib.sha256(f.read()).hexdigest()[:12]
+    base = os.path.join(tempfile.gettempdir(), "vitaled-vtest-%d" % os.getuid(), "pki-" + tag)
+    out = os.path.join(base, "demo" if demo else "test")
     argv = ["sh", MKPKI, out] + (["--demo"] if demo else [])
     subprocess.run(argv, check=True)
     return out
