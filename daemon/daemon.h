@@ -32,6 +32,9 @@ int loop_block_signals(void);
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 void log_init(enum log_level level);
+/* Audit trail (releases of personal data: who, which card, outcome — never
+ * the data): logged whatever the level. */
+void log_audit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- notify.c: systemd readiness and watchdog (sd_notify protocol) ---
  * Each returns 1 when sent, 0 without $NOTIFY_SOCKET (not under systemd),
@@ -172,5 +175,42 @@ void dbus_service_cleanup(void);
 /* Trust store or settings changed (after engine_reload()): re-publish the
  * Manager1 properties that depend on them. */
 void dbus_service_manager_changed(void);
+
+/* ---- dbus-*.c: the D-Bus service's own parts ------------------------- */
+
+struct DBusConnection;
+struct DBusMessage;
+struct DBusMessageIter;
+
+/* dbus-service.c: send (takes the message); answer a call unless it
+ * asked for no reply.  Loop thread only, like all of libdbus here. */
+void bus_send(struct DBusMessage *msg);
+void bus_reply(struct DBusMessage *call, struct DBusMessage *reply);
+
+/* dbus-access.c: the data methods, for authorised callers only, audited. */
+enum bus_data_method {
+	BUS_DATA_BENEFICIARIES,
+	BUS_DATA_AFFILIATION,
+	BUS_DATA_RELEASE,
+};
+void bus_access_init(struct DBusConnection *conn, bool session_bus);
+void bus_access_reload(void);
+void bus_access_cleanup(void);
+/* Answers call now or once the caller's credentials are known. */
+void bus_access_call(struct DBusMessage *call, unsigned int card_serial,
+		enum bus_data_method method);
+
+/* dbus-error.c: internal errno and verdicts → org.vitaled.Error.* */
+int bus_card_data_status(const struct vitaled_card *card);
+const char *bus_error_name(int err);
+struct DBusMessage *bus_error_reply(struct DBusMessage *call, int err,
+		const struct vitaled_card *card, const char *detail);
+
+/* dbus-data.c: personal data as method replies */
+int bus_data_parse_date(const char *text, struct vd_date *out);
+bool bus_data_beneficiaries(struct DBusMessageIter *iter,
+		const struct vd_read_result *result, const struct vd_date *date);
+bool bus_data_affiliation(struct DBusMessageIter *iter,
+		const struct vd_read_result *result);
 
 #endif

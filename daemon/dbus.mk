@@ -1,1 +1,29 @@
-# fragment: see Makefile.am
+# fragment: see Makefile.am — the D-Bus service org.vitaled (issue 6)
+
+daemon_vitaled_SOURCES += daemon/dbus-service.c daemon/dbus-access.c \
+	daemon/dbus-error.c daemon/dbus-data.c
+nodist_daemon_vitaled_SOURCES += daemon/dbus-introspect.h
+
+# The introspection XML is the source of truth: the daemon serves the
+# <interface> elements of these files verbatim (compiled in as strings).
+dbus_interface_xml = dbus/org.vitaled.Manager1.xml dbus/org.vitaled.Reader1.xml \
+	dbus/org.vitaled.Card1.xml
+
+dbusinterfacesdir = $(datadir)/dbus-1/interfaces
+dist_dbusinterfaces_DATA = $(dbus_interface_xml)
+dist_dbuspolicy_DATA = dbus/org.vitaled.conf
+
+BUILT_SOURCES += daemon/dbus-introspect.h
+CLEANFILES += daemon/dbus-introspect.h
+daemon/dbus-introspect.h: $(dbus_interface_xml)
+	$(AM_V_GEN)$(MKDIR_P) daemon && { \
+	  echo "/* Generated from the dbus/ XML files by daemon/dbus.mk: do not edit. */"; \
+	  for f in $(dbus_interface_xml); do \
+	    n=`basename $$f .xml | sed 's/\./_/g'`; \
+	    echo "#define INTROSPECT_$$n \\"; \
+	    sed -n '/<interface /,/<\/interface>/{s/\\/\\\\/g;s/"/\\"/g;s/^/	"/;s/$$/\\n" \\/;p;}' \
+	      $(srcdir)/$$f; \
+	    echo "	\"\""; \
+	  done; } > $@-t && mv $@-t $@
+# Also when building just the daemon (BUILT_SOURCES only covers all/check).
+daemon/vitaled-dbus-service.$(OBJEXT): daemon/dbus-introspect.h

@@ -48,3 +48,17 @@ DEFINE_LOG(vitaled_error, LOG_LEVEL_ERROR, LOG_ERR)
 DEFINE_LOG(vitaled_warn, LOG_LEVEL_WARN, LOG_WARNING)
 DEFINE_LOG(vitaled_info, LOG_LEVEL_INFO, LOG_INFO)
 DEFINE_LOG(vitaled_debug, LOG_LEVEL_DEBUG, LOG_DEBUG)
+
+void log_audit(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (journal)
+		fprintf(stderr, "<%d>audit: %s\n", LOG_NOTICE, buf);
+	else
+		fprintf(stderr, "vitaled: audit: %s\n", buf);
+}

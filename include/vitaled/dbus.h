@@ -1,5 +1,9 @@
 /*
  * vitaled — public D-Bus names (see doc/dbus-api.md).
+ *
+ * The introspection XML in dbus/ is the source of truth for members and
+ * signatures; this header only names things so that C clients (vitalectl)
+ * and the daemon spell them the same way.
  */
 #ifndef VITALED_DBUS_H
 #define VITALED_DBUS_H
@@ -10,5 +14,22 @@
 #define VITALED_DBUS_MANAGER_INTERFACE	"org.vitaled.Manager1"
 #define VITALED_DBUS_READER_INTERFACE	"org.vitaled.Reader1"
 #define VITALED_DBUS_CARD_INTERFACE	"org.vitaled.Card1"
+
+/* Object paths: <prefix><n>, n a per-process counter (never reused). */
+#define VITALED_DBUS_READERS_PATH	VITALED_DBUS_ROOT_PATH "/readers"
+#define VITALED_DBUS_CARDS_PATH		VITALED_DBUS_ROOT_PATH "/cards"
+#define VITALED_DBUS_READER_PATH_PREFIX	VITALED_DBUS_READERS_PATH "/"
+#define VITALED_DBUS_CARD_PATH_PREFIX	VITALED_DBUS_CARDS_PATH "/"
+
+/* Errors (daemon/dbus-error.c maps every internal failure to one). */
+#define VITALED_DBUS_ERROR_PREFIX	"org.vitaled.Error."
+#define VITALED_DBUS_ERROR_ACCESS_DENIED	VITALED_DBUS_ERROR_PREFIX "AccessDenied"
+#define VITALED_DBUS_ERROR_NOT_VERIFIED		VITALED_DBUS_ERROR_PREFIX "NotVerified"
+#define VITALED_DBUS_ERROR_IN_PROGRESS		VITALED_DBUS_ERROR_PREFIX "InProgress"
+#define VITALED_DBUS_ERROR_GONE			VITALED_DBUS_ERROR_PREFIX "Gone"
+#define VITALED_DBUS_ERROR_INVALID_ARGUMENTS	VITALED_DBUS_ERROR_PREFIX "InvalidArguments"
+#define VITALED_DBUS_ERROR_NOT_SUPPORTED	VITALED_DBUS_ERROR_PREFIX "NotSupported"
+#define VITALED_DBUS_ERROR_BUSY			VITALED_DBUS_ERROR_PREFIX "Busy"
+#define VITALED_DBUS_ERROR_FAILED		VITALED_DBUS_ERROR_PREFIX "Failed"
 
 #endif
