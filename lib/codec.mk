@@ -13,3 +13,10 @@ tests_unit_dgc_step_SOURCES = tests/unit/dgc-step.c
 tests_unit_dgc_step_LDADD = lib/libvitaled-core.la
 TESTS += tests/test-dgc.py
 EXTRA_DIST += tests/test-dgc.py
+
+# Token verdicts with the test PKI and tests/tokens/mktoken.py.
+check_PROGRAMS += tests/unit/token-check
+tests_unit_token_check_SOURCES = tests/unit/token-check.c
+tests_unit_token_check_LDADD = lib/libvitaled-core.la
+TESTS += tests/test-token.py
+EXTRA_DIST += tests/test-token.py

@@ -236,9 +236,10 @@ int vd_envelope_open(const uint8_t *text, size_t len, const char *prefix,
 		struct vd_verdict *why, const char **step);
 
 /* Replay cache: 0 id remembered until `until` (persisted before
- * returning), -EEXIST already seen (or issued before the cache was last
- * rebuilt from a corrupt file), -ENOSPC full of live ids, -EIO cannot
- * persist (the id is then not accepted).  Thread-safe. */
+ * returning), -EEXIST already seen, -ESTALE issued before the cache was
+ * last rebuilt from a corrupt file (it may have been seen), -ENOSPC full
+ * of live ids, -EIO cannot persist (the id is then not accepted).
+ * Thread-safe. */
 int vd_replay_check_and_add(struct vd_replay *replay, const uint8_t *id,
 		size_t len, time_t issued, time_t until, time_t now);
 

@@ -255,7 +255,7 @@ int vd_replay_check_and_add(struct vd_replay *r, const uint8_t *id, size_t len,
 		return -EINVAL;
 	pthread_mutex_lock(&r->lock);
 	if (issued < r->floor) {
-		ret = -EEXIST;
+		ret = -ESTALE;
 		goto out;
 	}
 	for (i = 0; i < r->n; i++)

@@ -35,7 +35,11 @@
 #define KTY_EC2		2
 #define CRV_P256	1
 
+#define TOKEN_PREFIX	"VT1:"
 #define TOKEN_ID_LEN	16
+/* The most a QR code holds in alphanumeric mode (version 40-L): longer
+ * text never came from a scanner. */
+#define TOKEN_TEXT_MAX	4296
 #define MAX_SIGNERS	8	/* certificates tried for one kid */
 
 struct claims {
@@ -335,8 +339,10 @@ static void verify(struct vd_context *ctx, struct vd_replay *replay,
 	}
 	if (check_times(&oc, now, set->clock_skew, "presentation", why))
 		return;
+	/* A presentation must be fresh: one made to last is as stale as an
+	 * old one. */
 	if (oc.exp - oc.iat > (int64_t)set->token_max_age) {
-		vd_verdict_set(why, VD_STATUS_MALFORMED,
+		vd_verdict_set(why, VD_STATUS_EXPIRED,
 				"presentation lives longer than the %u s allowed",
 				set->token_max_age);
 		return;
@@ -365,6 +371,9 @@ static void verify(struct vd_context *ctx, struct vd_replay *replay,
 				(time_t)(oc.exp + set->clock_skew), now);
 		if (ret == -EEXIST)
 			vd_verdict_set(why, VD_STATUS_REPLAYED, "token already presented");
+		else if (ret == -ESTALE)
+			vd_verdict_set(why, VD_STATUS_REPLAYED,
+					"token predates the last rebuild of the replay cache");
 		else if (ret == -ENOSPC)
 			vd_verdict_set(why, VD_STATUS_READ_FAILED,
 					"replay cache full: token refused, try again shortly");
@@ -395,7 +404,12 @@ void vd_token_verify(struct vd_context *ctx, struct vd_replay *replay,
 	out->token_id_len = 0;
 	out->expires = 0;
 	out->apdu_count = 0;
-	if (vd_envelope_open(text, len, "VT1:", set->token_max_inflated, &cose,
+	if (len > TOKEN_TEXT_MAX && !memcmp(text, TOKEN_PREFIX, strlen(TOKEN_PREFIX))) {
+		vd_verdict_set(&out->verdict, VD_STATUS_MALFORMED,
+				"longer than any QR code (%zu characters)", len);
+		return;
+	}
+	if (vd_envelope_open(text, len, TOKEN_PREFIX, set->token_max_inflated, &cose,
 			&cose_len, &out->verdict, &step))
 		return;
 	verify(ctx, replay, cose, cose_len, now, out);
