@@ -35,10 +35,6 @@
 #define MAX_FD_WATCHES	4
 #define MAX_PROPS	16
 
-#ifndef DBUS_INTERFACE_OBJECT_MANAGER	/* libdbus names it only since 1.15 */
-#define DBUS_INTERFACE_OBJECT_MANAGER "org.freedesktop.DBus.ObjectManager"
-#endif
-
 /* ---- objects and their properties ------------------------------------ */
 
 struct value {

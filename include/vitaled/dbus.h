@@ -15,6 +15,11 @@
 #define VITALED_DBUS_READER_INTERFACE	"org.vitaled.Reader1"
 #define VITALED_DBUS_CARD_INTERFACE	"org.vitaled.Card1"
 
+/* libdbus names the ObjectManager interface only from 1.15 on. */
+#ifndef DBUS_INTERFACE_OBJECT_MANAGER
+#define DBUS_INTERFACE_OBJECT_MANAGER	"org.freedesktop.DBus.ObjectManager"
+#endif
+
 /* Object paths: <prefix><n>, n a per-process counter (never reused). */
 #define VITALED_DBUS_READERS_PATH	VITALED_DBUS_ROOT_PATH "/readers"
 #define VITALED_DBUS_CARDS_PATH		VITALED_DBUS_ROOT_PATH "/cards"
