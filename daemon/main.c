@@ -140,6 +140,7 @@ static void on_reload(void *user_data)
 	}
 	config_set_current(config);
 	engine_reload();
+	dbus_service_manager_changed();
 }
 
 int main(int argc, char **argv)
