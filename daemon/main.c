@@ -126,6 +126,7 @@ static int load_config(struct config **out)
 static void on_terminate(void *user_data)
 {
 	vitaled_info("shutting down");
+	notify_stopping();
 	loop_quit(EXIT_SUCCESS);
 }
 
@@ -134,13 +135,15 @@ static void on_reload(void *user_data)
 	struct config *config;
 
 	vitaled_info("reloading configuration and trust material");
+	notify_reloading();
 	if (load_config(&config) < 0) {
 		vitaled_error("reload refused: the configuration in force stays");
-		return;
+	} else {
+		config_set_current(config);
+		engine_reload();
+		dbus_service_manager_changed();
 	}
-	config_set_current(config);
-	engine_reload();
-	dbus_service_manager_changed();
+	notify_ready();
 }
 
 int main(int argc, char **argv)
@@ -191,6 +194,7 @@ int main(int argc, char **argv)
 		goto out_engine;
 	plugin_start();
 	vitaled_info("vitaled %s ready", PACKAGE_VERSION);
+	notify_ready();
 
 	status = loop_run();
 
