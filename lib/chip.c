@@ -11,6 +11,7 @@
  * nonsense is malformed.  Every buffer holding card data is wiped.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -56,7 +57,7 @@ struct chip {
  * -ENOENT: file or application not found. */
 static bool io_error(int err)
 {
-	return err != -EBADMSG && err != -ENOENT;
+	return err != -EBADMSG && err != -ENOENT && err != -EFBIG && err != -ENODATA;
 }
 
 static bool past_deadline(const struct chip *c)
@@ -140,9 +141,22 @@ static int transceive(struct chip *c, const uint8_t *cmd, size_t cmd_len, uint8_
 	return (int)sw;
 }
 
+/* Status words by which a card says "no such application or file". */
+static bool sw_not_found(unsigned int sw)
+{
+	switch (sw) {
+	case 0x6700: case 0x6985: case 0x6986: case 0x6999: case 0x6a00:
+	case 0x6a81: case 0x6a82: case 0x6a86: case 0x6a87: case 0x6b00:
+	case 0x6d00: case 0x6e00:
+		return true;
+	}
+	return false;
+}
+
 /*
  * SELECT (by AID, or the MF by file id).  61 XX also means selected: the
- * FCI waiting behind it is not needed, so it is not fetched.
+ * FCI waiting behind it is not needed, so it is not fetched.  A status
+ * word no card would give, or data with an error, is nonsense (-EBADMSG).
  */
 static int select_file(struct chip *c, uint8_t p1, const uint8_t *id, size_t id_len,
 		bool with_le)
@@ -159,7 +173,9 @@ static int select_file(struct chip *c, uint8_t p1, const uint8_t *id, size_t id_
 	OPENSSL_cleanse(c->resp, sizeof(c->resp));
 	if (err < 0)
 		return err;
-	return sw == SW_OK || (sw & 0xff00) == 0x6100 ? 0 : -ENOENT;
+	if (sw == SW_OK || ((sw & 0xff00) == 0x6100 && len == 0))
+		return 0;
+	return sw_not_found(sw) && len == 0 ? -ENOENT : -EBADMSG;
 }
 
 /*
@@ -185,14 +201,16 @@ static int read_file(struct chip *c, uint8_t sfi, uint8_t *buf, size_t max, size
 		if (!total) {
 			long t = vd_tlv_total_size(buf, got);
 
-			if (t < 0 || (size_t)t > max)
-				return -EBADMSG;	/* not a TLV, or over the cap */
+			if (t < 0)
+				return -EBADMSG;	/* not a TLV */
+			if ((size_t)t > max)
+				return -EFBIG;
 			total = t;
 		}
 		if (got >= total)
 			break;
 		if (n == 0 || sw == 0x6282 || (cmd[4] && n < cmd[4]) || (!cmd[4] && n < 256))
-			return -EBADMSG;	/* file shorter than its TLV says */
+			return -ENODATA;	/* file shorter than its TLV says */
 		cmd[2] = (got >> 8) & 0x7f;
 		cmd[3] = got & 0xff;
 		cmd[4] = total - got >= 256 ? 0x00 : (uint8_t)(total - got);
@@ -226,6 +244,12 @@ static void fail(struct chip *c, int err, const char *what)
 	vd_read_result_drop_record(c->out);
 	if (err == -EBADMSG)
 		vd_verdict_set(why, VD_STATUS_MALFORMED, "card answered %s with nonsense", what);
+	else if (err == -EFBIG)
+		vd_verdict_set(why, VD_STATUS_MALFORMED, "%s declares more than %d bytes", what,
+				VD_DG_MAX_SIZE);
+	else if (err == -ENODATA)
+		vd_verdict_set(why, VD_STATUS_MALFORMED, "%s is shorter than its length says",
+				what);
 	else if (err == -ENOENT)
 		vd_verdict_set(why, VD_STATUS_MALFORMED, "%s not found on the card", what);
 	else if (err == -ENODEV)
@@ -264,8 +288,11 @@ static void read_open_profile(struct chip *c, struct vd_context *ctx, enum vd_fo
 		if (err == -ENOENT)
 			continue;	/* absent: judged by the verification */
 		if (err < 0) {
+			char name[8];
+
+			snprintf(name, sizeof(name), "DG%u", sfi);
 			vd_sod_clear(&sod);
-			return fail(c, err, "a data group");
+			return fail(c, err, name);
 		}
 		img.dgs.dg[sfi].data = c->files[sfi];
 		img.dgs.dg[sfi].len = c->lens[sfi];
@@ -306,6 +333,9 @@ static int read_legacy(struct chip *c)
 	int err;
 
 	err = read_legacy_file(c, 0);
+	/* An ISO card with an MF but no Vitale identity is not ours. */
+	if (!err && (c->legacy_len[0] == 0 || c->legacy[0][0] != 0x65))
+		err = -ENOENT;
 	if (!err)
 		err = select_file(c, 0x04, legacy_aid, sizeof(legacy_aid), false);
 	if (!err)
@@ -358,6 +388,7 @@ void vd_chip_read(struct vd_context *ctx, const struct vd_card_io *io,
 	enum profile order[PROFILE_COUNT], first = atr_hint(atr, atr_len);
 	struct chip *c;
 	unsigned int i, n = 0;
+	bool nonsense = false;	/* some answer made no sense */
 	int err = -ENOENT;
 
 	vd_read_result_drop_record(out);
@@ -393,11 +424,15 @@ void vd_chip_read(struct vd_context *ctx, const struct vd_card_io *io,
 		err = select_profile(c, order[i]);
 		if (!err && order[i] == PROFILE_LEGACY)
 			err = read_legacy(c);
-		if (err != -ENOENT && err != -EBADMSG)
+		if (err == -EBADMSG)
+			nonsense = true;
+		else if (err != -ENOENT)
 			break;
 	}
 	if (err < 0 && io_error(err)) {
 		fail(c, err, "the application selection");
+	} else if (err < 0 && nonsense) {
+		fail(c, -EBADMSG, "the application selection");
 	} else if (err < 0) {
 		vd_verdict_set(&out->verdict, VD_STATUS_UNSUPPORTED,
 				"no known health-card application on this card");

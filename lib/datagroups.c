@@ -498,14 +498,19 @@ static int list_child(const struct vd_tlv *t, void *data, struct parse_state *st
 	if (r == 0) {
 		d->done |= 1u << pos;
 		b = &d->rec->beneficiaries[pos];
-		memcpy(b->rights, e.rights, sizeof(e.rights));
-		b->n_rights = e.n_rights;
-		memcpy(b->coverage, e.coverage, sizeof(e.coverage));
-		b->n_coverage = e.n_coverage;
-		memcpy(b->c2s, e.c2s, sizeof(e.c2s));
-		b->n_c2s = e.n_c2s;
-		memcpy(b->amc, e.amc, sizeof(e.amc));
-		b->n_amc = e.n_amc;
+		/* Only the lists this data group carries: DG4 must not wipe
+		 * what DG3 gave the same beneficiary. */
+		if (d->entry_child == entry_child_amo) {
+			memcpy(b->rights, e.rights, sizeof(e.rights));
+			b->n_rights = e.n_rights;
+			memcpy(b->coverage, e.coverage, sizeof(e.coverage));
+			b->n_coverage = e.n_coverage;
+			memcpy(b->c2s, e.c2s, sizeof(e.c2s));
+			b->n_c2s = e.n_c2s;
+		} else {
+			memcpy(b->amc, e.amc, sizeof(e.amc));
+			b->n_amc = e.n_amc;
+		}
 	}
 	OPENSSL_cleanse(&e, sizeof(e));
 	return r;

@@ -137,6 +137,9 @@ size_t vd_trust_find_signers(const struct vd_trust *trust,
  */
 int vd_trust_check_signer(struct vd_trust *trust, X509 *signer, time_t now,
 		struct vd_verdict *why);
+/* Full chain validations done so far (cache misses): tests and bench
+ * check that a repeat signer costs none. */
+unsigned int vd_trust_chain_validations(struct vd_trust *trust);
 /* Roots (and CRLs) as an X509_STORE for CMS_verify; borrowed. */
 X509_STORE *vd_trust_store(const struct vd_trust *trust);
 bool vd_trust_is_opposed(const struct vd_trust *trust, const char *serial);

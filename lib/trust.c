@@ -62,6 +62,7 @@ struct vd_trust {
 	time_t earliest_expiry;
 	time_t earliest_crl_next_update;
 
+	atomic_uint chain_validations;	/* full validations done (not cache hits) */
 	pthread_mutex_t cache_lock;
 	struct chain_entry cache[CHAIN_CACHE_SIZE];
 	unsigned int cache_next;	/* round-robin eviction */
@@ -415,14 +416,19 @@ int vd_trust_load(const char *dir, vd_trust_report_func report_func, void *user_
 	int dfd, n, i, err = 0;
 
 	*out = NULL;
+	/* An unreadable directory is reported and gives an empty store: the
+	 * daemon still starts, and everything then verifies as untrusted. */
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	n = scandirat(dfd, ".", &names, skip_hidden, alphasort);
-	if (n < 0) {
-		err = -errno;
-		close(dfd);
-		return err;
+	if (dfd >= 0) {
+		n = scandirat(dfd, ".", &names, skip_hidden, alphasort);
+		if (n < 0) {
+			close(dfd);
+			dfd = -1;
+		}
+	}
+	if (dfd < 0) {
+		report(&ld, dir, "cannot read the trust directory: %s", strerror(errno));
+		n = 0;
 	}
 
 	trust = calloc(1, sizeof(*trust));
@@ -460,7 +466,8 @@ out:
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
-	close(dfd);
+	if (dfd >= 0)
+		close(dfd);
 	return err;
 }
 
@@ -600,25 +607,81 @@ static void chain_window(const struct vd_trust *trust, STACK_OF(X509) *chain,
 	}
 }
 
-static void verdict_from_x509_error(int err, int depth, struct vd_verdict *why)
-{
-	const char *what = depth == 0 ? "signer certificate" : "issuer certificate";
-	const char *text = X509_verify_cert_error_string(err);
+/*
+ * OpenSSL stops at the first error, and checks revocation before validity
+ * times: a signer that is not valid yet would come out as "CRL not yet
+ * valid".  Every error is collected instead, and the most telling wins:
+ * revoked, then the certificates' own times, then anything else.
+ * Verification always fails when anything was collected.
+ */
+struct chain_errors {
+	int revoked_depth;	/* -1: none */
+	int time_err, time_depth;
+	int other_err, other_depth;
+};
 
+static int collect_errors(int ok, X509_STORE_CTX *sctx)
+{
+	struct chain_errors *e = X509_STORE_CTX_get_app_data(sctx);
+	int err = X509_STORE_CTX_get_error(sctx);
+	int depth = X509_STORE_CTX_get_error_depth(sctx);
+
+	if (ok)
+		return 1;
 	switch (err) {
-	case X509_V_ERR_CERT_HAS_EXPIRED:
-		vd_verdict_set(why, VD_STATUS_EXPIRED, "%s has expired", what);
-		break;
-	case X509_V_ERR_CERT_NOT_YET_VALID:
-		vd_verdict_set(why, VD_STATUS_NOT_YET_VALID, "%s is not yet valid", what);
-		break;
 	case X509_V_ERR_CERT_REVOKED:
-		vd_verdict_set(why, VD_STATUS_REVOKED, "%s is revoked", what);
+		if (e->revoked_depth < 0)
+			e->revoked_depth = depth;
+		break;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		if (!e->time_err) {
+			e->time_err = err;
+			e->time_depth = depth;
+		}
 		break;
 	default:
-		vd_verdict_set(why, VD_STATUS_UNTRUSTED, "%s: %s", what, text);
+		if (!e->other_err) {
+			e->other_err = err;
+			e->other_depth = depth;
+		}
+		/* Without an issuer there is nothing more worth checking. */
+		if (err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+				err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+				err == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+				err == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT)
+			return 0;
 		break;
 	}
+	return 1;
+}
+
+static bool chain_failed(const struct chain_errors *e, struct vd_verdict *why)
+{
+	const char *what;
+	int depth;
+
+	if (e->revoked_depth >= 0) {
+		what = e->revoked_depth == 0 ? "signer certificate" : "issuer certificate";
+		vd_verdict_set(why, VD_STATUS_REVOKED, "%s is revoked", what);
+		return true;
+	}
+	if (e->time_err) {
+		what = e->time_depth == 0 ? "signer certificate" : "issuer certificate";
+		if (e->time_err == X509_V_ERR_CERT_HAS_EXPIRED)
+			vd_verdict_set(why, VD_STATUS_EXPIRED, "%s has expired", what);
+		else
+			vd_verdict_set(why, VD_STATUS_NOT_YET_VALID, "%s is not yet valid", what);
+		return true;
+	}
+	if (e->other_err) {
+		depth = e->other_depth;
+		what = depth == 0 ? "signer certificate" : "issuer certificate";
+		vd_verdict_set(why, VD_STATUS_UNTRUSTED, "%s: %s", what,
+				X509_verify_cert_error_string(e->other_err));
+		return true;
+	}
+	return false;
 }
 
 int vd_trust_check_signer(struct vd_trust *trust, X509 *signer, time_t now,
@@ -629,8 +692,10 @@ int vd_trust_check_signer(struct vd_trust *trust, X509 *signer, time_t now,
 	STACK_OF(X509) *chain;
 	uint8_t fp[32];
 	unsigned int fp_len = 0;
+	struct chain_errors errors = { .revoked_depth = -1 };
 	time_t from, until;
 	int ret = -EPERM;
+	bool ok;
 
 	if (!signer || X509_digest(signer, EVP_sha256(), fp, &fp_len) != 1 || fp_len != 32) {
 		vd_verdict_set(why, VD_STATUS_UNTRUSTED, "unusable signer certificate");
@@ -650,13 +715,18 @@ int vd_trust_check_signer(struct vd_trust *trust, X509 *signer, time_t now,
 	 * CRL_CHECK without one would fail every chain for want of a CRL. */
 	if (has_crl_from(trust, X509_get_issuer_name(signer)))
 		X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK);
+	X509_STORE_CTX_set_app_data(sctx, &errors);
+	X509_STORE_CTX_set_verify_cb(sctx, collect_errors);
 	ERR_clear_error();
-	if (X509_verify_cert(sctx) != 1) {
-		verdict_from_x509_error(X509_STORE_CTX_get_error(sctx),
-				X509_STORE_CTX_get_error_depth(sctx), why);
-		ERR_clear_error();
+	ok = X509_verify_cert(sctx) == 1;
+	ERR_clear_error();
+	if (chain_failed(&errors, why))
+		goto out;
+	if (!ok) {
+		vd_verdict_set(why, VD_STATUS_UNTRUSTED, "signer chain does not validate");
 		goto out;
 	}
+	atomic_fetch_add_explicit(&trust->chain_validations, 1, memory_order_relaxed);
 	chain = X509_STORE_CTX_get0_chain(sctx);
 	chain_window(trust, chain, &from, &until);
 	if (from <= now && now <= until)
@@ -665,4 +735,9 @@ int vd_trust_check_signer(struct vd_trust *trust, X509 *signer, time_t now,
 out:
 	X509_STORE_CTX_free(sctx);
 	return ret;
+}
+
+unsigned int vd_trust_chain_validations(struct vd_trust *trust)
+{
+	return atomic_load_explicit(&trust->chain_validations, memory_order_relaxed);
 }

@@ -2,3 +2,11 @@
 lib_libvitaled_core_la_SOURCES += lib/internal.h lib/result.c lib/ecsig.c lib/trust.c \
 	lib/tlv.c lib/datagroups.c lib/sod.c lib/chip-verify.c lib/chip.c \
 	lib/nir.c lib/rights.c
+
+# Unit tests (TAP).  test-chip runs the Python image generator and mkpki.sh.
+verify_test_ldadd = lib/libvitaled-core.la $(OPENSSL_LIBS)
+check_PROGRAMS += tests/unit/test-chip
+tests_unit_test_chip_SOURCES = tests/unit/test-chip.c tests/unit/chipimg.c tests/unit/chipimg.h
+tests_unit_test_chip_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_chip_LDADD = $(verify_test_ldadd)
+TESTS += tests/unit/test-chip
