@@ -20,3 +20,14 @@ tests_unit_token_check_SOURCES = tests/unit/token-check.c
 tests_unit_token_check_LDADD = lib/libvitaled-core.la
 TESTS += tests/test-token.py
 EXTRA_DIST += tests/test-token.py
+
+# C unit tests of the codec.
+codec_unit_tests = tests/unit/test-base45 tests/unit/test-inflate tests/unit/test-cbor \
+	tests/unit/test-cose tests/unit/test-replay
+check_PROGRAMS += $(codec_unit_tests)
+TESTS += $(codec_unit_tests)
+tests_unit_test_base45_LDADD = lib/libvitaled-core.la
+tests_unit_test_inflate_LDADD = lib/libvitaled-core.la $(ZLIB_LIBS)
+tests_unit_test_cbor_LDADD = lib/libvitaled-core.la
+tests_unit_test_cose_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS)
+tests_unit_test_replay_LDADD = lib/libvitaled-core.la
