@@ -16,5 +16,5 @@ check_PROGRAMS += tests/qr/qrscan
 tests_qr_qrscan_SOURCES = tests/qr/qrscan.c
 tests_qr_qrscan_LDADD = lib/libvitaled-core.la
 
-TESTS += tests/qr-images.py
-EXTRA_DIST += tests/qr-images.py
+TESTS += tests/qr-images.py tests/qr-serial.py
+EXTRA_DIST += tests/qr-images.py tests/qr-serial.py tests/lib/vtest/qr.py

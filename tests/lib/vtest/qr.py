@@ -1,0 +1,60 @@
+"""QR source tests: tokens from the token generator, a daemon configured
+for one QR source, and waiting for the verdict of a scan in its log."""
+import json
+import os
+import re
+import subprocess
+
+from vtest import daemon as vdaemon
+from vtest import pki as vpki
+
+SRC = vdaemon.srcdir()
+MKTOKEN = os.path.join(SRC, "tests", "tokens", "mktoken.py")
+
+
+def token(variant="valid", **kw):
+    """(list of token texts, info) for a variant of tests/tokens/mktoken.py."""
+    argv = ["/usr/bin/python3", MKTOKEN, "--pki", vpki.pki_dir(), "--variant", variant, "--json"]
+    for k, v in kw.items():
+        argv += ["--" + k, str(v)]
+    r = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120)
+    info = json.loads(r.stdout)
+    return info["tokens"], info
+
+
+def token_image(path, variant="valid", fmt="png"):
+    """Write a token image (png or pgm); returns the token text."""
+    texts, _ = token(variant, **{fmt: path})
+    return texts[0]
+
+
+def generated_images(tmp):
+    """[(path, expected bytes)]: PNG and PGM of a few token variants."""
+    out = []
+    for variant in ("valid", "valid-ps256", "expired", "wrong-prefix"):
+        for fmt in ("png", "pgm"):
+            p = os.path.join(tmp, "token-%s.%s" % (variant, fmt))
+            out.append((p, token_image(p, variant, fmt).encode()))
+    return out
+
+
+def daemon_conf(plugin, group_text):
+    """vitaled.conf running only one QR plugin against the test PKI."""
+    return ("[General]\nEnablePlugins = %s\n\n[Trust]\nDirectory = %s\n\n[%s]\n%s\n"
+            % (plugin, vpki.trust_dir(), plugin, group_text))
+
+
+def wait_verdict(d, reader_id, start, timeout=30):
+    """The verdict of the next read on reader_id logged after offset start:
+    (verdict, card number, end offset in the log)."""
+    m = d.wait_log(r"reader %s: card (\d+): phone-qr, ([a-z-]+) "
+                   % re.escape(reader_id), timeout, start)
+    return m.group(2), int(m.group(1)), start + m.end()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0

@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""Serial QR scanner end to end: a pty pair stands in for a CDC-ACM scanner.
+
+The daemon watches a directory for scanner*; the test creates the pty
+link there (plug), types codes into the master side, closes it (unplug)
+and makes a new one (replug), and checks the verdict the daemon gives
+each scan — valid, folded duplicate, replayed, expired, not ours — and
+that hostile input (endless line, binary garbage, a 10 MB burst, a
+disconnect mid-code) gets a log line and leaves the source working, with
+bounded memory.
+"""
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
+from vtest import daemon as vdaemon  # noqa: E402
+from vtest import qr  # noqa: E402
+from vtest.tap import Tap  # noqa: E402
+
+
+class Scanner:
+    """A pty whose slave side is linked as path: the daemon reads the slave."""
+
+    def __init__(self, path):
+        self.path = path
+        self.master, slave = os.openpty()
+        tmp = path + ".new"
+        os.symlink(os.ttyname(slave), tmp)
+        os.close(slave)
+        os.rename(tmp, path)  # one inotify event (IN_MOVED_TO), link complete
+
+    def type(self, data):
+        view = memoryview(data)
+        while view:
+            n = os.write(self.master, view)
+            view = view[n:]
+
+    def scan(self, text):
+        self.type(text.encode() + b"\r\n")
+
+    def unplug(self):
+        os.close(self.master)
+        self.master = None
+
+
+def main():
+    t = Tap()
+    if not os.access(vdaemon.vitaled_path(), os.X_OK):
+        t.bail("daemon/vitaled not built")
+    tmp = tempfile.mkdtemp(prefix="vitaled-serial-")
+    path = os.path.join(tmp, "scanner0")
+    rid = "serial-" + path
+    bus = vdaemon.SessionBus()
+    d = vdaemon.Daemon(qr.daemon_conf("serial", "Devices = %s/scanner*" % tmp),
+                       env=bus.env(), session=True)
+    sc = None
+    try:
+        d.start()
+        sc = Scanner(path)
+        m = d.wait_log(r"reader %s: added \(qr-serial" % rid)
+        t.ok(m, "a scanner linked after start is found (inotify) as a qr-serial reader")
+        pos = d.log_size()
+
+        texts, _ = qr.token("valid")
+        sc.scan(texts[0])
+        verdict, _, pos = qr.wait_verdict(d, rid, pos)
+        t.eq(verdict, "verified", "a valid token scanned on the serial line is verified")
+
+        sc.scan(texts[0])
+        m = d.wait_log(r"reader %s: same code scanned again" % rid, 30, pos)
+        t.ok(m, "the same code again at once is folded into the first read")
+        pos = d.log_size()
+
+        pair, _ = qr.token("replayed")
+        sc.scan(pair[0])
+        v1, _, pos = qr.wait_verdict(d, rid, pos)
+        sc.scan(pair[1])
+        v2, _, pos = qr.wait_verdict(d, rid, pos)
+        t.ok((v1, v2) == ("verified", "replayed"),
+             "a second presentation with the same id is replayed", (v1, v2))
+
+        for variant, want in (("expired", "expired"), ("wrong-prefix", "unsupported"),
+                              ("wrong-holder", "forged")):
+            text, _ = qr.token(variant)
+            sc.scan(text[0])
+            verdict, _, pos = qr.wait_verdict(d, rid, pos)
+            t.eq(verdict, want, "%s token: %s" % (variant, want))
+
+        # LF-only and CR-only line ends work too; a QR that is not ours.
+        sc.type(b"https://example.org/not-a-health-card\n")
+        verdict, _, pos = qr.wait_verdict(d, rid, pos)
+        t.eq(verdict, "unsupported", "a QR code that is not ours: unsupported")
+
+        sc.type(bytes([0, 1, 2, 0xff, 0xfe, 0x80]) + b"VT1:\x00\x9f\r")
+        verdict, last, pos = qr.wait_verdict(d, rid, pos)
+        t.ok(verdict in ("malformed", "unsupported"),
+             "binary garbage on a line gets a clear verdict (%s)" % verdict)
+
+        sc.type(b"A" * 20000)
+        d.wait_log(r"reader %s: code longer than \d+ bytes dropped" % rid, 30, pos)
+        # the code scanned next still belongs to the endless line: dropped
+        text, _ = qr.token("valid")
+        sc.scan(text[0])
+        text, _ = qr.token("valid")
+        sc.scan(text[0])
+        verdict, card, pos = qr.wait_verdict(d, rid, pos)
+        t.ok(verdict == "verified" and card == last + 1,
+             "an endless line is dropped whole with a log line; the line after it is read",
+             (verdict, card, last))
+
+        rss0 = qr.rss_kib(d.proc.pid)
+        # 10 MB of random bytes (about 80000 "lines"), ending a line
+        sc.type(os.urandom(10 * 1024 * 1024) + b"\r\n")
+        m = d.wait_log(r"reader %s: codes arriving faster than anyone scans" % rid, 60, pos)
+        pos += m.end()  # the first few lines of the burst were read before it
+        # the last byte is through when a fresh code scanned after it is read
+        time.sleep(2.5)  # the throttle refills by time
+        text, _ = qr.token("valid")
+        sc.scan(text[0])
+        m = d.wait_log(r"reader %s: (\d+) codes were dropped" % rid, 120, pos)
+        t.ok(int(m.group(1)) > 1000, "the burst's lines were throttled (%s dropped)" % m.group(1))
+        verdict, _, pos = qr.wait_verdict(d, rid, pos, timeout=120)
+        grown = qr.rss_kib(d.proc.pid) - rss0
+        t.eq(verdict, "verified", "after a 10 MB burst the scanner still reads a valid code")
+        t.ok(grown < 4096, "memory stays bounded over the burst (RSS grew %d KiB)" % grown)
+        t.ok(d.proc.poll() is None, "the daemon is still running")
+
+        half = text[0][: len(text[0]) // 2]
+        text, _ = qr.token("valid")
+        sc.type(text[0][: len(text[0]) // 2].encode())
+        time.sleep(0.5)  # let the daemon read the half code before the hang-up
+        sc.unplug()
+        m = d.wait_log(r"reader %s: scanner disconnected in the middle of a code; "
+                       r"partial code dropped" % rid, 30, pos)
+        t.ok(m, "a disconnect mid-code drops the partial code with a log line")
+        m = d.wait_log(r"reader %s: removed" % rid, 30, pos)
+        t.ok(m, "the unplugged scanner's reader is removed")
+        pos = d.log_size()
+        t.ok(half not in d.log(), "no token text in the log")
+
+        sc = Scanner(path)
+        m = d.wait_log(r"reader %s: added \(qr-serial" % rid, 30, pos)
+        t.ok(m, "replugged: the same stable reader id comes back")
+        text, _ = qr.token("valid")
+        sc.scan(text[0])
+        verdict, _, pos = qr.wait_verdict(d, rid, pos)
+        t.eq(verdict, "verified", "the replugged scanner reads a valid code")
+    except Exception as e:  # noqa: BLE001 - report, then tear down
+        t.ok(False, "serial scanner scenario ran to the end", "%s\n%s" % (e, d.log()[-3000:]))
+    finally:
+        if sc and sc.master is not None:
+            sc.unplug()
+        status = d.stop()
+        bus.close()
+    t.eq(status, 0, "vitaled exits cleanly on SIGTERM")
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
