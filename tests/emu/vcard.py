@@ -14,7 +14,7 @@ every variant with the verdict a reader must give (JSON); tests use
 import argparse
 import json
 import os
-import random
+from random import Random
 import socket
 import sys
 import tempfile
@@ -83,7 +83,6 @@ VARIANTS = {
     "notyet": ({"signer": "ds-notyet"}, {}, "not-yet-valid"),
     "revoked": ({"signer": "ds-revoked"}, {}, "revoked"),
     "wrong-hash": ({"mutate": "wrong-hash"}, {}, "forged"),
-    "dg-unlisted": ({"mutate": "dg-unlisted"}, {}, "forged"),
     "clone": ({"chip_key": "aa-clone"}, {}, "clone-suspected"),
     "opposed": ({"serial": "opposed"}, {}, "opposed"),
     "test-marker": ({"marker": "test"}, {}, "test-card"),
@@ -96,9 +95,13 @@ VARIANTS = {
     "version2": ({"mutate": "version2"}, {}, "malformed"),
     "ext-critical": ({"mutate": "ext-critical"}, {}, "malformed"),
     "no-dg15": ({"mutate": "no-dg15"}, {}, "malformed"),
+    # Random answers (seeded: none of the first 32 ends in 90 00, 61 XX,
+    # 62 82, 6C XX or a "not found" status word): nonsense.
     "random": ({}, {"random": True}, "malformed"),
     # Removed after N APDUs: the read fails; nothing may be published.
-    "vanish": ({}, {"max_apdus": 3}, "removed"),
+    "vanish": ({}, {"max_apdus": 3}, "read-failed"),
+    # A DG4 the SOD does not list is never used: verified, without AMC.
+    "dg-unlisted": ({"mutate": "dg-unlisted"}, {}, "verified"),
 }
 OPPOSED_SERIAL = {"card": "VTD0000009999", "phone": "VTP0000009999"}
 
@@ -141,11 +144,12 @@ class ChipOS(SmartcardOS):
     response with data; the reader fetches it with GET RESPONSE.
     delay: seconds slept before each answer. max_apdus: the chip vanishes
     (process exits) when that many APDUs have been answered.
-    random: answer everything with random bytes. uid: answer the PC/SC
+    random: answer everything with random bytes (2..258, from a seeded
+    generator: the same card every run). uid: answer the PC/SC
     contactless pseudo-APDU FF CA 00 00 00."""
 
     def __init__(self, atr, apps, aa_key=None, exact_le=False, getresponse=None,
-                 delay=0.0, max_apdus=0, random=False, uid=None):
+                 delay=0.0, max_apdus=0, random=False, uid=None, seed=0):
         self.atr = atr
         self.apps = apps
         self.aa_key = aa_key
@@ -154,6 +158,7 @@ class ChipOS(SmartcardOS):
         self.delay = delay
         self.max_apdus = max_apdus
         self.random = random
+        self.rng = Random(seed)
         self.uid = uid
         self.count = 0
         self.reset()
@@ -179,7 +184,7 @@ class ChipOS(SmartcardOS):
         if self.delay:
             time.sleep(self.delay)
         if self.random:
-            return os.urandom(random.randint(1, 258))
+            return self.rng.randbytes(self.rng.randint(2, 258))
         rsp = self.dispatch(msg)
         data, sw = rsp[:-2], rsp[-2:]
         if data and sw == SW_OK and self.getresponse == "all" and msg[1] != 0xC0:
@@ -321,7 +326,7 @@ def make_os(args):
     if args.max_apdus is not None:
         chip["max_apdus"] = args.max_apdus
     if args.seed is not None:
-        random.seed(args.seed)
+        chip["seed"] = args.seed
     fam = op.load_family(op.family_path(args.family or
                                         ("legacy" if args.profile == "legacy" else "reference")))
     if args.profile == "legacy":
