@@ -135,7 +135,7 @@ int vd_cert_kid(X509 *cert, uint8_t kid[VD_KID_LEN])
 	return 0;
 }
 
-/* Read a whole small file into a memory BIO (bounded, no symlink games). */
+/* Read a whole small regular file into a memory BIO (bounded). */
 static BIO *read_file(struct loader *ld, int dfd, const char *name, const char *path)
 {
 	struct stat st;
@@ -145,7 +145,7 @@ static BIO *read_file(struct loader *ld, int dfd, const char *name, const char *
 	size_t got = 0;
 	int fd;
 
-	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		report(ld, path, "cannot open: %s", strerror(errno));
 		return NULL;

@@ -10,3 +10,16 @@ tests_unit_test_chip_SOURCES = tests/unit/test-chip.c tests/unit/chipimg.c tests
 tests_unit_test_chip_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_chip_LDADD = $(verify_test_ldadd)
 TESTS += tests/unit/test-chip
+
+check_PROGRAMS += tests/unit/test-tlv tests/unit/test-rules
+tests_unit_test_tlv_SOURCES = tests/unit/test-tlv.c
+tests_unit_test_tlv_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_tlv_LDADD = $(verify_test_ldadd)
+tests_unit_test_rules_SOURCES = tests/unit/test-rules.c
+tests_unit_test_rules_LDADD = $(verify_test_ldadd)
+TESTS += tests/unit/test-tlv tests/unit/test-rules
+check_PROGRAMS += tests/unit/test-trust
+tests_unit_test_trust_SOURCES = tests/unit/test-trust.c tests/unit/chipimg.c tests/unit/chipimg.h
+tests_unit_test_trust_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_trust_LDADD = $(verify_test_ldadd)
+TESTS += tests/unit/test-trust
