@@ -1,1 +1,9 @@
-# fragment: see Makefile.am
+# fragment: see Makefile.am — vitalectl commands (issue 8)
+tools_vitalectl_SOURCES += tools/json.c tools/value.c tools/bus.c tools/output.c \
+	tools/config.c tools/trust.c tools/readers.c tools/watch.c tools/show.c tools/diag.c
+tools_vitalectl_SOURCES += tools/token.c
+tools_vitalectl_CFLAGS += $(PCSC_CFLAGS) -DDBUSPOLICYDIR=\"$(dbuspolicydir)\"
+tools_vitalectl_LDADD += $(PCSC_LIBS)
+
+bashcompletiondir = $(datadir)/bash-completion/completions
+dist_bashcompletion_DATA = tools/completion/vitalectl

@@ -1,77 +1,205 @@
 /*
- * vitalectl status: is the daemon up, and which version.
+ * vitalectl status: the daemon at a glance — up, version, pcscd, trust
+ * store (with expiry warnings) and the sources it has.
  */
-#include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <vitaled/dbus.h>
 #include "vitalectl.h"
 
-#define CALL_TIMEOUT_MS 5000
+/* Expiry closer than this is worth a warning: time to order new material. */
+#define EXPIRY_WARN_DAYS	30
 
-/* Properties.Get of a string property of the manager; NULL if unreachable. */
-static char *manager_string(DBusConnection *conn, const char *property, DBusError *err)
+#define MAX_WARNINGS	8
+
+struct status {
+	struct ctl_value manager;	/* Manager1 properties */
+	struct ctl_value objects;	/* managed objects */
+	const char *warnings[MAX_WARNINGS];
+	char texts[MAX_WARNINGS][160];
+	unsigned int n_warnings;
+};
+
+static void warn(struct status *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void warn(struct status *st, const char *fmt, ...)
 {
-	const char *iface = VITALED_DBUS_MANAGER_INTERFACE;
-	DBusMessage *msg, *reply;
-	DBusMessageIter it, var;
-	const char *value;
-	char *copy = NULL;
+	va_list ap;
 
-	msg = dbus_message_new_method_call(VITALED_DBUS_NAME, VITALED_DBUS_MANAGER_PATH,
-			DBUS_INTERFACE_PROPERTIES, "Get");
-	if (!msg)
-		return NULL;
-	dbus_message_append_args(msg, DBUS_TYPE_STRING, &iface, DBUS_TYPE_STRING, &property,
-			DBUS_TYPE_INVALID);
-	reply = dbus_connection_send_with_reply_and_block(conn, msg, CALL_TIMEOUT_MS, err);
-	dbus_message_unref(msg);
-	if (!reply)
-		return NULL;
-	if (dbus_message_iter_init(reply, &it) &&
-			dbus_message_iter_get_arg_type(&it) == DBUS_TYPE_VARIANT) {
-		dbus_message_iter_recurse(&it, &var);
-		if (dbus_message_iter_get_arg_type(&var) == DBUS_TYPE_STRING) {
-			dbus_message_iter_get_basic(&var, &value);
-			copy = strdup(value);
-		}
+	if (st->n_warnings == MAX_WARNINGS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(st->texts[st->n_warnings], sizeof(st->texts[0]), fmt, ap);
+	va_end(ap);
+	st->warnings[st->n_warnings] = st->texts[st->n_warnings];
+	st->n_warnings++;
+}
+
+static void find_warnings(struct status *st, time_t now)
+{
+	const struct ctl_value *m = &st->manager;
+	time_t expiry = (time_t)ctl_uint(m, "TrustEarliestExpiry");
+	time_t crl = (time_t)ctl_uint(m, "TrustCrlNextUpdate");
+	char date[16];
+
+	if (!ctl_bool(m, "PcscAvailable"))
+		warn(st, "pcscd is not reachable: card readers cannot be used (see 'vitalectl diag')");
+	if (!ctl_uint(m, "TrustRoots"))
+		warn(st, "no trust roots: every card and token will be refused as untrusted");
+	ctl_format_date(expiry, date);
+	if (expiry && expiry < now)
+		warn(st, "a trust certificate expired on %s (see 'vitalectl trust list')", date);
+	else if (expiry && expiry - now < EXPIRY_WARN_DAYS * 86400)
+		warn(st, "a trust certificate expires on %s, in %lld days", date,
+				(long long)((expiry - now) / 86400));
+	ctl_format_date(crl, date);
+	if (crl && crl < now)
+		warn(st, "a CRL is stale since %s: install a fresh one from the issuer", date);
+	if (ctl_bool(m, "TestCardsAllowed"))
+		warn(st, "test and demo cards are accepted ([Trust] AllowTestCards)");
+}
+
+static void print_json(struct status *st)
+{
+	const struct ctl_value **readers = NULL, **cards = NULL;
+	size_t nr, nc, i;
+	struct json j;
+
+	nr = ctl_objects_with(&st->objects, VITALED_DBUS_READER_INTERFACE, &readers);
+	nc = ctl_objects_with(&st->objects, VITALED_DBUS_CARD_INTERFACE, &cards);
+	json_init(&j, stdout);
+	json_object_begin(&j);
+	json_key_bool(&j, "running", true);
+	json_key_string(&j, "version", ctl_str(&st->manager, "Version"));
+	json_key_bool(&j, "pcsc_available", ctl_bool(&st->manager, "PcscAvailable"));
+	json_key_bool(&j, "test_cards_allowed", ctl_bool(&st->manager, "TestCardsAllowed"));
+	json_key(&j, "trust");
+	json_object_begin(&j);
+	json_key_uint(&j, "roots", ctl_uint(&st->manager, "TrustRoots"));
+	json_key_uint(&j, "signers", ctl_uint(&st->manager, "TrustSigners"));
+	json_key_uint(&j, "crls", ctl_uint(&st->manager, "TrustCrls"));
+	json_key_uint(&j, "opposed", ctl_uint(&st->manager, "TrustOpposed"));
+	json_key_uint(&j, "earliest_expiry", ctl_uint(&st->manager, "TrustEarliestExpiry"));
+	json_key_uint(&j, "crl_next_update", ctl_uint(&st->manager, "TrustCrlNextUpdate"));
+	json_object_end(&j);
+	json_key(&j, "sources");
+	json_array_begin(&j);
+	for (i = 0; i < nr; i++) {
+		const struct ctl_value *r = ctl_object_iface(readers[i], VITALED_DBUS_READER_INTERFACE);
+
+		json_object_begin(&j);
+		json_key_string(&j, "path", readers[i]->key);
+		json_key_string(&j, "id", ctl_str(r, "Id"));
+		json_key_string(&j, "kind", ctl_str(r, "Kind"));
+		json_key_string(&j, "state", ctl_str(r, "State"));
+		json_object_end(&j);
 	}
-	dbus_message_unref(reply);
-	return copy;
+	json_array_end(&j);
+	json_key_uint(&j, "cards", nc);
+	json_key(&j, "warnings");
+	json_array_begin(&j);
+	for (i = 0; i < st->n_warnings; i++)
+		json_string(&j, st->warnings[i]);
+	json_array_end(&j);
+	json_object_end(&j);
+	json_finish(&j);
+	free(readers);
+	free(cards);
+}
+
+static void print_human(struct status *st, const struct vitalectl_opts *opts)
+{
+	const struct ctl_value *m = &st->manager;
+	const struct ctl_value **readers = NULL, **cards = NULL;
+	char expiry[16], crl[16];
+	size_t nr, nc, i;
+	bool pcsc = ctl_bool(m, "PcscAvailable");
+
+	nr = ctl_objects_with(&st->objects, VITALED_DBUS_READER_INTERFACE, &readers);
+	nc = ctl_objects_with(&st->objects, VITALED_DBUS_CARD_INTERFACE, &cards);
+	ctl_format_date((time_t)ctl_uint(m, "TrustEarliestExpiry"), expiry);
+	ctl_format_date((time_t)ctl_uint(m, "TrustCrlNextUpdate"), crl);
+	printf("%svitaled %s is running%s\n", ctl_color(opts, CTL_BOLD), ctl_str(m, "Version"),
+			ctl_color(opts, CTL_RESET));
+	printf("  pcscd:        %s%s%s\n", ctl_color(opts, pcsc ? CTL_GREEN : CTL_RED),
+			pcsc ? "reachable" : "not reachable", ctl_color(opts, CTL_RESET));
+	printf("  trust store:  %llu roots, %llu signers, %llu CRLs, %llu opposed serials\n",
+			(unsigned long long)ctl_uint(m, "TrustRoots"),
+			(unsigned long long)ctl_uint(m, "TrustSigners"),
+			(unsigned long long)ctl_uint(m, "TrustCrls"),
+			(unsigned long long)ctl_uint(m, "TrustOpposed"));
+	printf("                earliest expiry %s, CRL next update %s\n", expiry, crl);
+	printf("  test cards:   %s\n", ctl_bool(m, "TestCardsAllowed") ? "accepted" : "refused");
+	printf("  sources:      %zu\n", nr);
+	for (i = 0; i < nr; i++) {
+		const struct ctl_value *r = ctl_object_iface(readers[i], VITALED_DBUS_READER_INTERFACE);
+
+		printf("    %-12s %-13s %s\n", ctl_str(r, "Kind"), ctl_str(r, "State"),
+				ctl_str(r, "Name"));
+	}
+	printf("  cards:        %zu\n", nc);
+	for (i = 0; i < st->n_warnings; i++)
+		printf("%swarning:%s %s\n", ctl_color(opts, CTL_YELLOW), ctl_color(opts, CTL_RESET),
+				st->warnings[i]);
+	free(readers);
+	free(cards);
 }
 
 int cmd_status(int argc, char **argv, const struct vitalectl_opts *opts)
 {
+	struct status st;
 	DBusConnection *conn;
 	DBusError err;
-	char *version;
+	int ret;
 
+	(void)argv;
 	if (argc > 1) {
 		fprintf(stderr, "vitalectl status: takes no arguments\n");
 		return VITALECTL_USAGE;
 	}
-	conn = vitalectl_bus(opts);
-	if (!conn)
-		return VITALECTL_NO_DAEMON;
+	memset(&st, 0, sizeof(st));
 	dbus_error_init(&err);
-	version = manager_string(conn, "Version", &err);
-	dbus_connection_close(conn);
-	dbus_connection_unref(conn);
-	if (!version) {
-		if (opts->json)
-			printf("{\"running\": false, \"error\": \"%s\"}\n",
-					err.name ? err.name : "unknown");
-		else
-			printf("vitaled is not running or not reachable (%s)\n",
-					err.message ? err.message : "no reply");
-		dbus_error_free(&err);
-		return VITALECTL_NO_DAEMON;
+	conn = vitalectl_bus(opts);
+	if (!conn) {
+		ret = VITALECTL_NO_DAEMON;
+		dbus_set_error_const(&err, DBUS_ERROR_NO_SERVER, "no bus");
+	} else if (ctl_get_all(conn, VITALED_DBUS_MANAGER_PATH, VITALED_DBUS_MANAGER_INTERFACE,
+			&st.manager, &err) < 0 ||
+			ctl_managed_objects(conn, &st.objects, &err) < 0) {
+		ret = ctl_error_exit(&err);
+	} else {
+		ret = VITALECTL_OK;
 	}
-	if (opts->json)
-		printf("{\"running\": true, \"version\": \"%s\"}\n", version);
-	else
-		printf("vitaled %s is running\n", version);
-	free(version);
-	return VITALECTL_OK;
+	if (conn) {
+		dbus_connection_close(conn);
+		dbus_connection_unref(conn);
+	}
+	if (ret == VITALECTL_OK) {
+		find_warnings(&st, time(NULL));
+		if (opts->json)
+			print_json(&st);
+		else
+			print_human(&st, opts);
+	} else if (opts->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_object_begin(&j);
+		json_key_bool(&j, "running", false);
+		json_key_string(&j, "error", err.name);
+		json_key_string(&j, "message", err.message);
+		json_object_end(&j);
+		json_finish(&j);
+	} else if (ret == VITALECTL_NO_DAEMON) {
+		printf("vitaled is not running or not reachable (%s)\n",
+				err.message ? err.message : "no reply");
+	} else {
+		ctl_error_report("status", &err);
+	}
+	dbus_error_free(&err);
+	ctl_value_clear(&st.manager);
+	ctl_value_clear(&st.objects);
+	return ret;
 }

@@ -17,8 +17,13 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "status", cmd_status, "is the daemon up; version" },
-	{ "token", cmd_token, "token verify STRING|--file F: decode and verify a QR token" },
+	{ "status", cmd_status, "daemon, pcscd, trust store and sources at a glance" },
+	{ "readers", cmd_readers, "readers, scanners and cameras: kind, state, stable id" },
+	{ "watch", cmd_watch, "live events: readers, cards, verdicts (Ctrl-C to stop)" },
+	{ "show", cmd_show, "show [CARD] [--date D]: beneficiaries and rights (authorised users)" },
+	{ "diag", cmd_diag, "checklist of what a read needs, with a fix for each failure" },
+	{ "token", cmd_token, "token verify STRING|--file F|--image IMG: decode and verify a QR token" },
+	{ "trust", cmd_trust, "trust list [--dir DIR]: roots, signers, CRLs and their expiry" },
 	{ NULL, NULL, NULL }
 };
 
@@ -26,17 +31,18 @@ static void usage(FILE *out)
 {
 	const struct command *c;
 
-	fprintf(out, "Usage: vitalectl [--json] [--session] COMMAND [ARGS]\n\n"
+	fprintf(out, "Usage: vitalectl [--json] [--session] [--config FILE] COMMAND [ARGS]\n\n"
 			"Commands:\n");
 	for (c = commands; c->name; c++)
 		fprintf(out, "  %-10s %s\n", c->name, c->help);
 	fprintf(out, "\nOptions:\n"
 			"  --json      machine-readable output\n"
 			"  --session   talk to a vitaled on the session bus\n"
+			"  --config F  vitaled.conf to read (diag, trust; default %s)\n"
 			"  --help      this help\n"
 			"  --version   version\n\n"
 			"Exit status: 0 ok, 1 failed check or verification, 2 usage,\n"
-			"3 daemon not reachable, 4 not authorised.\n");
+			"3 daemon not reachable, 4 not authorised.\n", CONFIGDIR "/vitaled.conf");
 }
 
 DBusConnection *vitalectl_bus(const struct vitalectl_opts *opts)
@@ -61,6 +67,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "session", no_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -71,13 +78,16 @@ int main(int argc, char **argv)
 	int opt;
 
 	/* Options before the command are global; the rest belong to it. */
-	while ((opt = getopt_long(argc, argv, "+jshV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+jsc:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
 			opts.json = true;
 			break;
 		case 's':
 			opts.session_bus = true;
+			break;
+		case 'c':
+			opts.config = optarg;
 			break;
 		case 'h':
 			usage(stdout);

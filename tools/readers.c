@@ -1,0 +1,112 @@
+/*
+ * vitalectl readers: every reader, scanner and camera the daemon has,
+ * with its kind, state, stable id, and the card it holds.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <vitaled/dbus.h>
+#include "vitalectl.h"
+
+/* The newest card read by this reader (cards are ordered by path). */
+static const struct ctl_value *card_of(const struct ctl_value **cards, size_t n,
+		const char *reader_path)
+{
+	const struct ctl_value *found = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct ctl_value *c = ctl_object_iface(cards[i], VITALED_DBUS_CARD_INTERFACE);
+
+		if (!strcmp(ctl_str(c, "Reader"), reader_path))
+			found = cards[i];
+	}
+	return found;
+}
+
+static void card_json(struct json *j, const struct ctl_value *card)
+{
+	const struct ctl_value *c = ctl_object_iface(card, VITALED_DBUS_CARD_INTERFACE);
+
+	json_object_begin(j);
+	json_key_string(j, "path", card->key);
+	json_key_string(j, "form", ctl_str(c, "FormFactor"));
+	json_key_string(j, "state", ctl_str(c, "State"));
+	json_key_string(j, "status", ctl_str(c, "Status"));
+	json_object_end(j);
+}
+
+int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
+{
+	const struct ctl_value **readers = NULL, **cards = NULL;
+	struct ctl_value objects;
+	DBusConnection *conn;
+	DBusError err;
+	size_t nr, nc, i;
+	struct json j;
+	int ret;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "vitalectl readers: takes no arguments\n");
+		return VITALECTL_USAGE;
+	}
+	conn = vitalectl_bus(opts);
+	if (!conn)
+		return VITALECTL_NO_DAEMON;
+	dbus_error_init(&err);
+	ret = ctl_managed_objects(conn, &objects, &err);
+	dbus_connection_close(conn);
+	dbus_connection_unref(conn);
+	if (ret < 0) {
+		ret = ctl_error_report("readers", &err);
+		dbus_error_free(&err);
+		return ret;
+	}
+	nr = ctl_objects_with(&objects, VITALED_DBUS_READER_INTERFACE, &readers);
+	nc = ctl_objects_with(&objects, VITALED_DBUS_CARD_INTERFACE, &cards);
+	if (opts->json) {
+		json_init(&j, stdout);
+		json_array_begin(&j);
+	} else if (nr) {
+		printf("%s%-13s %-12s %-13s %-26s %s%s\n", ctl_color(opts, CTL_BOLD),
+				"KIND", "STATE", "CARD", "NAME", "ID", ctl_color(opts, CTL_RESET));
+	} else {
+		printf("No readers, scanners or cameras.\n");
+	}
+	for (i = 0; i < nr; i++) {
+		const struct ctl_value *r = ctl_object_iface(readers[i], VITALED_DBUS_READER_INTERFACE);
+		const struct ctl_value *card = card_of(cards, nc, readers[i]->key);
+		const struct ctl_value *c = card ? ctl_object_iface(card, VITALED_DBUS_CARD_INTERFACE) :
+			NULL;
+		const char *status = c ? (strcmp(ctl_str(c, "State"), "done") ?
+				"reading" : ctl_str(c, "Status")) : "-";
+
+		if (opts->json) {
+			json_object_begin(&j);
+			json_key_string(&j, "path", readers[i]->key);
+			json_key_string(&j, "id", ctl_str(r, "Id"));
+			json_key_string(&j, "name", ctl_str(r, "Name"));
+			json_key_string(&j, "kind", ctl_str(r, "Kind"));
+			json_key_string(&j, "state", ctl_str(r, "State"));
+			json_key(&j, "card");
+			if (card)
+				card_json(&j, card);
+			else
+				json_null(&j);
+			json_object_end(&j);
+			continue;
+		}
+		printf("%-13s %-12s %s%-13s%s %-26s %s\n", ctl_str(r, "Kind"), ctl_str(r, "State"),
+				ctl_color(opts, c ? ctl_status_color(status) : CTL_RESET), status,
+				ctl_color(opts, CTL_RESET), ctl_str(r, "Name"), ctl_str(r, "Id"));
+	}
+	if (opts->json) {
+		json_array_end(&j);
+		json_finish(&j);
+	}
+	free(readers);
+	free(cards);
+	ctl_value_clear(&objects);
+	return VITALECTL_OK;
+}

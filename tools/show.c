@@ -1,0 +1,296 @@
+/*
+ * vitalectl show [CARD]: the beneficiaries of a verified read and their
+ * rights on a date — personal data, so only for authorised callers (the
+ * daemon decides; a refusal exits 4 with what to do about it).
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vitaled/dbus.h>
+#include "vitalectl.h"
+
+/* "3", "cards/3" or the full object path. */
+static int card_path(const char *arg, char *buf, size_t size)
+{
+	const char *num = arg;
+
+	if (!strncmp(arg, VITALED_DBUS_CARD_PATH_PREFIX, strlen(VITALED_DBUS_CARD_PATH_PREFIX)))
+		num = arg + strlen(VITALED_DBUS_CARD_PATH_PREFIX);
+	else if (!strncmp(arg, "cards/", 6))
+		num = arg + 6;
+	if (!*num || strspn(num, "0123456789") != strlen(num))
+		return -1;
+	snprintf(buf, size, "%s%s", VITALED_DBUS_CARD_PATH_PREFIX, num);
+	return 0;
+}
+
+/* The newest card holding data, else the newest card. */
+static const struct ctl_value *pick_card(const struct ctl_value **cards, size_t n)
+{
+	size_t i;
+
+	for (i = n; i-- > 0;)
+		if (ctl_bool(ctl_object_iface(cards[i], VITALED_DBUS_CARD_INTERFACE), "HasData"))
+			return cards[i];
+	return n ? cards[n - 1] : NULL;
+}
+
+static int fetch(DBusConnection *conn, const char *path, const char *method, const char *date,
+		struct ctl_value *out, DBusError *err)
+{
+	DBusMessage *msg, *reply;
+	DBusMessageIter it;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	msg = dbus_message_new_method_call(VITALED_DBUS_NAME, path, VITALED_DBUS_CARD_INTERFACE,
+			method);
+	if (msg && date && !dbus_message_append_args(msg, DBUS_TYPE_STRING, &date,
+			DBUS_TYPE_INVALID)) {
+		dbus_message_unref(msg);
+		msg = NULL;
+	}
+	reply = ctl_call(conn, msg, err);
+	if (!reply)
+		return -1;
+	ret = dbus_message_iter_init(reply, &it) ? ctl_value_read(&it, out) : -1;
+	dbus_message_unref(reply);
+	if (ret < 0)
+		dbus_set_error_const(err, DBUS_ERROR_FAILED, "cannot decode vitaled's reply");
+	return ret;
+}
+
+static const char *qualite_text(const char *q)
+{
+	if (!strcmp(q, "00"))
+		return "insured";
+	if (!strcmp(q, "02"))
+		return "spouse";
+	if (!strcmp(q, "06"))
+		return "child";
+	return q;
+}
+
+/* "1 80 03 75 056 123 10": the way it is printed on the card. */
+static void nir_text(const char *nir, char buf[24])
+{
+	if (strlen(nir) != 15) {
+		snprintf(buf, 24, "%s", nir[0] ? nir : "-");
+		return;
+	}
+	snprintf(buf, 24, "%.1s %.2s %.2s %.2s %.3s %.3s %.2s", nir, nir + 1, nir + 3, nir + 5,
+			nir + 7, nir + 10, nir + 13);
+}
+
+static void print_period(const struct ctl_value *p)
+{
+	const char *end = ctl_str(p, "End");
+
+	printf("%s to %s", ctl_str(p, "Start"), end[0] ? end : "(open)");
+}
+
+static void print_beneficiary(const struct ctl_value *b, unsigned int index,
+		const struct vitalectl_opts *opts)
+{
+	const struct ctl_value *cov = ctl_value_get(b, "Coverages");
+	const struct ctl_value *amc = ctl_value_get(b, "Amc");
+	char name[200], nir[24], amo[40];
+	const char *until = ctl_str(b, "AmoUntil");
+	bool open = ctl_bool(b, "AmoOpen");
+	size_t i;
+
+	if (ctl_str(b, "BirthName")[0] && strcmp(ctl_str(b, "BirthName"), ctl_str(b, "UsualName")))
+		snprintf(name, sizeof(name), "%s %s (born %s)", ctl_str(b, "UsualName"),
+				ctl_str(b, "FirstName"), ctl_str(b, "BirthName"));
+	else
+		snprintf(name, sizeof(name), "%s %s", ctl_str(b, "UsualName"),
+				ctl_str(b, "FirstName"));
+	nir_text(ctl_str(b, "Nir"), nir);
+	if (open && until[0])
+		snprintf(amo, sizeof(amo), "open until %s", until);
+	else
+		snprintf(amo, sizeof(amo), "%s", open ? "open" : "closed");
+	printf("%2u  ", index);
+	ctl_print_padded(name, 30);
+	ctl_print_padded(ctl_str(b, "BirthDate"), 10);
+	printf("%-7s ", qualite_text(ctl_str(b, "Qualite")));
+	ctl_print_padded(nir, 21);
+	printf("%s", ctl_color(opts, open ? CTL_GREEN : CTL_RED));
+	ctl_print_padded(amo, 21);
+	printf("%s%s\n", ctl_color(opts, CTL_RESET), ctl_bool(b, "C2S") ? "C2S" : "");
+	for (i = 0; cov && i < cov->n; i++) {
+		const struct ctl_value *c = &cov->items[i];
+
+		if (!ctl_bool(c, "InForce"))
+			continue;
+		printf("      coverage: exemption %s, situation %s, ", ctl_str(c, "Exemption"),
+				ctl_str(c, "Situation"));
+		print_period(c);
+		putchar('\n');
+	}
+	for (i = 0; amc && i < amc->n; i++) {
+		const struct ctl_value *a = &amc->items[i];
+
+		printf("      AMC %s member %s, guarantee %s, routing %s, ", ctl_str(a, "Organisation"),
+				ctl_str(a, "Member"), ctl_str(a, "Guarantee"), ctl_str(a, "Routing"));
+		print_period(a);
+		printf("%s\n", ctl_bool(a, "InForce") ? "" : " (not in force)");
+	}
+}
+
+static void print_human(const char *path, const struct ctl_value *card,
+		const struct ctl_value *aff, const struct ctl_value *bens,
+		const struct vitalectl_opts *opts)
+{
+	const char *status = ctl_str(card, "Status");
+	const char *marker = ctl_str(card, "Marker");
+	const char *date = bens->n ? ctl_str(&bens->items[0], "RightsDate") : "";
+	size_t i;
+
+	printf("%sCard %s%s: %s, %s%s%s", ctl_color(opts, CTL_BOLD), path,
+			ctl_color(opts, CTL_RESET), ctl_form_text(ctl_str(card, "FormFactor")),
+			ctl_color(opts, ctl_status_color(status)), status, ctl_color(opts, CTL_RESET));
+	if (marker[0] && strcmp(marker, "production"))
+		printf(", %s card", marker);
+	printf("\n  issuer %s, serial %s, valid %s to %s\n", ctl_str(aff, "Issuer"),
+			ctl_str(aff, "CardSerial"), ctl_str(aff, "ValidFrom"),
+			ctl_str(aff, "ValidUntil")[0] ? ctl_str(aff, "ValidUntil") : "(open)");
+	printf("  régime %s, caisse %s, centre %s, code gestion %s\n", ctl_str(aff, "Regime"),
+			ctl_str(aff, "Caisse"), ctl_str(aff, "Centre"), ctl_str(aff, "CodeGestion"));
+	printf("\nRights on %s:\n", date);
+	printf("%s #  %-30s %-10s %-7s %-21s %-21s %s%s\n", ctl_color(opts, CTL_BOLD), "NAME",
+			"BIRTH", "QUALITY", "NIR", "AMO", "C2S", ctl_color(opts, CTL_RESET));
+	for (i = 0; i < bens->n; i++)
+		print_beneficiary(&bens->items[i], (unsigned int)i + 1, opts);
+}
+
+static void print_json(const char *path, const struct ctl_value *card,
+		const struct ctl_value *aff, const struct ctl_value *bens)
+{
+	struct json j;
+
+	json_init(&j, stdout);
+	json_object_begin(&j);
+	json_key_string(&j, "card", path);
+	json_key_string(&j, "form", ctl_str(card, "FormFactor"));
+	json_key_string(&j, "status", ctl_str(card, "Status"));
+	json_key_string(&j, "reason", ctl_str(card, "StatusReason"));
+	json_key_string(&j, "marker", ctl_str(card, "Marker"));
+	json_key_string(&j, "reader_id", ctl_str(card, "ReaderId"));
+	json_key(&j, "affiliation");
+	ctl_value_json(&j, aff);
+	json_key(&j, "beneficiaries");
+	ctl_value_json(&j, bens);
+	json_object_end(&j);
+	json_finish(&j);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: vitalectl [--json] show [CARD] [--date YYYY-MM-DD]\n\n"
+			"Shows the beneficiaries and their rights for CARD (a number, as in\n"
+			"/org/vitaled/cards/N, or that path), by default the newest card with data.\n"
+			"Rights are evaluated on --date (default: today).  Needs root or membership\n"
+			"of the vitaled client group: exit status 4 otherwise.\n");
+}
+
+int cmd_show(int argc, char **argv, const struct vitalectl_opts *opts)
+{
+	static const struct option longopts[] = {
+		{ "date", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ctl_value objects = { 0 }, aff = { 0 }, bens = { 0 };
+	const struct ctl_value **cards = NULL, *card = NULL, *props;
+	const char *date = "";
+	char path[128];
+	DBusConnection *conn;
+	DBusError err;
+	size_t n, i;
+	int opt, ret;
+
+	optind = 0;	/* 0: glibc re-reads the option string (ordering too) */
+	while ((opt = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			date = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return VITALECTL_OK;
+		default:
+			usage(stderr);
+			return VITALECTL_USAGE;
+		}
+	}
+	path[0] = '\0';
+	if (optind < argc && card_path(argv[optind++], path, sizeof(path)) < 0) {
+		fprintf(stderr, "vitalectl show: '%s' is not a card (give N or %sN)\n",
+				argv[optind - 1], VITALED_DBUS_CARD_PATH_PREFIX);
+		return VITALECTL_USAGE;
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return VITALECTL_USAGE;
+	}
+	conn = vitalectl_bus(opts);
+	if (!conn)
+		return VITALECTL_NO_DAEMON;
+	dbus_error_init(&err);
+	if (ctl_managed_objects(conn, &objects, &err) < 0) {
+		ret = ctl_error_report("show", &err);
+		goto out;
+	}
+	n = ctl_objects_with(&objects, VITALED_DBUS_CARD_INTERFACE, &cards);
+	if (path[0]) {
+		for (i = 0; i < n; i++)
+			if (!strcmp(cards[i]->key, path))
+				card = cards[i];
+	} else {
+		card = pick_card(cards, n);
+	}
+	if (!card) {
+		if (path[0])
+			fprintf(stderr, "vitalectl show: no card %s (it was removed, released or "
+					"never read; see 'vitalectl readers')\n", path);
+		else
+			fprintf(stderr, "vitalectl show: no card has been read\n");
+		ret = VITALECTL_FAILED;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s", card->key);
+	props = ctl_object_iface(card, VITALED_DBUS_CARD_INTERFACE);
+	if (!ctl_bool(props, "HasData")) {
+		const char *state = ctl_str(props, "State");
+
+		if (strcmp(state, "done"))
+			fprintf(stderr, "vitalectl show: card %s is still being read; try again\n", path);
+		else
+			fprintf(stderr, "vitalectl show: card %s was not verified (%s: %s): it has no "
+					"data to show\n", path, ctl_str(props, "Status"),
+					ctl_str(props, "StatusReason"));
+		ret = VITALECTL_FAILED;
+		goto out;
+	}
+	if (fetch(conn, path, "GetAffiliation", NULL, &aff, &err) < 0 ||
+			fetch(conn, path, "GetBeneficiaries", date, &bens, &err) < 0) {
+		ret = ctl_error_report("show", &err);
+		goto out;
+	}
+	if (opts->json)
+		print_json(path, props, &aff, &bens);
+	else
+		print_human(path, props, &aff, &bens, opts);
+	ret = VITALECTL_OK;
+out:
+	dbus_error_free(&err);
+	free(cards);
+	ctl_value_clear(&aff);
+	ctl_value_clear(&bens);
+	ctl_value_clear(&objects);
+	dbus_connection_close(conn);
+	dbus_connection_unref(conn);
+	return ret;
+}

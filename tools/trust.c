@@ -1,0 +1,371 @@
+/*
+ * vitalectl trust list: the trust directory as the daemon loads it
+ * (lib/ trust store), item by item with validity — and the same
+ * inspection for `vitalectl diag`.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "vitaled-core.h"
+/* vd_trust_check_signer(): the engine's own chain check, so a signer
+ * listed as valid here is one the daemon accepts. */
+#include "internal.h"
+#include "vitalectl.h"
+
+static time_t asn1_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
+
+/* The CN, or the one-line name when there is none. */
+static void name_text(const X509_NAME *name, char *buf, size_t size)
+{
+	if (!name || X509_NAME_get_text_by_NID((X509_NAME *)name, NID_commonName, buf,
+			(int)size) < 0)
+		X509_NAME_oneline(name, buf, (int)size);
+	/* UTF-8 from the certificate is passed on as is; the JSON writer
+	 * replaces what is not valid */
+}
+
+static struct ctl_trust_item *add_item(struct ctl_trust *t, size_t *cap)
+{
+	struct ctl_trust_item *items;
+
+	if (t->n_items == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+
+		items = realloc(t->items, ncap * sizeof(*items));
+		if (!items)
+			return NULL;
+		t->items = items;
+		*cap = ncap;
+	}
+	memset(&t->items[t->n_items], 0, sizeof(t->items[0]));
+	return &t->items[t->n_items++];
+}
+
+static void add_problem(const char *path, const char *why, void *data)
+{
+	struct ctl_trust *t = data;
+	const char *base = strrchr(path, '/');
+	char **p;
+	size_t len;
+
+	p = realloc(t->problems, (t->n_problems + 1) * sizeof(*p));
+	if (!p)
+		return;
+	t->problems = p;
+	len = strlen(base ? base + 1 : path) + strlen(why) + 3;
+	p[t->n_problems] = malloc(len);
+	if (p[t->n_problems])
+		snprintf(p[t->n_problems++], len, "%s: %s", base ? base + 1 : path, why);
+}
+
+static void cert_validity(struct ctl_trust_item *it, time_t now)
+{
+	if (it->not_before && now < it->not_before)
+		strcpy(it->status, "not-yet-valid");
+	else if (it->not_after && now > it->not_after)
+		strcpy(it->status, "expired");
+	else
+		strcpy(it->status, "valid");
+}
+
+static int inspect_certs(struct ctl_trust *t, struct vd_trust *trust, const char *path,
+		const char *file, time_t now, size_t *cap)
+{
+	struct ctl_trust_item *it;
+	struct vd_verdict why;
+	X509 *cert;
+	BIO *bio = BIO_new_file(path, "r");
+
+	if (!bio)
+		return 0;	/* the loader reported it */
+	while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		it = add_item(t, cap);
+		if (!it) {
+			X509_free(cert);
+			BIO_free(bio);
+			return -ENOMEM;
+		}
+		it->kind = X509_check_issued(cert, cert) == X509_V_OK ? CTL_TRUST_ROOT :
+			CTL_TRUST_SIGNER;
+		snprintf(it->file, sizeof(it->file), "%s", file);
+		name_text(X509_get_subject_name(cert), it->subject, sizeof(it->subject));
+		it->not_before = asn1_time(X509_get0_notBefore(cert));
+		it->not_after = asn1_time(X509_get0_notAfter(cert));
+		cert_validity(it, now);
+		if (it->kind == CTL_TRUST_SIGNER) {
+			if (vd_trust_check_signer(trust, cert, now, &why) == 0) {
+				strcpy(it->status, "valid");
+			} else {
+				snprintf(it->status, sizeof(it->status), "%s",
+						vd_status_name(why.status));
+				snprintf(it->reason, sizeof(it->reason), "%s", why.reason);
+			}
+		}
+		X509_free(cert);
+	}
+	ERR_clear_error();
+	BIO_free(bio);
+	return 0;
+}
+
+static int inspect_crls(struct ctl_trust *t, const char *path, const char *file, time_t now,
+		size_t *cap)
+{
+	struct ctl_trust_item *it;
+	STACK_OF(X509_REVOKED) *revoked;
+	X509_CRL *crl;
+	BIO *bio = BIO_new_file(path, "r");
+
+	if (!bio)
+		return 0;
+	while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL))) {
+		it = add_item(t, cap);
+		if (!it) {
+			X509_CRL_free(crl);
+			BIO_free(bio);
+			return -ENOMEM;
+		}
+		it->kind = CTL_TRUST_CRL;
+		snprintf(it->file, sizeof(it->file), "%s", file);
+		name_text(X509_CRL_get_issuer(crl), it->subject, sizeof(it->subject));
+		it->not_before = asn1_time(X509_CRL_get0_lastUpdate(crl));
+		it->not_after = asn1_time(X509_CRL_get0_nextUpdate(crl));
+		revoked = X509_CRL_get_REVOKED(crl);
+		it->revoked = revoked ? (unsigned int)sk_X509_REVOKED_num(revoked) : 0;
+		if (it->not_after && now > it->not_after) {
+			strcpy(it->status, "stale");
+			strcpy(it->reason, "past its next update: get a fresh CRL from the issuer");
+		} else if (it->not_before && now < it->not_before) {
+			strcpy(it->status, "not-yet-valid");
+		} else {
+			strcpy(it->status, "current");
+		}
+		X509_CRL_free(crl);
+	}
+	ERR_clear_error();
+	BIO_free(bio);
+	return 0;
+}
+
+static bool has_suffix(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), s = strlen(suffix);
+
+	return n > s && !strcmp(name + n - s, suffix);
+}
+
+static int compare_names(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+int ctl_trust_inspect(const char *dir, time_t now, struct ctl_trust *t)
+{
+	struct vd_trust *trust = NULL;
+	struct vd_trust_info info;
+	struct dirent **names = NULL;
+	char path[1024];
+	size_t cap = 0;
+	int i, n, ret = 0;
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->dir, sizeof(t->dir), "%s", dir);
+	if (vd_trust_load(dir, add_problem, t, &trust) < 0 || !trust)
+		return -ENOMEM;
+	vd_trust_get_info(trust, &info);
+	t->n_roots = info.n_roots;
+	t->n_signers = info.n_signers;
+	t->n_crls = info.n_crls;
+	t->n_opposed = info.n_opposed;
+	n = scandir(dir, &names, NULL, compare_names);
+	t->dir_ok = n >= 0;
+	for (i = 0; i < n; i++) {
+		const char *name = names[i]->d_name;
+
+		if (!ret && name[0] != '.' &&
+				snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path)) {
+			if (has_suffix(name, ".pem"))
+				ret = inspect_certs(t, trust, path, name, now, &cap);
+			else if (has_suffix(name, ".crl"))
+				ret = inspect_crls(t, path, name, now, &cap);
+		}
+		free(names[i]);
+	}
+	free(names);
+	vd_trust_unref(trust);
+	return ret;
+}
+
+void ctl_trust_clear(struct ctl_trust *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_problems; i++)
+		free(t->problems[i]);
+	free(t->problems);
+	free(t->items);
+	memset(t, 0, sizeof(*t));
+}
+
+static const char *kind_name(enum ctl_trust_kind kind)
+{
+	return kind == CTL_TRUST_ROOT ? "root" : kind == CTL_TRUST_SIGNER ? "signer" : "crl";
+}
+
+static void print_json(const struct ctl_trust *t)
+{
+	struct json j;
+	size_t i;
+
+	json_init(&j, stdout);
+	json_object_begin(&j);
+	json_key_string(&j, "directory", t->dir);
+	json_key_bool(&j, "readable", t->dir_ok);
+	json_key_uint(&j, "roots", t->n_roots);
+	json_key_uint(&j, "signers", t->n_signers);
+	json_key_uint(&j, "crls", t->n_crls);
+	json_key_uint(&j, "opposed", t->n_opposed);
+	json_key(&j, "items");
+	json_array_begin(&j);
+	for (i = 0; i < t->n_items; i++) {
+		const struct ctl_trust_item *it = &t->items[i];
+
+		json_object_begin(&j);
+		json_key_string(&j, "kind", kind_name(it->kind));
+		json_key_string(&j, "file", it->file);
+		json_key_string(&j, it->kind == CTL_TRUST_CRL ? "issuer" : "subject", it->subject);
+		json_key_int(&j, it->kind == CTL_TRUST_CRL ? "last_update" : "not_before",
+				it->not_before);
+		json_key_int(&j, it->kind == CTL_TRUST_CRL ? "next_update" : "not_after",
+				it->not_after);
+		json_key_string(&j, "status", it->status);
+		if (it->reason[0])
+			json_key_string(&j, "reason", it->reason);
+		if (it->kind == CTL_TRUST_CRL)
+			json_key_uint(&j, "revoked", it->revoked);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_key(&j, "problems");
+	json_array_begin(&j);
+	for (i = 0; i < t->n_problems; i++)
+		json_string(&j, t->problems[i]);
+	json_array_end(&j);
+	json_object_end(&j);
+	json_finish(&j);
+}
+
+static void print_human(const struct ctl_trust *t, const struct vitalectl_opts *opts)
+{
+	char from[16], until[16];
+	size_t i;
+
+	printf("Trust directory %s: %u root%s, %u signer%s, %u CRL%s, %u opposed serial%s\n",
+			t->dir, t->n_roots, t->n_roots == 1 ? "" : "s",
+			t->n_signers, t->n_signers == 1 ? "" : "s",
+			t->n_crls, t->n_crls == 1 ? "" : "s",
+			t->n_opposed, t->n_opposed == 1 ? "" : "s");
+	if (t->n_items) {
+		printf("\n%s%-7s %-14s %-11s %-11s %-34s %s%s\n", ctl_color(opts, CTL_BOLD),
+				"KIND", "STATUS", "FROM", "UNTIL", "SUBJECT / ISSUER", "FILE",
+				ctl_color(opts, CTL_RESET));
+		for (i = 0; i < t->n_items; i++) {
+			const struct ctl_trust_item *it = &t->items[i];
+			bool good = !strcmp(it->status, "valid") || !strcmp(it->status, "current");
+
+			ctl_format_date(it->not_before, from);
+			ctl_format_date(it->not_after, until);
+			printf("%-7s %s%-14s%s %-11s %-11s %-34s %s", kind_name(it->kind),
+					ctl_color(opts, good ? CTL_GREEN : CTL_RED), it->status,
+					ctl_color(opts, CTL_RESET), from, until, it->subject, it->file);
+			if (it->kind == CTL_TRUST_CRL)
+				printf(" (%u revoked)", it->revoked);
+			putchar('\n');
+			if (it->reason[0])
+				printf("        %s%s%s\n", ctl_color(opts, CTL_DIM), it->reason,
+						ctl_color(opts, CTL_RESET));
+		}
+	}
+	if (t->n_problems) {
+		printf("\n%sFiles not used:%s\n", ctl_color(opts, CTL_YELLOW),
+				ctl_color(opts, CTL_RESET));
+		for (i = 0; i < t->n_problems; i++)
+			printf("  %s\n", t->problems[i]);
+	}
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: vitalectl [--json] [--config FILE] trust list [--dir DIR]\n\n"
+			"Lists the issuer roots, document signers and CRLs of the trust directory\n"
+			"([Trust] Directory of vitaled.conf, or DIR), with their validity.\n"
+			"Exit status 1 when the directory cannot be read.\n");
+}
+
+int cmd_trust(int argc, char **argv, const struct vitalectl_opts *opts)
+{
+	static const struct option longopts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ctl_config cfg;
+	struct ctl_trust t;
+	const char *dir = NULL;
+	int opt, ret;
+
+	optind = 0;	/* 0: glibc re-reads the option string (ordering too) */
+	while ((opt = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return VITALECTL_OK;
+		default:
+			usage(stderr);
+			return VITALECTL_USAGE;
+		}
+	}
+	if (optind + 1 != argc || strcmp(argv[optind], "list")) {
+		usage(stderr);
+		return VITALECTL_USAGE;
+	}
+	if (!dir) {
+		ctl_config_load(opts->config, &cfg);
+		if (cfg.problem[0])
+			fprintf(stderr, "vitalectl: %s\n", cfg.problem);
+		dir = cfg.trust_dir;
+	}
+	ret = ctl_trust_inspect(dir, time(NULL), &t);
+	if (ret < 0) {
+		fprintf(stderr, "vitalectl: %s: %s\n", dir, strerror(-ret));
+		ctl_trust_clear(&t);
+		return VITALECTL_FAILED;
+	}
+	if (opts->json)
+		print_json(&t);
+	else
+		print_human(&t, opts);
+	ret = t.dir_ok ? VITALECTL_OK : VITALECTL_FAILED;
+	if (!t.dir_ok && !opts->json)
+		fprintf(stderr, "vitalectl: cannot read the trust directory %s\n", dir);
+	ctl_trust_clear(&t);
+	return ret;
+}
