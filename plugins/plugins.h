@@ -111,6 +111,16 @@ void qr_line_feed_text(struct qr_line *line, const uint8_t *data, size_t len);
 /* The scanner went away: a partial code is dropped (and logged), wiped. */
 void qr_line_abort(struct qr_line *line, const char *why);
 
+/* devwatch.c: Devices= nodes, found at start and when they appear
+ * (inotify).  found() is called for every match, known or not. */
+struct devwatch;
+typedef void (*devwatch_found_func)(const char *path, const char *option, void *user_data);
+
+int devwatch_new(const char *plugin, const char *list, devwatch_found_func found,
+		void *user_data, struct devwatch **out);
+void devwatch_rescan(struct devwatch *watch);
+void devwatch_free(struct devwatch *watch);
+
 /* hidpos-desc.c: the scanned-data report, as the report descriptor says */
 #define HIDPOS_REPORT_MAX	512	/* bytes, report id excluded */
 

@@ -2,7 +2,7 @@
 # and QR codes in image files.
 
 builtin_plugins += serial hidpos
-builtin_sources += plugins/qrline.c plugins/serial.c plugins/hidpos.c plugins/hidpos-desc.c
+builtin_sources += plugins/qrline.c plugins/devwatch.c plugins/serial.c plugins/hidpos.c plugins/hidpos-desc.c
 builtin_cflags += $(LIBUSB_CFLAGS)
 builtin_libadd += $(LIBUSB_LIBS)
 

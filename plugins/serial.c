@@ -2,20 +2,18 @@
  * Serial (CDC-ACM "USB COM") QR scanners: one code per CR/LF-ended line.
  *
  * [serial] Devices= lists device paths; the last part of a path may be a
- * glob pattern (/dev/serial/by-id/usb-*Scanner*).  Devices are found at
- * start and when they appear later: the directories holding them are
- * watched with inotify, so nothing polls and an unplugged scanner comes
- * back as soon as its node does.
+ * glob pattern (/dev/serial/by-id/usb-*Scanner*).  devwatch.c finds them
+ * at start and when they appear, so an unplugged scanner comes back as
+ * soon as its node does.  "PATH=RATE" sets the rate of one device
+ * (CDC-ACM ignores it; real UARTs need it).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -35,10 +33,7 @@ struct serial_dev {
 };
 
 static struct serial_dev *devices;
-static char *patterns;		/* copy of Devices=, NUL-separated */
-static size_t patterns_len;
-static int inotify_fd = -1;
-static struct vitaled_watch *inotify_watch;
+static struct devwatch *devwatch;
 static speed_t speed;
 
 static const struct vitaled_option serial_options[] = {
@@ -115,7 +110,7 @@ static void dev_event(int fd, uint32_t events, void *user_data)
 	dev_free(dev);
 }
 
-static int set_raw(int fd)
+static int set_raw(int fd, speed_t rate)
 {
 	struct termios tio;
 
@@ -125,8 +120,8 @@ static int set_raw(int fd)
 	tio.c_cflag |= CLOCAL | CREAD;
 	tio.c_cc[VMIN] = 1;
 	tio.c_cc[VTIME] = 0;
-	cfsetispeed(&tio, speed);
-	cfsetospeed(&tio, speed);
+	cfsetispeed(&tio, rate);
+	cfsetospeed(&tio, rate);
 	if (tcsetattr(fd, TCSANOW, &tio) < 0)
 		return -errno;
 	tcflush(fd, TCIFLUSH);
@@ -143,15 +138,24 @@ static struct serial_dev *dev_find(const char *path)
 	return NULL;
 }
 
-static void dev_open(const char *path)
+static void dev_open(const char *path, const char *option, void *user_data)
 {
 	char id[PATH_MAX + 8];
 	struct serial_dev *dev;
 	const char *base;
+	speed_t rate = speed;
 	int fd, err;
 
 	if (dev_find(path))
 		return;
+	if (option) {
+		rate = baud_to_speed(strtol(option, NULL, 10));
+		if (rate == B0) {
+			vitaled_warn("serial: %s: '%s' is not a standard rate; device ignored",
+					path, option);
+			return;
+		}
+	}
 	fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		/* udev may not have set the permissions yet: IN_ATTRIB retries */
@@ -163,7 +167,7 @@ static void dev_open(const char *path)
 		close(fd);
 		return;
 	}
-	err = set_raw(fd);
+	err = set_raw(fd, rate);
 	if (err < 0) {
 		vitaled_warn("serial: %s: cannot set raw mode: %s", path, strerror(-err));
 		close(fd);
@@ -193,99 +197,12 @@ static void dev_open(const char *path)
 	qr_line_init(&dev->line, dev->reader);
 }
 
-/* Watch the directory a pattern lives in, or its closest existing
- * ancestor until that directory is created. */
-static void watch_dir_of(const char *pattern)
-{
-	char dir[PATH_MAX];
-	char *slash;
-
-	if (snprintf(dir, sizeof(dir), "%s", pattern) >= (int)sizeof(dir))
-		return;
-	for (;;) {
-		slash = strrchr(dir, '/');
-		if (!slash)
-			return;
-		if (slash == dir)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-		if (inotify_add_watch(inotify_fd, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB |
-				IN_ONLYDIR) >= 0 || errno != ENOENT || slash == dir)
-			return;
-	}
-}
-
-static void rescan(void)
-{
-	const char *p;
-
-	for (p = patterns; p < patterns + patterns_len; p += strlen(p) + 1) {
-		glob_t g;
-		size_t i;
-
-		watch_dir_of(p);
-		if (glob(p, GLOB_NOSORT, NULL, &g))
-			continue;
-		for (i = 0; i < g.gl_pathc; i++)
-			dev_open(g.gl_pathv[i]);
-		globfree(&g);
-	}
-}
-
-static void inotify_event(int fd, uint32_t events, void *user_data)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-
-	/* the events only say "look again": drain them, then rescan */
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-	rescan();
-}
-
-/* Devices= as NUL-separated absolute paths. */
-static int parse_patterns(const char *list)
-{
-	char *copy, *tok, *save = NULL, *out;
-
-	copy = strdup(list ? list : "");
-	patterns = malloc(strlen(list ? list : "") + 1);
-	if (!copy || !patterns) {
-		free(copy);
-		return -ENOMEM;
-	}
-	out = patterns;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		tok += strspn(tok, " \t");
-		tok[strcspn(tok, " \t")] = '\0';
-		if (!*tok)
-			continue;
-		if (tok[0] != '/') {
-			vitaled_error("serial: Devices: '%s' is not an absolute path", tok);
-			free(copy);
-			return -EINVAL;
-		}
-		strcpy(out, tok);
-		out += strlen(tok) + 1;
-	}
-	patterns_len = (size_t)(out - patterns);
-	free(copy);
-	return 0;
-}
-
 static void serial_exit(void)
 {
 	while (devices)
 		dev_free(devices);
-	if (inotify_watch)
-		vitaled_watch_remove(inotify_watch);
-	inotify_watch = NULL;
-	if (inotify_fd >= 0)
-		close(inotify_fd);
-	inotify_fd = -1;
-	free(patterns);
-	patterns = NULL;
-	patterns_len = 0;
+	devwatch_free(devwatch);
+	devwatch = NULL;
 }
 
 static int serial_init(void)
@@ -298,27 +215,11 @@ static int serial_init(void)
 				vitaled_config_int("serial", "Baud"));
 		return -EINVAL;
 	}
-	err = parse_patterns(vitaled_config_string("serial", "Devices"));
-	if (err < 0) {
-		serial_exit();
+	err = devwatch_new("serial", vitaled_config_string("serial", "Devices"), dev_open,
+			NULL, &devwatch);
+	if (err < 0)
 		return err;
-	}
-	if (!patterns_len) {
-		vitaled_debug("serial: no Devices configured");
-		return 0;
-	}
-	inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (inotify_fd < 0) {
-		err = -errno;
-		serial_exit();
-		return err;
-	}
-	inotify_watch = vitaled_watch_add(inotify_fd, EPOLLIN, inotify_event, NULL);
-	if (!inotify_watch) {
-		serial_exit();
-		return -ENOMEM;
-	}
-	rescan();
+	devwatch_rescan(devwatch);
 	return 0;
 }
 

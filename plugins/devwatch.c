@@ -1,0 +1,167 @@
+/*
+ * Device nodes named in a plugin's Devices= list, found at start and
+ * whenever they appear later.  An entry is an absolute path whose last
+ * part may be a glob pattern, optionally followed by "=OPTION" (e.g. a
+ * keyboard layout).  The directories holding them are watched with
+ * inotify — or, while such a directory does not exist yet, its closest
+ * existing ancestor — so nothing polls, and an unplugged device is found
+ * again as soon as its node comes back.
+ */
+#include <errno.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "plugins.h"
+
+struct devwatch {
+	const char *plugin;
+	char *entries;		/* "pattern\0option\0" pairs */
+	size_t entries_len;
+	int fd;
+	struct vitaled_watch *watch;
+	devwatch_found_func found;
+	void *user_data;
+};
+
+/* Watch the directory of a pattern, or its closest existing ancestor. */
+static void watch_dir_of(struct devwatch *w, const char *pattern)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", pattern) >= (int)sizeof(dir))
+		return;
+	for (;;) {
+		slash = strrchr(dir, '/');
+		if (!slash)
+			return;
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (inotify_add_watch(w->fd, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB |
+				IN_ONLYDIR) >= 0 || errno != ENOENT || slash == dir)
+			return;
+	}
+}
+
+void devwatch_rescan(struct devwatch *w)
+{
+	const char *p = w->entries;
+
+	while (p < w->entries + w->entries_len) {
+		const char *option = p + strlen(p) + 1;
+		glob_t g;
+		size_t i;
+
+		watch_dir_of(w, p);
+		if (!glob(p, GLOB_NOSORT, NULL, &g)) {
+			for (i = 0; i < g.gl_pathc; i++)
+				w->found(g.gl_pathv[i], *option ? option : NULL, w->user_data);
+			globfree(&g);
+		}
+		p = option + strlen(option) + 1;
+	}
+}
+
+static void inotify_event(int fd, uint32_t events, void *user_data)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	/* the events only say "look again": drain them, then rescan */
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	devwatch_rescan(user_data);
+}
+
+/* "a, b=x" → "a\0\0b\0x\0" */
+static int parse_entries(struct devwatch *w, const char *list)
+{
+	char *copy, *tok, *save = NULL, *out;
+
+	copy = strdup(list);
+	w->entries = malloc(2 * strlen(list) + 2);
+	if (!copy || !w->entries) {
+		free(copy);
+		return -ENOMEM;
+	}
+	out = w->entries;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *option;
+
+		tok += strspn(tok, " \t");
+		tok[strcspn(tok, " \t")] = '\0';
+		if (!*tok)
+			continue;
+		option = strchr(tok, '=');
+		if (option)
+			*option++ = '\0';
+		if (tok[0] != '/') {
+			vitaled_error("%s: Devices: '%s' is not an absolute path", w->plugin, tok);
+			free(copy);
+			return -EINVAL;
+		}
+		out = stpcpy(out, tok) + 1;
+		out = stpcpy(out, option ? option : "") + 1;
+	}
+	w->entries_len = (size_t)(out - w->entries);
+	free(copy);
+	return 0;
+}
+
+void devwatch_free(struct devwatch *w)
+{
+	if (!w)
+		return;
+	if (w->watch)
+		vitaled_watch_remove(w->watch);
+	if (w->fd >= 0)
+		close(w->fd);
+	free(w->entries);
+	free(w);
+}
+
+int devwatch_new(const char *plugin, const char *list, devwatch_found_func found,
+		void *user_data, struct devwatch **out)
+{
+	struct devwatch *w;
+	int err;
+
+	*out = NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->plugin = plugin;
+	w->found = found;
+	w->user_data = user_data;
+	w->fd = -1;
+	err = parse_entries(w, list ? list : "");
+	if (err < 0)
+		goto fail;
+	if (!w->entries_len) {
+		vitaled_debug("%s: no Devices configured", plugin);
+		*out = w;
+		return 0;
+	}
+	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	w->watch = vitaled_watch_add(w->fd, EPOLLIN, inotify_event, w);
+	if (!w->watch) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	*out = w;
+	return 0;
+fail:
+	devwatch_free(w);
+	return err;
+}
