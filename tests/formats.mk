@@ -9,3 +9,4 @@ EXTRA_DIST += \
 	tests/emu/families/single.json tests/emu/families/legacy.json \
 	tests/tokens/mktoken.py \
 	tests/lib/vtest/pcsc.py tests/lib/vtest/pki.py
+dist_doc_DATA += doc/formats.md

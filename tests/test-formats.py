@@ -353,9 +353,67 @@ def test_pki(t):
     t.ok(a != b, "demo root differs from the test root")
 
 
+def utf8_len(s, lo, hi):
+    return lo <= len(s.encode("utf-8")) <= hi and "\0" not in s
+
+
+def ascii_len(s, lo, hi):
+    return lo <= len(s) <= hi and all(0x20 <= ord(c) <= 0x7E for c in s)
+
+
+def digits(s, lo, hi):
+    return lo <= len(s) <= hi and s.isdigit() and s.isascii()
+
+
+def limit_errors(fam):
+    """Fields outside the limits of doc/formats.md section 3 (a family file
+    that breaks them would make cards a reader must call malformed)."""
+    c, bad = fam["card"], []
+    checks = [(ascii_len(c["serial"]["card"], 1, 20) and ascii_len(c["serial"]["phone"], 1, 20), "serial"),
+              (utf8_len(c["issuer"], 1, 32), "issuer"), (digits(c["regime"], 2, 2), "regime"),
+              (digits(c["caisse"], 3, 3), "caisse"), (digits(c["centre"], 4, 4), "centre"),
+              (digits(c["code_gestion"], 2, 2), "code gestion")]
+    for b in fam["beneficiaries"]:
+        checks += [(0 <= b["index"] <= 11, "index"), (utf8_len(b["usual_name"], 1, 64), "usual name"),
+                   (utf8_len(b.get("birth_name", ""), 0, 64), "birth name"),
+                   (utf8_len(b["first_name"], 1, 64), "first name"), (digits(b["qualite"], 2, 2), "qualite")]
+        amo = b.get("amo", {})
+        for k in ("rights", "coverage", "c2s"):
+            checks.append((len(amo.get(k, [])) <= 8, k))
+        for cov in amo.get("coverage", []):
+            checks += [(ascii_len(cov.get("exemption", "x"), 1, 4), "exemption"),
+                       (ascii_len(cov.get("situation", "x"), 1, 4), "situation")]
+        checks.append((len(b.get("amc", [])) <= 2, "amc count"))
+        for a in b.get("amc", []):
+            checks += [(digits(a["organisation"], 1, 10), "organisation"),
+                       (ascii_len(a["member"], 1, 20), "member"),
+                       (ascii_len(a["guarantee"], 1, 8), "guarantee"),
+                       (ascii_len(a["routing"], 1, 8), "routing")]
+    idx = [b["index"] for b in fam["beneficiaries"]]
+    checks.append((len(set(idx)) == len(idx), "unique indexes"))
+    return [what for ok, what in checks if not ok]
+
+
+def test_doc_lists_variants(t):
+    """Every virtual chip and token variant is in doc/formats.md section 13."""
+    sys.path.insert(0, os.path.join(HERE, "tokens"))
+    import vcard
+    import mktoken
+    doc = open(os.path.join(HERE, "..", "doc", "formats.md"), encoding="utf-8").read()
+    sec = doc[doc.index("## 13."):]
+    for names, what in ((vcard.VARIANTS, "chip"), (mktoken.VARIANTS, "token")):
+        missing = [n for n in names if n not in sec]
+        t.eq(missing, [], "doc/formats.md lists every %s variant" % what)
+    for v, (_, _, verdict) in vcard.VARIANTS.items():
+        row = [ln for ln in sec.splitlines() if ln.startswith("|") and v in ln.split("|")[1]]
+        t.ok(row and verdict in row[0].split("|")[-2],
+             "doc gives chip variant %s the verdict %s" % (v, verdict), row)
+
+
 def test_families(t):
     for name in ("reference", "six", "single"):
         fam = op.load_family(op.family_path(name))
+        t.eq(limit_errors(fam), [], "%s: every field within the document's limits" % name)
         nirs = [b["nir"] for b in fam["beneficiaries"] if "nir" in b]
         t.ok(all(op.nir_ok(n) for n in nirs), "%s: every NIR key is right" % name)
         t.ok(len(fam["beneficiaries"]) <= 12, "%s: at most 12 beneficiaries" % name)
@@ -552,6 +610,11 @@ def test_broken_cards(t, h):
     answers = [rd.raw(b"\x00\xA4\x04\x00\x0A" + op.CARD_AID + b"\x00") for _ in range(3)]
     t.ok(len(set(answers)) == 3 and (b"", b"\x90\x00") not in answers,
          "random: SELECT answers are random bytes")
+    not_here = {0x6700, 0x6985, 0x6986, 0x6999, 0x6A00, 0x6A81, 0x6A82, 0x6A86, 0x6A87, 0x6B00,
+                0x6D00, 0x6E00}
+    sws = [int.from_bytes(sw, "big") for _, sw in answers]
+    t.ok(not any(sw in not_here or sw in (0x9000, 0x6282) or sw >> 8 in (0x61, 0x6C) for sw in sws),
+         "random: no answer selects or says 'not here' (nonsense: malformed)")
     rd.close()
 
     r = next_reader()
@@ -597,6 +660,7 @@ def test_pcscd_restart(t, h):
 def main():
     t.run(test_pki)
     t.run(test_families)
+    t.run(test_doc_lists_variants)
     try:
         h = Pcsc(pki=PKI)
         h.__enter__()
