@@ -4,9 +4,6 @@ lib_libvitaled_core_la_SOURCES += lib/base45.c lib/inflate.c lib/cbor.c \
 	lib/cose.c lib/envelope.c lib/hcert.c lib/token.c lib/replay.c
 lib_libvitaled_core_la_LIBADD += -lm $(PTHREAD_LIBS)
 
-# vitalectl token verify
-tools_vitalectl_SOURCES += tools/token.c
-
 # EU DCC test vectors through vitalectl and the single steps.
 check_PROGRAMS += tests/unit/dgc-step
 tests_unit_dgc_step_SOURCES = tests/unit/dgc-step.c
@@ -31,3 +28,74 @@ tests_unit_test_inflate_LDADD = lib/libvitaled-core.la $(ZLIB_LIBS)
 tests_unit_test_cbor_LDADD = lib/libvitaled-core.la
 tests_unit_test_cose_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS)
 tests_unit_test_replay_LDADD = lib/libvitaled-core.la
+
+# Fuzzing.  Each target NAME has tests/fuzz/fuzz-NAME.c (LLVMFuzzerTestOneInput
+# only) and seeds in tests/fuzz/corpus/NAME/.  `make check` replays every
+# corpus through tests/fuzz/regress-NAME (plain main, any compiler); with
+# --enable-fuzzing (CC=clang, best with --enable-sanitizers) `make fuzz
+# FUZZ_SECONDS=N` runs each libFuzzer binary in FUZZ_TARGETS for N seconds.
+FUZZ_TARGETS = base45 cbor cose token
+FUZZ_SECONDS = 60
+EXTRA_DIST += tests/fuzz/corpus/base45 tests/fuzz/corpus/cbor tests/fuzz/corpus/cose \
+	tests/fuzz/corpus/token
+
+codec_regress = tests/fuzz/regress-base45 tests/fuzz/regress-cbor tests/fuzz/regress-cose \
+	tests/fuzz/regress-token
+check_PROGRAMS += $(codec_regress)
+TESTS += $(codec_regress)
+tests_fuzz_regress_base45_SOURCES = tests/fuzz/fuzz-base45.c tests/fuzz/regress.c
+tests_fuzz_regress_base45_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit -DFUZZ_NAME=\"base45\"
+tests_fuzz_regress_base45_LDADD = lib/libvitaled-core.la
+tests_fuzz_regress_cbor_SOURCES = tests/fuzz/fuzz-cbor.c tests/fuzz/regress.c
+tests_fuzz_regress_cbor_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit -DFUZZ_NAME=\"cbor\"
+tests_fuzz_regress_cbor_LDADD = lib/libvitaled-core.la
+tests_fuzz_regress_cose_SOURCES = tests/fuzz/fuzz-cose.c tests/fuzz/regress.c
+tests_fuzz_regress_cose_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit -DFUZZ_NAME=\"cose\"
+tests_fuzz_regress_cose_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS)
+tests_fuzz_regress_token_SOURCES = tests/fuzz/fuzz-token.c tests/fuzz/regress.c
+tests_fuzz_regress_token_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit -DFUZZ_NAME=\"token\"
+tests_fuzz_regress_token_LDADD = lib/libvitaled-core.la
+
+if FUZZING
+# Coverage feedback for the library code the targets call.
+lib_libvitaled_core_la_CFLAGS += -fsanitize=fuzzer-no-link
+noinst_PROGRAMS += tests/fuzz/fuzz-base45 tests/fuzz/fuzz-cbor tests/fuzz/fuzz-cose \
+	tests/fuzz/fuzz-token
+tests_fuzz_fuzz_base45_SOURCES = tests/fuzz/fuzz-base45.c
+tests_fuzz_fuzz_base45_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_base45_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_base45_LDADD = lib/libvitaled-core.la
+tests_fuzz_fuzz_cbor_SOURCES = tests/fuzz/fuzz-cbor.c
+tests_fuzz_fuzz_cbor_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_cbor_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_cbor_LDADD = lib/libvitaled-core.la
+tests_fuzz_fuzz_cose_SOURCES = tests/fuzz/fuzz-cose.c
+tests_fuzz_fuzz_cose_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_cose_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_cose_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS)
+tests_fuzz_fuzz_token_SOURCES = tests/fuzz/fuzz-token.c
+tests_fuzz_fuzz_token_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_token_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_token_LDADD = lib/libvitaled-core.la
+
+# The test PKI's trust store lets token inputs reach the signature checks.
+fuzz: $(FUZZ_TARGETS:%=tests/fuzz/fuzz-%)
+	@$(SHELL) $(top_srcdir)/tests/pki/mkpki.sh $(abs_builddir)/tests/fuzz/pki
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p tests/fuzz/work/$$t && \
+		echo "fuzz-$$t: $(FUZZ_SECONDS) s" && \
+		VD_FUZZ_TRUST=$(abs_builddir)/tests/fuzz/pki/trust.d \
+		./tests/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			tests/fuzz/work/$$t $(top_srcdir)/tests/fuzz/corpus/$$t \
+			2>tests/fuzz/work/$$t.log; rc=$$?; \
+		grep -E '^stat::number_of_executed_units|^stat::peak_rss' tests/fuzz/work/$$t.log; \
+		test $$rc -eq 0 || { tail -40 tests/fuzz/work/$$t.log; exit 1; }; \
+	done
+else
+fuzz:
+	@echo "make fuzz needs: CC=clang ./configure --enable-fuzzing --enable-sanitizers" >&2
+	@exit 1
+endif
+# Scratch corpora and the PKI of `make fuzz` (nothing else uses clean-local).
+clean-local:
+	rm -rf tests/fuzz/work tests/fuzz/pki tests/fuzz/pki.lock
