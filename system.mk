@@ -33,7 +33,18 @@ dist_udevhwdb_DATA = udev/70-vitaled.hwdb
 polkitrulesdir = $(datadir)/polkit-1/rules.d
 dist_polkitrules_DATA = polkit/70-vitaled-pcscd.rules
 
+# Every key commented out at its default: a conffile the admin edits.
 vitaledconfdir = $(sysconfdir)/vitaled
+vitaledconf_DATA = etc/vitaled.conf
+CLEANFILES += etc/vitaled.conf
+EXTRA_DIST += etc/vitaled.conf.in
+etc/vitaled.conf: $(top_srcdir)/etc/vitaled.conf.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) etc && \
+	sed -e 's|@localstatedir[@]|$(localstatedir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+		$(top_srcdir)/etc/vitaled.conf.in > $@-t && mv $@-t $@
+
+dist_man_MANS += doc/vitaled.8 doc/vitaled.conf.5 doc/vitalectl.1
+dist_doc_DATA += doc/admin.md
 
 # Where admins put drop-ins and trust material.
 install-data-local: install-vitaled-dirs
@@ -51,3 +62,9 @@ AM_DISTCHECK_CONFIGURE_FLAGS = \
 	--with-udevrulesdir=$${dc_install_base}/lib/udev/rules.d \
 	--with-dbuspolicydir=$${dc_install_base}/share/dbus-1/system.d
 
+
+TESTS += tests/test-system.py
+EXTRA_DIST += tests/test-system.py tests/test-deb.sh tests/system/polkit-rule.js \
+	tests/system/hidpos.umockdev tests/system/serial.umockdev \
+	tests/system/wedge.umockdev tests/system/camera.umockdev \
+	tests/system/other.umockdev

@@ -1,0 +1,186 @@
+#!/bin/bash
+# Builds the Debian package from the source tree, installs it with dpkg on
+# this machine, checks what it put there (files, user, groups, unit), then
+# removes and purges it and checks that nothing is left.  Prints TAP.
+#
+# Needs root and the build dependencies (debian/control); takes a few
+# minutes.  Safe to run again: a vitaled package left installed by an
+# earlier run is purged first, and the package is purged on exit whatever
+# happens.  Usage: tests/test-deb.sh [SRCDIR]   (default: this script's tree)
+set -u
+
+srcdir=$(cd "${1:-${top_srcdir:-$(dirname "$0")/..}}" && pwd)
+n=0
+failed=0
+
+ok() {	# ok CONDITION-STATUS NAME [DIAGNOSTIC-FILE]
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $n - $2"
+	else
+		echo "not ok $n - $2"
+		failed=$((failed + 1))
+		if [ -n "${3:-}" ] && [ -s "$3" ]; then
+			tail -n 40 "$3" | sed 's/^/#   /'
+		fi
+	fi
+}
+
+check() {	# check NAME COMMAND...
+	local name=$1
+	shift
+	"$@" > "$work/check.log" 2>&1
+	ok $? "$name" "$work/check.log"
+}
+
+finish() {
+	echo "1..$n"
+	[ "$failed" -eq 0 ]
+	exit $?
+}
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "1..0 # SKIP installing a package needs root"
+	exit 0
+fi
+for tool in dpkg-buildpackage dpkg dh; do
+	if ! command -v "$tool" > /dev/null; then
+		echo "1..0 # SKIP $tool not installed (apt-get install dpkg-dev debhelper)"
+		exit 0
+	fi
+done
+
+work=$(mktemp -d /tmp/vitaled-deb.XXXXXX)
+purge_package() {
+	if dpkg-query -W -f '${Status}' vitaled 2> /dev/null | grep -qv 'not-installed'; then
+		dpkg --purge vitaled > "$work/purge-cleanup.log" 2>&1 || true
+	fi
+}
+cleanup() {
+	purge_package
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A package from an earlier, interrupted run would hide what this one does.
+purge_package
+
+# Build from a copy: dpkg-buildpackage configures and builds in the tree it
+# is given.  In a git checkout the copy is the committed tree (HEAD: in CI,
+# the clean clone), so work in progress of others never breaks it.
+version=$(sed -n '1s/^vitaled (\([^)]*\)).*/\1/p' "$srcdir/debian/changelog")
+tree="$work/vitaled-$version"
+mkdir -p "$tree"
+if git -C "$srcdir" rev-parse --verify -q HEAD > /dev/null 2>&1; then
+	git -C "$srcdir" archive --format=tar HEAD | tar -x -C "$tree"
+else
+	cp -a "$srcdir/." "$tree/"
+fi
+[ -f "$tree/debian/control" ]
+ok $? "source tree copied to $tree"
+
+(cd "$tree" && dpkg-buildpackage -us -uc -b) > "$work/build.log" 2>&1
+ok $? "dpkg-buildpackage -us -uc -b builds" "$work/build.log"
+
+arch=$(dpkg --print-architecture)
+deb="$work/vitaled_${version}_${arch}.deb"
+[ -f "$deb" ]
+ok $? "the package file exists: $(basename "$deb")" "$work/build.log"
+[ -f "$deb" ] || finish
+
+if command -v lintian > /dev/null; then
+	lintian --fail-on error "$deb" > "$work/lintian.log" 2>&1
+	ok $? "lintian reports no error" "$work/lintian.log"
+	grep -E '^[WI]: ' "$work/lintian.log" | sed 's/^/# lintian: /'
+else
+	echo "# lintian not installed: package not linted"
+fi
+
+dpkg -i "$deb" > "$work/install.log" 2>&1
+ok $? "dpkg -i installs it" "$work/install.log"
+
+# ---- files -----------------------------------------------------------------
+missing=""
+for f in /usr/sbin/vitaled /usr/bin/vitalectl \
+	/lib/systemd/system/vitaled.service \
+	/usr/lib/sysusers.d/vitaled.conf \
+	/usr/share/dbus-1/system-services/org.vitaled.service \
+	/lib/udev/rules.d/70-vitaled.rules /lib/udev/hwdb.d/70-vitaled.hwdb \
+	/usr/share/polkit-1/rules.d/70-vitaled-pcscd.rules \
+	/etc/vitaled/vitaled.conf /etc/vitaled/vitaled.conf.d /etc/vitaled/trust.d \
+	/usr/share/man/man8/vitaled.8.gz /usr/share/man/man5/vitaled.conf.5.gz \
+	/usr/share/man/man1/vitalectl.1.gz; do
+	[ -e "$f" ] && dpkg -S "$f" > /dev/null 2>&1 || missing="$missing $f"
+done
+if [ -f "$srcdir/dbus/org.vitaled.conf" ]; then
+	f=/usr/share/dbus-1/system.d/org.vitaled.conf
+	[ -e "$f" ] || missing="$missing $f"
+fi
+echo "missing:$missing" > "$work/files.log"
+[ -z "$missing" ]
+ok $? "the package owns every system file, where Debian expects it" "$work/files.log"
+
+dpkg-query -W -f '${Conffiles}\n' vitaled > "$work/conffiles.log" 2>&1
+grep -q ' /etc/vitaled/vitaled.conf ' "$work/conffiles.log"
+ok $? "/etc/vitaled/vitaled.conf is a conffile" "$work/conffiles.log"
+
+check "the installed daemon prints its version" /usr/sbin/vitaled --version
+check "the installed configuration is valid, read as user vitaled" \
+	setpriv --reuid=vitaled --regid=vitaled --init-groups \
+	/usr/sbin/vitaled --check-config
+
+# ---- user and groups --------------------------------------------------------
+getent passwd vitaled > "$work/passwd.log" 2>&1
+IFS=: read -r _ _ uid _ _ home shell < "$work/passwd.log"
+[ -n "${uid:-}" ] && [ "$uid" -lt 1000 ] && [ "$home" = /var/lib/vitaled ] &&
+	case "$shell" in */nologin|/bin/false) true ;; *) false ;; esac
+ok $? "system user vitaled (home /var/lib/vitaled, no login shell)" "$work/passwd.log"
+check "group vitaled exists" getent group vitaled
+check "group vitaled-clients exists" getent group vitaled-clients
+id -nG vitaled > "$work/groups.log" 2>&1
+grep -qw video "$work/groups.log"
+ok $? "vitaled is in group video" "$work/groups.log"
+
+# ---- unit -------------------------------------------------------------------
+check "vitaled.service is enabled" systemctl is-enabled vitaled.service
+systemd-analyze verify /lib/systemd/system/vitaled.service > "$work/verify.log" 2>&1
+rc=$?
+[ "$rc" -eq 0 ] && [ ! -s "$work/verify.log" ]
+ok $? "systemd-analyze verify of the installed unit: clean" "$work/verify.log"
+systemd-analyze security --offline=yes --no-pager /lib/systemd/system/vitaled.service \
+	> "$work/security.log" 2>&1
+score=$(sed -n 's/.*Overall exposure level for vitaled.service: \([0-9.]*\).*/\1/p' "$work/security.log")
+echo "# exposure of the installed unit: ${score:-?}"
+awk -v s="${score:-99}" 'BEGIN { exit !(s <= 2.0) }'
+ok $? "systemd-analyze security of the installed unit: ${score:-?} <= 2.0" "$work/security.log"
+
+# ---- remove, purge ------------------------------------------------------------
+# The replay cache systemd would have created, so that purge has state to remove.
+install -d -o vitaled -g vitaled -m 0700 /var/lib/vitaled
+install -o vitaled -g vitaled -m 0600 /dev/null /var/lib/vitaled/replay.cache
+
+dpkg -r vitaled > "$work/remove.log" 2>&1
+ok $? "dpkg -r removes it" "$work/remove.log"
+left=""
+for f in /usr/sbin/vitaled /usr/bin/vitalectl /lib/systemd/system/vitaled.service \
+	/lib/udev/rules.d/70-vitaled.rules /usr/share/polkit-1/rules.d/70-vitaled-pcscd.rules; do
+	[ -e "$f" ] && left="$left $f"
+done
+echo "left:$left" > "$work/left.log"
+[ -z "$left" ] && [ -e /etc/vitaled/vitaled.conf ]
+ok $? "remove takes the programs and system files, keeps the configuration" "$work/left.log"
+
+dpkg --purge vitaled > "$work/purge.log" 2>&1
+ok $? "dpkg --purge purges it" "$work/purge.log"
+left=""
+for f in /etc/vitaled /var/lib/vitaled \
+	/etc/systemd/system/multi-user.target.wants/vitaled.service; do
+	[ -e "$f" ] || [ -L "$f" ] && left="$left $f"
+done
+dpkg-query -W -f '${Status}' vitaled 2> /dev/null | grep -qv 'not-installed' && left="$left (package still known)"
+echo "left:$left" > "$work/left.log"
+[ -z "$left" ]
+ok $? "purge leaves no configuration, state or unit link" "$work/left.log"
+
+finish

@@ -1,0 +1,520 @@
+#!/usr/bin/python3
+"""System integration, checked on what `make install DESTDIR=` produces:
+the file layout, the systemd unit (systemd-analyze verify and security),
+sysusers, D-Bus activation (a private dbus-daemon lists the name), the udev
+rules and hwdb on umockdev devices (udevadm test in a private mount
+namespace), the polkit rule, and the example configuration against the
+daemon's own schema."""
+import atexit
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
+from vtest.tap import Tap  # noqa: E402
+
+SRC = os.path.abspath(os.environ.get("top_srcdir", "."))
+BUILD = os.path.abspath(os.environ.get("top_builddir", "."))
+MAX_EXPOSURE = 2.0
+
+t = Tap()
+work = tempfile.mkdtemp(prefix="vitaled-system-")
+dest = os.path.join(work, "dest")
+atexit.register(shutil.rmtree, work, ignore_errors=True)
+
+
+def make_env():
+    # A make nested in `make check` must not join the outer jobserver.
+    env = dict(os.environ)
+    for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
+        env.pop(var, None)
+    return env
+
+
+def make_vars(names):
+    mk = os.path.join(work, "print.mk")
+    with open(mk, "w") as f:
+        f.write("print-vitaled-vars:\n")
+        for n in names:
+            f.write("\t@echo '%s=$(%s)'\n" % (n, n))
+    out = subprocess.run(["make", "-s", "-C", BUILD, "-f", "Makefile", "-f", mk,
+                          "print-vitaled-vars"], capture_output=True, text=True,
+                         env=make_env(), timeout=120, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+DIRS = make_vars(["prefix", "sysconfdir", "bindir", "sbindir", "mandir", "docdir",
+                  "systemdsystemunitdir", "sysusersdir", "dbussystemservicedir",
+                  "dbuspolicydir", "udevrulesdir", "udevhwdbdir", "polkitrulesdir",
+                  "vitaledconfdir", "datadir", "localstatedir"])
+# Defaults the sources give as macros (Makefile.am AM_CPPFLAGS).
+MACROS = {"STATEDIR": DIRS["localstatedir"] + "/lib/vitaled",
+          "TRUSTDIR": DIRS["sysconfdir"] + "/vitaled/trust.d"}
+
+
+def inst(var, *parts):
+    """Path of an installed file inside DESTDIR."""
+    return os.path.normpath(dest + os.path.join(DIRS[var], *parts))
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def ini_values(text, key):
+    return [m.group(1).strip() for m in re.finditer(r"^%s=(.*)$" % re.escape(key), text, re.M)]
+
+
+# ---- install layout -----------------------------------------------------
+
+def test_install(t):
+    r = subprocess.run(["make", "-C", BUILD, "install", "DESTDIR=" + dest],
+                       capture_output=True, text=True, env=make_env(), timeout=900)
+    if not t.ok(r.returncode == 0, "make install DESTDIR= succeeds", r.stdout[-2000:] + r.stderr[-2000:]):
+        t.bail("nothing installed to check")
+
+    want = [
+        inst("sbindir", "vitaled"),
+        inst("bindir", "vitalectl"),
+        inst("systemdsystemunitdir", "vitaled.service"),
+        inst("sysusersdir", "vitaled.conf"),
+        inst("dbussystemservicedir", "org.vitaled.service"),
+        inst("udevrulesdir", "70-vitaled.rules"),
+        inst("udevhwdbdir", "70-vitaled.hwdb"),
+        inst("polkitrulesdir", "70-vitaled-pcscd.rules"),
+        inst("vitaledconfdir", "vitaled.conf"),
+        inst("vitaledconfdir", "vitaled.conf.d"),
+        inst("vitaledconfdir", "trust.d"),
+        inst("mandir", "man8", "vitaled.8"),
+        inst("mandir", "man5", "vitaled.conf.5"),
+        inst("mandir", "man1", "vitalectl.1"),
+        inst("docdir", "admin.md"),
+    ]
+    if os.path.exists(os.path.join(SRC, "dbus", "org.vitaled.conf")):
+        want.append(inst("dbuspolicydir", "org.vitaled.conf"))
+    missing = [p[len(dest):] for p in want if not os.path.exists(p)]
+    t.ok(not missing, "every system file is installed where configured", "missing: %s" % missing)
+
+    t.ok(os.access(inst("sbindir", "vitaled"), os.X_OK), "the daemon is installed executable")
+
+    roots = [DIRS[v] for v in ("prefix", "sysconfdir", "systemdsystemunitdir",
+                               "udevrulesdir", "dbuspolicydir")]
+    roots.append(os.path.normpath(DIRS["udevhwdbdir"]))
+    stray, leaks = [], []
+    for base, _dirs, files in os.walk(dest):
+        for name in files:
+            path = os.path.join(base, name)
+            rel = path[len(dest):]
+            if not any(rel == r or rel.startswith(r.rstrip("/") + "/") for r in roots):
+                stray.append(rel)
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            if dest.encode() in data or (BUILD.encode() in data and b"\0" not in data):
+                leaks.append(rel)
+    t.ok(not stray, "nothing is installed outside the configured directories", "stray: %s" % stray)
+    t.ok(not leaks, "no installed text file names DESTDIR or the build directory",
+         "leaks: %s" % leaks)
+
+    unit = read(inst("systemdsystemunitdir", "vitaled.service"))
+    t.eq(ini_values(unit, "ExecStart"), [os.path.join(DIRS["sbindir"], "vitaled")],
+         "the unit starts the installed daemon")
+
+
+# ---- systemd unit ---------------------------------------------------------
+
+def unit_for_verify():
+    """The installed unit, with ExecStart pointing into DESTDIR so that
+    systemd-analyze finds the binary it checks."""
+    text = read(inst("systemdsystemunitdir", "vitaled.service"))
+    text = text.replace("ExecStart=" + DIRS["sbindir"], "ExecStart=" + dest + DIRS["sbindir"])
+    d = os.path.join(work, "unit")
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "vitaled.service")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_unit(t):
+    if not shutil.which("systemd-analyze"):
+        t.skip("systemd-analyze verify", "systemd-analyze not installed")
+        return
+    path = unit_for_verify()
+    env = dict(os.environ, MANPATH=dest + DIRS["mandir"], SYSTEMD_LOG_COLOR="0")
+    r = subprocess.run(["systemd-analyze", "verify", path], capture_output=True,
+                       text=True, env=env, timeout=120)
+    t.ok(r.returncode == 0 and r.stderr == "" and r.stdout == "",
+         "systemd-analyze verify: clean, nothing on stderr",
+         "rc=%d\n%s%s" % (r.returncode, r.stdout, r.stderr))
+
+    r = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", path],
+                       capture_output=True, text=True, env=env, timeout=120)
+    m = re.search(r"Overall exposure level for vitaled\.service: ([0-9.]+)", r.stdout)
+    score = float(m.group(1)) if m else None
+    t.diag("systemd-analyze security --offline=yes: exposure %s" % score)
+    t.ok(score is not None and score <= MAX_EXPOSURE,
+         "systemd-analyze security: exposure %s <= %.1f" % (score, MAX_EXPOSURE),
+         r.stdout[-3000:] + r.stderr)
+
+    unit = read(path)
+    for key, want in [("Type", "notify"), ("User", "vitaled"), ("StateDirectory", "vitaled"),
+                      ("ConfigurationDirectory", os.path.basename(DIRS["vitaledconfdir"])),
+                      ("Restart", "on-failure"), ("NotifyAccess", "main")]:
+        t.eq(ini_values(unit, key), [want], "unit: %s=%s" % (key, want))
+    t.ok(ini_values(unit, "WatchdogSec"), "unit: a watchdog is set")
+    wants = " ".join(ini_values(unit, "Wants")).split()
+    after = " ".join(ini_values(unit, "After")).split()
+    t.ok("pcscd.socket" in wants and "pcscd.socket" in after,
+         "unit: wants pcscd.socket and is ordered after it")
+    classes = sorted(v.split()[0] for v in ini_values(unit, "DeviceAllow"))
+    t.eq(classes, ["char-hidraw", "char-input", "char-ttyACM", "char-usb_device",
+                   "char-video4linux"], "unit: DeviceAllow only scanners and cameras")
+    t.eq(ini_values(unit, "DevicePolicy"), ["closed"], "unit: DevicePolicy=closed")
+
+
+# ---- sysusers and D-Bus activation --------------------------------------
+
+def test_sysusers(t):
+    if not shutil.which("systemd-sysusers"):
+        t.skip("systemd-sysusers", "systemd-sysusers not installed")
+        return
+    root = os.path.join(work, "sysroot")
+    os.makedirs(os.path.join(root, "etc"), exist_ok=True)
+    r = subprocess.run(["systemd-sysusers", "--root=" + root, inst("sysusersdir", "vitaled.conf")],
+                       capture_output=True, text=True, timeout=60)
+    t.ok(r.returncode == 0, "systemd-sysusers accepts vitaled.conf", r.stderr)
+    passwd = {line.split(":")[0]: line.split(":") for line in read(os.path.join(root, "etc/passwd")).splitlines()}
+    group = {line.split(":")[0]: line.split(":") for line in read(os.path.join(root, "etc/group")).splitlines()}
+    u = passwd.get("vitaled")
+    t.ok(u and u[5] == "/var/lib/vitaled" and u[6].endswith("nologin") and int(u[2]) < 1000,
+         "sysusers: system user vitaled, home /var/lib/vitaled, no login shell", u)
+    t.ok("vitaled" in group and "vitaled-clients" in group,
+         "sysusers: groups vitaled and vitaled-clients")
+    t.ok("vitaled" in group.get("video", ["", "", "", ""])[3].split(","),
+         "sysusers: vitaled is in video (cameras)")
+
+
+def test_activation(t):
+    path = inst("dbussystemservicedir", "org.vitaled.service")
+    text = read(path)
+    unit = read(inst("systemdsystemunitdir", "vitaled.service"))
+    t.eq(ini_values(text, "SystemdService"), ["vitaled.service"],
+         "activation names the unit")
+    t.eq(ini_values(text, "User"), ini_values(unit, "User"),
+         "activation and unit run as the same user")
+    if not shutil.which("dbus-daemon"):
+        t.skip("dbus-daemon lists org.vitaled as activatable", "dbus-daemon not installed")
+        return
+    # Debian's system bus policy, our installed policy file, and the
+    # installed activation directory.
+    policy = inst("dbuspolicydir", "org.vitaled.conf")
+    conf = os.path.join(work, "bus.conf")
+    with open(conf, "w") as f:
+        f.write("""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>%s</servicedir>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+  </policy>
+  %s
+</busconfig>
+""" % (os.path.join(work, "bus.sock"), os.path.dirname(path),
+       "<include>%s</include>" % policy if os.path.exists(policy) else ""))
+    bus = subprocess.Popen(["dbus-daemon", "--config-file=" + conf, "--nofork", "--nopidfile",
+                            "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        address = bus.stdout.readline().strip()
+        if not t.ok(address, "a system-type dbus-daemon starts with the installed policy",
+                    bus.stderr.read() if bus.poll() is not None else ""):
+            return
+        r = subprocess.run(["dbus-send", "--bus=" + address, "--print-reply",
+                            "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus",
+                            "org.freedesktop.DBus.ListActivatableNames"],
+                           capture_output=True, text=True, timeout=30)
+        t.ok('string "org.vitaled"' in r.stdout,
+             "a system-type dbus-daemon reads the activation file and lists org.vitaled",
+             r.stdout + r.stderr)
+    finally:
+        bus.terminate()
+        bus.wait()
+
+
+# ---- udev rules on umockdev devices -------------------------------------
+
+USB = "/sys/devices/pci0000:00/0000:00:14.0/usb1/"
+DEVICES = {
+    # Newland FM430 in HID-POS mode (1EAB:1D10): its usb device and hidraw node
+    "hidpos-usb": USB + "1-2",
+    "hidpos-hidraw": USB + "1-2/1-2:1.0/0003:1EAB:1D10.0001/hidraw/hidraw0",
+    # the same model in CDC-ACM serial mode (1EAB:1D06)
+    "serial": USB + "1-3/1-3:1.0/tty/ttyACM0",
+    # Zebra (Symbol) scanner in keyboard mode (05E0:1200)
+    "wedge": USB + "1-4/1-4:1.0/0003:05E0:1200.0002/input/input7/event7",
+    # a webcam (1234:5678) that only an admin's rule makes ours
+    "camera": USB + "1-5/1-5:1.0/video4linux/video0",
+    # an ordinary keyboard (1C4F:0002), never ours
+    "keyboard": USB + "1-6/1-6:1.0/0003:1C4F:0002.0003/input/input8/event8",
+    # an unknown CDC-ACM device (1A86:5678) that only an admin's hwdb entry makes ours
+    "other-acm": USB + "1-7/1-7:1.0/tty/ttyACM1",
+}
+UMOCKDEV = ["hidpos", "serial", "wedge", "camera", "other"]
+
+LOCAL_HWDB = "usb:v1A86p5678*\n ID_VITALED_SCANNER=1\n"
+LOCAL_RULES = 'SUBSYSTEM=="video4linux", ATTRS{idVendor}=="1234", ATTRS{idProduct}=="5678", TAG+="vitaled"\n'
+
+# Runs inside a private mount namespace, where udevadm test writes only to
+# tmpfs (it creates device links in /dev and its database in /run/udev):
+# /dev and /run are fresh tmpfs (/dev with the few real nodes a shell
+# needs, and ptys for umockdev), /etc/udev holds a copy of the system's plus our installed files,
+# /etc/group has the vitaled group; then udevadm test on each device under
+# umockdev.
+NS_SCRIPT = r"""
+set -e
+mkdir -p "$W/realdev"
+mount --rbind /dev "$W/realdev"
+mount -t tmpfs tmpfs /dev
+for n in null zero full random urandom tty; do
+	touch "/dev/$n"
+	mount --bind "$W/realdev/$n" "/dev/$n"
+done
+mkdir /dev/pts
+mount --bind "$W/realdev/pts" /dev/pts
+ln -s pts/ptmx /dev/ptmx
+ln -s /proc/self/fd /dev/fd
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /etc/udev
+cp -a "$W/etc-udev/." /etc/udev/
+mkdir -p /etc/udev/rules.d /etc/udev/hwdb.d
+cp "$RULES" /etc/udev/rules.d/
+cp "$HWDB" /etc/udev/hwdb.d/
+if [ "$LOCAL" = 1 ]; then
+	cp "$W/70-vitaled-local.hwdb" /etc/udev/hwdb.d/
+	cp "$W/69-vitaled-local.rules" /etc/udev/rules.d/
+fi
+mount --bind "$W/group" /etc/group
+systemd-hwdb update > "$OUT/hwdb.log" 2>&1
+umockdev-run $UMOCKDEV_ARGS -- sh -c '
+	for d in $DEVICES; do
+		n=${d%%=*}; p=${d#*=}
+		udevadm test --action=add "$p" > "$OUT/$n.log" 2>&1 || echo "udevadm failed: $?" >> "$OUT/$n.log"
+	done'
+"""
+
+
+def udev_run(local):
+    out = os.path.join(work, "udev-local" if local else "udev")
+    os.makedirs(out, exist_ok=True)
+    env = dict(os.environ, W=work, OUT=out, LOCAL="1" if local else "0",
+               RULES=inst("udevrulesdir", "70-vitaled.rules"),
+               HWDB=inst("udevhwdbdir", "70-vitaled.hwdb"),
+               UMOCKDEV_ARGS=" ".join("-d %s/tests/system/%s.umockdev" % (SRC, n) for n in UMOCKDEV),
+               DEVICES=" ".join("%s=%s" % kv for kv in DEVICES.items()))
+    unshare = ["unshare", "-m", "--propagation", "private"]
+    if os.geteuid() != 0:
+        unshare.insert(1, "-Ur")
+    r = subprocess.run(unshare + ["sh", "-c", NS_SCRIPT], env=env, capture_output=True,
+                       text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError("namespace setup failed: %s%s" % (r.stdout, r.stderr))
+    logs = {n: read(os.path.join(out, n + ".log")) for n in DEVICES}
+    return read(os.path.join(out, "hwdb.log")), logs
+
+
+def udev_props(log):
+    """The property dump udevadm test prints at the end."""
+    tail = log.rsplit("some values may be different, or not available at a simulation run.", 1)
+    return dict(line.split("=", 1) for line in tail[-1].splitlines() if "=" in line)
+
+
+def udev_problems(log):
+    # fido_id (a stock Debian rule) cannot read umockdev's environment and
+    # says "Invalid argument": not ours, not a rules problem.
+    return [line for line in log.splitlines()
+            if re.search(r"invalid|unknown", line, re.I) and "fido_id" not in line]
+
+
+def last_group(log):
+    m = re.findall(r"^\S+: (\S+):\d+ GROUP (\d+)$", log, re.M)
+    return m[-1] if m else None
+
+
+def check_device(t, logs, gid, name, source, tag_label):
+    log = logs[name]
+    props = udev_props(log)
+    if source is None:
+        t.ok(":vitaled:" not in props.get("TAGS", "") and "VITALED_SOURCE" not in props
+             and (last_group(log) or ("", ""))[1] != gid,
+             "%s: %s is left alone" % (tag_label, name),
+             "props: %s" % {k: v for k, v in props.items() if "VITALED" in k or k == "TAGS"})
+        return
+    rules = os.path.basename(inst("udevrulesdir", "70-vitaled.rules"))
+    group = last_group(log)
+    ok = (":vitaled:" in props.get("TAGS", "") and props.get("VITALED_SOURCE") == source
+          and group is not None and group[0].endswith(rules) and group[1] == gid
+          and re.search(r"^\S+: \S+70-vitaled\.rules:\d+ MODE 0660$", log, re.M))
+    t.ok(ok, "%s: %s tagged vitaled, source %s, group vitaled, mode 0660" % (tag_label, name, source),
+         "props: %s\nlast GROUP: %s" % (props, group))
+    if name != "hidpos-usb":
+        link = "/dev/vitaled/%s-%s" % (source, os.path.basename(DEVICES[name]))
+        t.ok(link in props.get("DEVLINKS", "").split(), "%s: %s linked as %s" % (tag_label, name, link),
+             props.get("DEVLINKS"))
+
+
+def test_udev(t):
+    for tool in ("udevadm", "umockdev-run", "systemd-hwdb", "unshare"):
+        if not shutil.which(tool):
+            t.skip("udev rules on umockdev devices", "%s not installed" % tool)
+            return
+    shutil.copytree("/etc/udev", os.path.join(work, "etc-udev"), symlinks=True)
+    groups = read("/etc/group")
+    m = re.search(r"^vitaled:[^:]*:(\d+):", groups, re.M)
+    gid = m.group(1) if m else "64999"
+    if not m:
+        groups += "vitaled:x:%s:\n" % gid
+    with open(os.path.join(work, "group"), "w") as f:
+        f.write(groups)
+    with open(os.path.join(work, "70-vitaled-local.hwdb"), "w") as f:
+        f.write(LOCAL_HWDB)
+    with open(os.path.join(work, "69-vitaled-local.rules"), "w") as f:
+        f.write(LOCAL_RULES)
+
+    for local in (False, True):
+        label = "udev (with an admin's hwdb entry and rule)" if local else "udev (as shipped)"
+        hwdb_log, logs = udev_run(local)
+        t.ok(hwdb_log.strip() == "", "%s: systemd-hwdb update has no complaint" % label, hwdb_log)
+        problems = {n: udev_problems(log) for n, log in logs.items() if udev_problems(log)}
+        t.ok(not problems, "%s: udevadm test prints no Invalid/Unknown" % label, problems)
+        check_device(t, logs, gid, "hidpos-usb", "hidpos", label)
+        check_device(t, logs, gid, "hidpos-hidraw", "hidpos", label)
+        check_device(t, logs, gid, "serial", "serial", label)
+        check_device(t, logs, gid, "wedge", "wedge", label)
+        check_device(t, logs, gid, "keyboard", None, label)
+        check_device(t, logs, gid, "camera", "camera" if local else None, label)
+        check_device(t, logs, gid, "other-acm", "serial" if local else None, label)
+        for name in ("serial", "other-acm") if local else ("serial",):
+            t.eq(udev_props(logs[name]).get("ID_MM_DEVICE_IGNORE"), "1",
+                 "%s: ModemManager ignores %s" % (label, name))
+        if not local:
+            t.ok("ID_MM_DEVICE_IGNORE" not in udev_props(logs["other-acm"]),
+                 "%s: an unknown serial device stays visible to ModemManager" % label)
+
+
+# ---- polkit ---------------------------------------------------------------
+
+def test_polkit(t):
+    rule = inst("polkitrulesdir", "70-vitaled-pcscd.rules")
+    if not shutil.which("node"):
+        t.skip("polkit rule verdicts", "node (the JavaScript runtime) not installed")
+        return
+    cases = [("org.debian.pcsc-lite.access_pcsc", "vitaled", "yes"),
+             ("org.debian.pcsc-lite.access_card", "vitaled", "yes"),
+             ("org.debian.pcsc-lite.access_pcsc", "alice", "not_handled"),
+             ("org.debian.pcsc-lite.access_card", "alice", "not_handled"),
+             ("org.freedesktop.login1.reboot", "vitaled", "not_handled")]
+    r = subprocess.run(["node", os.path.join(SRC, "tests", "system", "polkit-rule.js"), rule],
+                       input="".join("%s %s\n" % c[:2] for c in cases),
+                       capture_output=True, text=True, timeout=60)
+    got = r.stdout.split("\n")
+    for i, (action, user, want) in enumerate(cases):
+        line = got[i] if i < len(got) else ""
+        t.eq(line, "%s %s %s" % (action, user, want), "polkit: %s for %s -> %s" % (action, user, want))
+
+
+# ---- example configuration and its documentation -----------------------
+
+def schema_from_source():
+    """(group, key, default) for every option the daemon declares."""
+    found = []
+    arrays = {}
+    texts = [read(os.path.join(SRC, "daemon", "config.c"))]
+    plugdir = os.path.join(SRC, "plugins")
+    texts += [read(os.path.join(plugdir, f)) for f in sorted(os.listdir(plugdir)) if f.endswith(".c")]
+    for text in texts:
+        for m in re.finditer(r"struct vitaled_option (\w+)\[\] = \{(.*?)\n\};", text, re.S):
+            arrays[m.group(1)] = re.findall(r'\{ "(\w+)", VITALED_OPT_\w+, ("[^"]*"|\w+)', m.group(2))
+    core = re.findall(r'\{ "(\w+)", (config_\w+_options) \}', texts[0])
+    groups = list(core)
+    for text in texts[1:]:
+        for m in re.finditer(r"VITALED_PLUGIN_DEFINE\(\s*(\w+)\s*,.*?,\s*(\w+)\s*,\s*\w+\s*,\s*\w+\s*\)",
+                             text, re.S):
+            groups.append((m.group(1), m.group(2)))
+    for group, array in groups:
+        for key, default in arrays.get(array, []):
+            found.append((group, key, default.strip('"') if default.startswith('"')
+                          else MACROS.get(default)))
+    return found
+
+
+def example_keys(text):
+    """{(group, key): value} of the commented-out settings of the example."""
+    keys, group = {}, None
+    for line in text.splitlines():
+        m = re.match(r"^#?\[(\w+)\]\s*$", line)
+        if m:
+            group = m.group(1)
+            continue
+        m = re.match(r"^#(\w+) = ?(.*)$", line)
+        if m and group:
+            keys[(group, m.group(1))] = m.group(2)
+    return keys
+
+
+def test_config(t):
+    example = read(inst("vitaledconfdir", "vitaled.conf"))
+    man = read(os.path.join(SRC, "doc", "vitaled.conf.5"))
+    schema = schema_from_source()
+    t.ok(len(schema) >= 10, "the daemon's option tables are found in the source (%d keys)" % len(schema))
+    keys = example_keys(example)
+    undocumented = [(g, k) for g, k, _ in schema if (g, k) not in keys]
+    t.ok(not undocumented, "every option is in the example configuration", undocumented)
+    unknown = [gk for gk in keys if gk not in {(g, k) for g, k, _ in schema}]
+    t.ok(not unknown, "the example has no option the daemon lacks", unknown)
+    wrong = [(g, k, keys[(g, k)], d) for g, k, d in schema
+             if d is not None and (g, k) in keys and keys[(g, k)] != d]
+    t.ok(not wrong, "the example shows each option's real default", wrong)
+    man_missing = [(g, k) for g, k, _ in schema
+                   if not re.search(r"\\fB\[%s\]\\fR" % re.escape(g), man)
+                   or not re.search(r"^\.TP\n\\fB%s\\fR" % re.escape(k), man, re.M)]
+    t.ok(not man_missing, "vitaled.conf(5) documents every group and key", man_missing)
+
+    # Every setting uncommented at the value shown: the daemon must accept it.
+    uncommented = re.sub(r"^#(\[\w+\]\s*)$", r"\1", example, flags=re.M)
+    uncommented = re.sub(r"^#(\w+ =.*)$", r"\1", uncommented, flags=re.M)
+    path = os.path.join(work, "all-keys.conf")
+    with open(path, "w") as f:
+        f.write(uncommented)
+    vitaled = os.path.join(BUILD, "daemon", "vitaled")
+    for name, conf in (("as installed", inst("vitaledconfdir", "vitaled.conf")),
+                       ("with every setting uncommented", path)):
+        r = subprocess.run([vitaled, "--check-config", "--config", conf],
+                           capture_output=True, text=True, timeout=60)
+        t.ok(r.returncode == 0, "vitaled --check-config accepts the example %s" % name,
+             r.stdout + r.stderr)
+
+
+for test in (test_install, test_unit, test_sysusers, test_activation, test_udev,
+             test_polkit, test_config):
+    t.run(test)
+t.done()
