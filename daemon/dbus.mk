@@ -27,3 +27,8 @@ daemon/dbus-introspect.h: $(dbus_interface_xml)
 	  done; } > $@-t && mv $@-t $@
 # Also when building just the daemon (BUILT_SOURCES only covers all/check).
 daemon/vitaled-dbus-service.$(OBJEXT): daemon/dbus-introspect.h
+
+# Tests (real private bus with our policy, real pcscd and virtual cards).
+TESTS += tests/test-dbus.py
+EXTRA_DIST += tests/test-dbus.py tests/lib/vtest/bus.py tests/lib/vtest/family.py \
+	tests/lib/vtest/eavesdrop.py doc/examples/vitaled-client.py

@@ -1,0 +1,488 @@
+#!/usr/bin/python3
+"""org.vitaled on a private system-like bus with our policy, the real daemon
+(as the vitaled user), the real pcscd with virtual cards, and clients as
+root, as a member of the client group and as an outsider.
+
+- name ownership follows the policy;
+- end to end: the example client (doc/examples/vitaled-client.py, as a
+  member) sees the card, waits for "verified", fetches the beneficiaries and
+  finds the family the card was made from, rights open/closed on a date;
+- privacy: an outsider's dbus-monitor and eavesdropper see none of the
+  family's names or NIRs during the whole read (root's monitor, the positive
+  control, does); nor does the daemon's log;
+- access: the outsider is denied every member; root and member are served;
+  the daemon checks callers itself (a loose bus policy or a wrong client
+  group does not leak data); every data call is audited;
+- errors: bad date, wrong signature, unknown object, read-only properties,
+  not verified, still reading; legacy (unverifiable) and phone reads;
+- introspection matches dbus/*.xml, and GetAll matches its types;
+- losing the bus makes the daemon exit non-zero (so systemd restarts it).
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "lib"))
+
+from vtest.tap import Tap  # noqa: E402
+from vtest import pki as vpki  # noqa: E402
+from vtest import family as vfam  # noqa: E402
+from vtest.pcsc import Pcsc, HarnessUnavailable  # noqa: E402
+from vtest.bus import SystemBus, BusUnavailable, uid_of  # noqa: E402
+
+SRCDIR = os.environ.get("top_srcdir") or os.path.dirname(HERE)
+CLIENT = os.path.join(SRCDIR, "doc", "examples", "vitaled-client.py")
+PY = "/usr/bin/python3"
+CARD1 = "org.vitaled.Card1"
+MANAGER1 = "org.vitaled.Manager1"
+DENIED = "org.freedesktop.DBus.Error.AccessDenied"
+DATE = "2027-06-01"
+
+t = Tap()
+REF = vfam.load("reference")
+LEGACY = vfam.load("legacy")
+SECRETS = vfam.secrets(REF) + vfam.secrets(LEGACY)
+
+
+def conf(extra=""):
+    return ("[General]\nEnablePlugins = pcsc\n[Trust]\nDirectory = %s\n"
+            "[Chips]\nReadTimeout = 30000\n%s" % (vpki.trust_dir(), extra))
+
+
+def leaks(text):
+    return [s for s in SECRETS if s in text]
+
+
+def wait_for(pred, timeout=30, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+def cards(bus):
+    import dbus
+    obj = bus.connection().get_object("org.vitaled", "/org/vitaled", introspect=False)
+    om = dbus.Interface(obj, "org.freedesktop.DBus.ObjectManager")
+    return {str(p): {k: v for k, v in i[CARD1].items()}
+            for p, i in om.GetManagedObjects().items() if CARD1 in i}
+
+
+def wait_card(bus, state="done", timeout=30):
+    """Path and properties of the (one) card once it reaches state."""
+    def check():
+        for p, props in cards(bus).items():
+            if props["State"] == state:
+                return p, props
+        return None
+    return wait_for(check, timeout) or (None, {})
+
+
+def wait_no_card(bus, timeout=30):
+    return wait_for(lambda: not cards(bus), timeout)
+
+
+def audit_lines(d):
+    return [line for line in d.log().splitlines() if "audit:" in line]
+
+
+# ---------------------------------------------------------------------------
+
+def test_ownership(t, bus, d):
+    import dbus
+    c = bus.connection()
+    owner = c.get_name_owner("org.vitaled")
+    uid = c.call_blocking("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                          "GetConnectionUnixUser", "s", (owner,))
+    t.eq(int(uid), uid_of("vitaled"), "org.vitaled is owned by the daemon running as user vitaled")
+    code = ("import dbus,sys\n"
+            "try:\n"
+            "    print(dbus.SystemBus().request_name('org.vitaled', dbus.bus.NAME_FLAG_DO_NOT_QUEUE))\n"
+            "except dbus.exceptions.DBusException as e:\n"
+            "    print(e.get_dbus_name())\n")
+    for who in ("member", "outsider"):
+        rc, out, err = bus.python_as(who, code)
+        t.eq(out.strip(), DENIED, "the policy refuses the name to a %s" % who)
+    del dbus
+
+
+def test_end_to_end_and_privacy(t, bus, h, d):
+    """The example client as a member during a full read, with monitors."""
+    work = d.dir
+    mon_root = open(os.path.join(work, "monitor-root.txt"), "w")
+    mon_out = open(os.path.join(work, "monitor-outsider.txt"), "w")
+    eav_out = open(os.path.join(work, "eavesdrop-outsider.txt"), "w")
+    client_out = open(os.path.join(work, "client.jsonl"), "w")
+    procs = [
+        bus.popen_as("root", ["dbus-monitor", "--system"], stdout=mon_root,
+                     stderr=subprocess.STDOUT),
+        bus.popen_as("outsider", ["dbus-monitor", "--system"], stdout=mon_out,
+                     stderr=subprocess.STDOUT),
+        bus.popen_as("outsider", [PY, os.path.join(HERE, "lib", "vtest", "eavesdrop.py")],
+                     stdout=eav_out, stderr=subprocess.STDOUT),
+    ]
+    client = bus.popen_as("member", [PY, CLIENT, "--json", "--once", "--until-removed",
+                                     "--date", DATE], stdout=client_out,
+                          stderr=subprocess.STDOUT)
+    clog = os.path.join(work, "client.jsonl")
+    ready = wait_for(lambda: '"ready"' in open(clog).read(), 30)
+    # the eavesdropper says when it listens
+    wait_for(lambda: "listening" in open(os.path.join(work, "eavesdrop-outsider.txt")).read(), 30)
+    time.sleep(0.3)  # dbus-monitor has no ready line; give it a moment
+    t.ok(ready, "the example client (member) subscribed and listed the objects", open(clog).read())
+
+    h.insert(0, "card", family="reference")
+    got = wait_for(lambda: '"beneficiaries"' in open(clog).read() or
+                   '"error"' in open(clog).read(), 30)
+    # more personal data on the bus while everybody listens
+    r = bus.call_as("member", wait_card(bus)[0] or "/", CARD1, "GetAffiliation")
+    t.ok("ok" in r and r["ok"].get("CardSerial") == REF["card"]["serial"]["card"],
+         "member: GetAffiliation gives the card's affiliation", r)
+    h.remove(0)
+    try:
+        client.wait(30)
+    except subprocess.TimeoutExpired:
+        client.kill()
+        client.wait()
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    for f in (mon_root, mon_out, eav_out, client_out):
+        f.close()
+
+    events = [json.loads(line) for line in open(clog) if line.startswith("{")]
+    kinds = [e["event"] for e in events]
+    verdict = next((e for e in events if e["event"] == "verdict"), {})
+    t.ok(got and verdict.get("status") == "verified" and verdict.get("form") == "card"
+         and verdict.get("marker") == "production" and verdict.get("count") == 4
+         and verdict.get("has_data") is True,
+         "client: Card1 seen, verified card, production, 4 beneficiaries", events)
+    ben = next((e for e in events if e["event"] == "beneficiaries"), {})
+    diffs = vfam.compare(ben.get("beneficiaries", []), vfam.beneficiaries(REF, DATE))
+    t.ok(ben and not diffs, "client: the beneficiaries are the reference family with its "
+         "rights on %s" % DATE, "\n".join(diffs) or events)
+    t.ok(all(b.get("Verified") is True for b in ben.get("beneficiaries", [])) and ben,
+         "client: every beneficiary is marked verified")
+    t.ok("removed" in kinds and kinds.index("removed") > kinds.index("verdict"),
+         "client: the card's removal is seen (InterfacesRemoved)", kinds)
+
+    root_text = open(os.path.join(work, "monitor-root.txt"), errors="replace").read()
+    out_text = open(os.path.join(work, "monitor-outsider.txt"), errors="replace").read()
+    eav_text = open(os.path.join(work, "eavesdrop-outsider.txt"), errors="replace").read()
+    nirs = [b["nir"] for b in REF["beneficiaries"] if b.get("nir")]
+    t.ok(all(n in root_text for n in nirs),
+         "positive control: root's monitor sees the NIRs go by in the member's replies")
+    t.ok(not leaks(out_text), "outsider's dbus-monitor saw no name, NIR or birth date",
+         leaks(out_text))
+    t.ok(not leaks(eav_text) and "listening" in eav_text,
+         "outsider's eavesdropper (eavesdrop=true match rules) saw no personal data",
+         leaks(eav_text) or eav_text[-2000:])
+    t.ok("sender=org.vitaled" not in eav_text and "from :" not in eav_text.replace(
+         "from :1.0", ""), "outsider receives nothing at all from org.vitaled", eav_text[-2000:])
+    t.ok(not leaks(d.log()), "the daemon's log holds no personal data", leaks(d.log()))
+
+    # One signal says the read is over and how it went.
+    blocks = re.split(r"\n(?=\S)", root_text)
+    done = [b for b in blocks if "member=PropertiesChanged" in b and 'string "done"' in b
+            and "/org/vitaled/cards/" in b]
+    t.ok(done and all('string "verified"' in b and 'string "BeneficiaryCount"' in b
+                      for b in done),
+         "the PropertiesChanged that says State=done also carries Status=verified "
+         "(a client reacts within one event)", done)
+    pc = [b for b in blocks if "member=PropertiesChanged" in b or "member=InterfacesAdded" in b]
+    t.ok(pc and not any(leaks(b) for b in pc), "no personal data in any signal")
+    a = [line for line in audit_lines(d) if "uid %d " % uid_of("member") in line]
+    t.ok(any("GetBeneficiaries on /org/vitaled/cards/" in line and "(python3): released" in line
+             for line in a) and any("GetAffiliation" in line for line in a),
+         "audit: the member's releases are logged with uid, pid, command and card", a)
+
+
+def test_access(t, bus, h, d):
+    h.insert(0, "card", family="reference")
+    path, props = wait_card(bus)
+    t.ok(path and props.get("Status") == "verified", "reference card verified again")
+    path = path or "/org/vitaled/cards/0"
+    before = len(audit_lines(d))
+    for who in ("root", "member"):
+        r = bus.call_as(who, path, CARD1, "GetBeneficiaries", "")
+        t.ok("ok" in r and [b["FirstName"] for b in r["ok"]] ==
+             [b["first_name"] for b in REF["beneficiaries"]],
+             "%s: GetBeneficiaries(today) returns the family" % who, r)
+        r = bus.call_as(who, path, CARD1, "GetAffiliation")
+        t.ok("ok" in r and r["ok"]["Regime"] == REF["card"]["regime"]
+             and r["ok"]["Caisse"] == REF["card"]["caisse"]
+             and r["ok"]["Centre"] == REF["card"]["centre"]
+             and r["ok"]["ValidUntil"] == vfam.iso(REF["card"]["valid_until"]),
+             "%s: GetAffiliation returns régime, caisse, centre, validity" % who, r)
+        r = bus.call_as(who, path, CARD1, "Release")
+        t.eq(r.get("error"), "org.vitaled.Error.NotSupported",
+             "%s: Release of a physical card is refused (it lives until pulled)" % who)
+        r = bus.call_as(who, "/org/vitaled", MANAGER1, "GetCards")
+        t.eq(r.get("ok"), [path], "%s: Manager1.GetCards lists the card" % who)
+    for date in ("2023-06-01", "2028-06-01"):
+        r = bus.call_as("member", path, CARD1, "GetBeneficiaries", date)
+        diffs = vfam.compare(r.get("ok", []), vfam.beneficiaries(REF, date))
+        t.ok("ok" in r and not diffs, "rights on %s as the family file says (open/closed)" % date,
+             "\n".join(diffs) or r)
+    calls = [(path, CARD1, "GetBeneficiaries", ""), (path, CARD1, "GetAffiliation"),
+             (path, CARD1, "Release"), ("/org/vitaled", MANAGER1, "GetCards"),
+             ("/org/vitaled", MANAGER1, "GetReaders"),
+             ("/org/vitaled", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects"),
+             (path, "org.freedesktop.DBus.Properties", "GetAll", CARD1),
+             (path, "org.freedesktop.DBus.Introspectable", "Introspect")]
+    for c in calls:
+        r = bus.call_as("outsider", *c)
+        t.eq(r.get("error"), DENIED, "outsider: %s.%s denied" % (c[1].split(".")[-1], c[2]))
+    after = audit_lines(d)[before:]
+    t.ok(len([x for x in after if x.endswith(": released")]) == 6 and
+         len([x for x in after if x.endswith(": NotSupported")]) == 2 and
+         not any("uid %d " % uid_of("outsider") in x for x in after),
+         "audit: 6 releases and 2 refused Release (root, member); the outsider was "
+         "stopped by the bus before reaching the daemon", after)
+    t.ok(not leaks("\n".join(after)), "audit lines carry no personal data")
+    h.remove(0)
+    wait_no_card(bus)
+
+
+def test_errors(t, bus, h, d):
+    h.insert(0, "card", family="reference")
+    path, props = wait_card(bus)
+    for bad in ("2027-13-01", "2027-02-30", "27-06-01", "tomorrow"):
+        r = bus.call_as("member", path, CARD1, "GetBeneficiaries", bad)
+        t.eq(r.get("error"), "org.vitaled.Error.InvalidArguments", "bad date %r refused" % bad)
+    r = bus.call_as("member", path, CARD1, "GetBeneficiaries", 3)
+    t.eq(r.get("error"), "org.freedesktop.DBus.Error.InvalidArgs", "wrong signature refused")
+    r = bus.call_as("member", "/org/vitaled/cards/999999", CARD1, "GetAffiliation")
+    t.eq(r.get("error"), "org.freedesktop.DBus.Error.UnknownObject", "unknown card: UnknownObject")
+    r = bus.call_as("root", path, "org.freedesktop.DBus.Properties", "Set", CARD1, "Status",
+                    "verified")
+    t.eq(r.get("error"), DENIED, "Properties.Set is not allowed by the policy, even to root")
+    r = bus.call_as("member", path, "org.freedesktop.DBus.Properties", "Get", CARD1, "Nope")
+    t.eq(r.get("error"), "org.freedesktop.DBus.Error.UnknownProperty", "unknown property")
+    h.remove(0)
+    wait_no_card(bus)
+
+    h.insert(0, "card", variant="wrong-hash", family="reference")
+    path, props = wait_card(bus)
+    t.ok(props.get("Status") == "forged" and not props.get("HasData")
+         and int(props.get("BeneficiaryCount", 1)) == 0,
+         "forged card: Status forged, HasData false, no count", props)
+    for m in ("GetBeneficiaries", "GetAffiliation"):
+        args = ("",) if m == "GetBeneficiaries" else ()
+        r = bus.call_as("member", path, CARD1, m, *args)
+        t.ok(r.get("error") == "org.vitaled.Error.NotVerified" and "forged" in r.get("message", ""),
+             "forged card: %s gives NotVerified naming the verdict" % m, r)
+    t.ok(any("NotVerified" in x for x in audit_lines(d)), "audit: the refusal is logged")
+    h.remove(0)
+    wait_no_card(bus)
+
+    # A slow card: asked while it is still being read.
+    h.insert(0, "card", family="reference", args=("--delay", "0.25"))
+    path = wait_for(lambda: next((p for p, pr in cards(bus).items()
+                                  if pr["State"] == "reading"), None), 30)
+    r = bus.call_as("member", path or "/", CARD1, "GetBeneficiaries", "")
+    t.eq(r.get("error"), "org.vitaled.Error.InProgress", "asked while reading: InProgress")
+    path, props = wait_card(bus, timeout=60)
+    r = bus.call_as("member", path or "/", CARD1, "GetBeneficiaries", "")
+    t.ok("ok" in r and len(r["ok"]) == 4, "the slow card then gives its data", r)
+    h.remove(0)
+    wait_no_card(bus)
+
+
+def test_legacy_and_phone(t, bus, h, d):
+    h.insert(0, "legacy", family="legacy")
+    path, props = wait_card(bus)
+    t.ok(props.get("Status") == "unverifiable" and props.get("HasData")
+         and props.get("FormFactor") == "legacy-card",
+         "legacy card: unverifiable, data available, form legacy-card", props)
+    r = bus.call_as("member", path or "/", CARD1, "GetBeneficiaries", "")
+    b = (r.get("ok") or [{}])[0]
+    leg = LEGACY["legacy"]
+    t.ok(b.get("Verified") is False and b.get("UsualName") == leg["surname"]
+         and b.get("Nir") == leg["nir"],
+         "legacy card: the identity comes back clearly marked Verified=false", r)
+    t.ok(any("released (unverifiable legacy card)" in x for x in audit_lines(d)),
+         "audit: a legacy release is logged as unverifiable")
+    h.remove(0)
+    wait_no_card(bus)
+
+    h.insert(1, "phone", family="reference")
+    path, props = wait_card(bus)
+    t.ok(props.get("FormFactor") == "phone-nfc" and props.get("Status") == "verified",
+         "phone over NFC: verified, form phone-nfc", props)
+    h.remove(1)
+    # the phone left the field: its read stays for the practice software
+    time.sleep(0.5)
+    left = cards(bus).get(path, {})
+    t.ok(left.get("Reader") == "/" and left.get("HasData"),
+         "phone read outlives the tap (Reader \"/\", data still there)", left)
+    r = bus.call_as("outsider", path or "/", CARD1, "Release")
+    t.eq(r.get("error"), DENIED, "outsider cannot release a phone read")
+    r = bus.call_as("member", path or "/", CARD1, "Release")
+    t.ok(r.get("ok") is not None or r == {"ok": None}, "member releases the phone read", r)
+    t.ok(wait_no_card(bus, 10), "released: the Card1 object is gone")
+    r = bus.call_as("member", path or "/", CARD1, "GetBeneficiaries", "")
+    t.eq(r.get("error"), "org.freedesktop.DBus.Error.UnknownObject",
+         "released: its data can no longer be asked for")
+    t.ok(any("Release on %s" % path in x and "wiped" in x for x in audit_lines(d)),
+         "audit: the release is logged")
+
+
+def parse_interfaces(xml_text):
+    """{interface: {"methods": ..., "properties": ..., "signals": ...}} of a node."""
+    out = {}
+    for i in ET.fromstring(xml_text).findall("interface"):
+        def args(el):
+            return [(a.get("name"), a.get("type"), a.get("direction", "in" if el.tag == "method"
+                                                            else None))
+                    for a in el.findall("arg")]
+
+        def ann(el):
+            return sorted((a.get("name"), a.get("value")) for a in el.findall("annotation"))
+        out[i.get("name")] = {
+            "methods": {m.get("name"): (args(m), ann(m)) for m in i.findall("method")},
+            "properties": {p.get("name"): (p.get("type"), p.get("access"), ann(p))
+                           for p in i.findall("property")},
+            "signals": {s.get("name"): (args(s), ann(s)) for s in i.findall("signal")},
+            "annotations": ann(i),
+        }
+    return out
+
+
+DBUS_SIG = {"String": "s", "Boolean": "b", "UInt32": "u", "UInt64": "t", "ObjectPath": "o",
+            "Byte": "y", "Int32": "i", "Int64": "x"}
+
+
+def test_introspection(t, bus, h, d):
+    import dbus
+    h.insert(0, "card", family="reference")
+    card, _ = wait_card(bus)
+    c = bus.connection()
+    nodes = {"/org/vitaled": MANAGER1, "/org/vitaled/readers/1": "org.vitaled.Reader1",
+             card or "/": CARD1}
+    for path, iface in nodes.items():
+        xml_file = os.path.join(SRCDIR, "dbus", iface + ".xml")
+        want = parse_interfaces(open(xml_file, encoding="utf-8").read())[iface]
+        obj = c.get_object("org.vitaled", path, introspect=False)
+        text = dbus.Interface(obj, "org.freedesktop.DBus.Introspectable").Introspect()
+        got = parse_interfaces(str(text))
+        t.ok(got.get(iface) == want, "%s at %s matches dbus/%s.xml" % (iface, path, iface),
+             "got  %r\nwant %r" % (got.get(iface), want))
+        std = {"org.freedesktop.DBus.Introspectable", "org.freedesktop.DBus.Properties",
+               "org.freedesktop.DBus.Peer"}
+        t.ok(std <= set(got), "%s: standard interfaces present" % path, sorted(got))
+        props = dbus.Interface(obj, "org.freedesktop.DBus.Properties").GetAll(iface)
+        types = {str(k): DBUS_SIG.get(type(v).__name__, "?") for k, v in props.items()}
+        t.eq(types, {k: v[0] for k, v in want["properties"].items()},
+             "%s: GetAll returns exactly the XML's properties with its types" % iface)
+    obj = c.get_object("org.vitaled", "/org/vitaled", introspect=False)
+    root = parse_interfaces(str(dbus.Interface(obj, "org.freedesktop.DBus.Introspectable")
+                                .Introspect()))
+    t.ok("org.freedesktop.DBus.ObjectManager" in root, "ObjectManager at /org/vitaled")
+    tree = subprocess.run(["busctl", "--system", "tree", "--list", "org.vitaled"],
+                          env=bus.env(), capture_output=True, text=True, timeout=30).stdout
+    t.ok("/org/vitaled/readers/1" in tree and (card or "?") in tree,
+         "busctl tree walks the object tree from /", tree)
+    h.remove(0)
+    wait_no_card(bus)
+
+
+def test_daemon_checks_callers(t, h):
+    """A loose bus policy or a wrong client group: the daemon still refuses."""
+    with SystemBus(permissive=True) as loose:
+        d = loose.start_vitaled(conf(), env={"PCSCLITE_CSOCK_NAME": h.socket})
+        h.insert(0, "card", family="reference")
+        path, props = wait_card(loose)
+        for m, args in (("GetBeneficiaries", ("",)), ("GetAffiliation", ()), ("Release", ())):
+            r = loose.call_as("outsider", path or "/", CARD1, m, *args)
+            t.eq(r.get("error"), "org.vitaled.Error.AccessDenied",
+                 "loose bus policy: the daemon itself refuses %s to an outsider" % m)
+        r = loose.call_as("outsider", "/org/vitaled", "org.freedesktop.DBus.ObjectManager",
+                          "GetManagedObjects")
+        t.ok("ok" in r and not leaks(json.dumps(r, ensure_ascii=False)),
+             "loose bus policy: what an outsider can read holds no personal data", r)
+        r = loose.call_as("member", path or "/", CARD1, "GetBeneficiaries", "")
+        t.ok("ok" in r, "loose bus policy: a member is still served", r)
+        refused = [x for x in audit_lines(d) if "uid %d " % uid_of("outsider") in x]
+        t.ok(len(refused) == 3 and all("refused: AccessDenied" in x for x in refused),
+             "audit: each refusal is logged with the outsider's uid", refused)
+        d.stop()
+        # The client group is the daemon's own setting, checked by the daemon.
+        d = loose.start_vitaled(conf("[DBus]\nClientGroup = vitaled-nosuchgroup\n"),
+                                env={"PCSCLITE_CSOCK_NAME": h.socket})
+        path, props = wait_card(loose)
+        r = loose.call_as("member", path or "/", CARD1, "GetBeneficiaries", "")
+        t.eq(r.get("error"), "org.vitaled.Error.AccessDenied",
+             "ClientGroup names another group: members of vitaled-clients are refused")
+        r = loose.call_as("root", path or "/", CARD1, "GetBeneficiaries", "")
+        t.ok("ok" in r, "... and root still is served", r)
+        h.remove(0)
+
+
+def test_bus_loss(t, h):
+    with SystemBus() as bus:
+        d = bus.start_vitaled(conf(), env={"PCSCLITE_CSOCK_NAME": h.socket})
+        bus.proc.kill()
+        try:
+            status = d.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            status = None
+        t.ok(status not in (None, 0), "the bus went away: the daemon exits non-zero (%s)" % status)
+        t.ok("lost the connection to the bus" in d.log(), "... saying why", d.log()[-1500:])
+        # and a daemon that may not own the name says so and stops
+    with SystemBus() as bus:
+        d = bus.start_vitaled(conf(), user="outsider", wait_ready=False)
+        try:
+            status = d.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            status = None
+        t.ok(status not in (None, 0) and "cannot own org.vitaled" in d.log(),
+             "run as another user, the daemon cannot own the name and exits non-zero",
+             d.log()[-1500:])
+
+
+def main():
+    try:
+        bus = SystemBus()
+        bus.start()
+        h = Pcsc()
+        h.start()
+    except (BusUnavailable, HarnessUnavailable) as e:
+        print("1..0 # SKIP %s" % e)
+        return 0
+    try:
+        # the daemon's user reaches the private pcscd's socket
+        os.chmod(h.workdir, 0o711)
+        os.chmod(os.path.join(h.workdir, "run"), 0o755)
+        d = bus.start_vitaled(conf(), env={"PCSCLITE_CSOCK_NAME": h.socket})
+        wait_for(lambda: "reader " in d.log() and "added" in d.log(), 30)
+        for test in (test_ownership,):
+            t.run(test, bus, d)
+        for test in (test_end_to_end_and_privacy, test_access, test_errors,
+                     test_legacy_and_phone, test_introspection):
+            t.run(test, bus, h, d)
+        d.stop()
+        t.run(test_daemon_checks_callers, h)
+        t.run(test_bus_loss, h)
+    finally:
+        bus.stop()
+        h.stop()
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
