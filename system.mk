@@ -63,8 +63,8 @@ AM_DISTCHECK_CONFIGURE_FLAGS = \
 	--with-dbuspolicydir=$${dc_install_base}/share/dbus-1/system.d
 
 
-TESTS += tests/test-system.py
-EXTRA_DIST += tests/test-system.py tests/test-deb.sh tests/system/polkit-rule.js \
+TESTS += tests/test-system.py tests/test-notify.py
+EXTRA_DIST += tests/test-system.py tests/test-notify.py tests/test-deb.sh tests/system/polkit-rule.js \
 	tests/system/hidpos.umockdev tests/system/serial.umockdev \
 	tests/system/wedge.umockdev tests/system/camera.umockdev \
 	tests/system/other.umockdev
