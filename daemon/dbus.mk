@@ -29,6 +29,6 @@ daemon/dbus-introspect.h: $(dbus_interface_xml)
 daemon/vitaled-dbus-service.$(OBJEXT): daemon/dbus-introspect.h
 
 # Tests (real private bus with our policy, real pcscd and virtual cards).
-TESTS += tests/test-dbus.py
-EXTRA_DIST += tests/test-dbus.py tests/lib/vtest/bus.py tests/lib/vtest/family.py \
+TESTS += tests/test-dbus.py tests/test-dbus-robust.py
+EXTRA_DIST += tests/test-dbus.py tests/test-dbus-robust.py tests/lib/vtest/bus.py tests/lib/vtest/family.py \
 	tests/lib/vtest/eavesdrop.py doc/examples/vitaled-client.py

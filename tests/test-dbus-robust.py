@@ -1,0 +1,227 @@
+#!/usr/bin/python3
+"""org.vitaled keeps serving when clients misbehave or crowd in.
+
+On a private system-like bus with our policy, the real daemon and a real
+card read through pcscd:
+- clients that disconnect in the middle of a data call (before the daemon
+  has checked their credentials, or before it answers);
+- a client that floods calls and subscribes to every signal, and never
+  reads a byte of what comes back, while cards come and go;
+- 100 clients connected at once, each with a data call in flight;
+the others are served meanwhile, the daemon does not grow without bound
+and every call is accounted for in the audit log.
+"""
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "lib"))
+
+from vtest.tap import Tap  # noqa: E402
+from vtest import pki as vpki  # noqa: E402
+from vtest.pcsc import Pcsc, HarnessUnavailable  # noqa: E402
+from vtest.bus import SystemBus, BusUnavailable  # noqa: E402
+
+PY = "/usr/bin/python3"
+CARD1 = "org.vitaled.Card1"
+t = Tap()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def wait_for(pred, timeout=30, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+def card_path(bus):
+    r = bus.call_as("root", "/org/vitaled", "org.vitaled.Manager1", "GetCards")
+    return (r.get("ok") or [None])[0]
+
+
+def wait_verified(bus):
+    def check():
+        p = card_path(bus)
+        if not p:
+            return None
+        r = bus.call_as("root", p, "org.freedesktop.DBus.Properties", "Get", CARD1, "Status")
+        return p if r.get("ok") == "verified" else None
+    return wait_for(check, 30, 0.1)
+
+
+def audits(d):
+    return [x for x in d.log().splitlines() if "audit:" in x]
+
+
+# Sends the call, makes sure it left, and exits without waiting for the reply.
+HIT_AND_RUN = r"""
+import sys, dbus, dbus.lowlevel
+bus = dbus.bus.BusConnection(dbus.bus.BUS_SYSTEM)
+for i in range(int(sys.argv[2])):
+    m = dbus.lowlevel.MethodCallMessage("org.vitaled", sys.argv[1], "org.vitaled.Card1",
+                                        "GetBeneficiaries")
+    m.append("", signature="s")
+    bus.send_message(m)
+bus.flush()
+bus.close()
+"""
+
+# Floods calls and subscribes to everything; never reads (no main loop).
+NON_READER = r"""
+import sys, time, dbus, dbus.lowlevel
+bus = dbus.bus.BusConnection(dbus.bus.BUS_SYSTEM)
+bus.add_match_string_non_blocking("sender='org.vitaled'")
+for i in range(int(sys.argv[2])):
+    m = dbus.lowlevel.MethodCallMessage("org.vitaled", sys.argv[1],
+                                        "org.freedesktop.DBus.ObjectManager",
+                                        "GetManagedObjects")
+    bus.send_message(m)
+    if i % 500 == 0:
+        bus.flush()
+bus.flush()
+print("flooded", flush=True)
+time.sleep(3600)
+"""
+
+# n connections, each with one data call in flight at a time, k calls each.
+CROWD = r"""
+import sys, dbus, dbus.mainloop.glib
+from gi.repository import GLib
+dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
+path, n, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+loop = GLib.MainLoop()
+conns = [dbus.bus.BusConnection(dbus.bus.BUS_SYSTEM) for _ in range(n)]
+stats = {"ok": 0, "errors": {}, "left": n * k}
+def one(conn):
+    obj = conn.get_object("org.vitaled", path, introspect=False)
+    def done(result=None, error=None):
+        if error is None and len(result) == 4:
+            stats["ok"] += 1
+        else:
+            name = error.get_dbus_name() if error else "wrong-result"
+            stats["errors"][name] = stats["errors"].get(name, 0) + 1
+        stats["left"] -= 1
+        state["n"] -= 1
+        if state["n"] > 0:
+            send()
+        if stats["left"] == 0:
+            loop.quit()
+    def send():
+        obj.GetBeneficiaries("", dbus_interface="org.vitaled.Card1", timeout=120,
+                             reply_handler=lambda r: done(r),
+                             error_handler=lambda e: done(error=e))
+    state = {"n": k}
+    send()
+for c in conns:
+    one(c)
+GLib.timeout_add_seconds(300, loop.quit)
+loop.run()
+print(stats["ok"], stats["errors"], flush=True)
+"""
+
+
+def test_disconnect_mid_call(t, bus, d, path):
+    before = len(audits(d))
+    procs = [bus.popen_as("member", [PY, "-c", HIT_AND_RUN, path, "5"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for _ in range(20)]
+    errs = [p.communicate(timeout=60)[1] for p in procs]
+    t.ok(all(p.returncode == 0 for p in procs), "20 clients sent 5 data calls each and left",
+         errs)
+    # every call ends in the audit log one way or the other
+    done = wait_for(lambda: len(audits(d)) - before >= 100, 30)
+    lines = audits(d)[before:]
+    gone = [x for x in lines if "caller gone" in x]
+    t.ok(done and len(lines) == 100, "all 100 calls accounted for in the audit log "
+         "(%d found the caller gone)" % len(gone), lines[-5:])
+    t.ok(d.proc.poll() is None, "the daemon is still running")
+    r = bus.call_as("member", path, CARD1, "GetBeneficiaries", "")
+    t.ok("ok" in r and len(r["ok"]) == 4, "a well-behaved client is served afterwards", r)
+
+
+def test_non_reader(t, bus, h, d, path):
+    rss0 = rss_kib(d.proc.pid)
+    hog = bus.popen_as("member", [PY, "-c", NON_READER, "/org/vitaled", "20000"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = hog.stdout.readline().decode().strip()
+    t.eq(line, "flooded", "a client sent 20000 calls and subscribed to every signal, "
+         "and reads nothing")
+    served = 0
+    for i in range(3):
+        h.remove(0)
+        h.insert(0, "card", family="reference")
+        p = wait_verified(bus)
+        r = bus.call_as("member", p or "/", CARD1, "GetBeneficiaries", "")
+        served += "ok" in r and len(r["ok"]) == 4
+    t.eq(served, 3, "meanwhile cards come and go and another client is served each time")
+    time.sleep(1)
+    rss1 = rss_kib(d.proc.pid)
+    t.ok(rss1 - rss0 < 8 * 1024, "the daemon's memory stayed bounded "
+         "(RSS %d KiB -> %d KiB)" % (rss0, rss1))
+    t.ok(hog.poll() is None and d.proc.poll() is None,
+         "the non-reader is still connected and the daemon still running")
+    hog.kill()
+    hog.wait()
+    hog.stdout.close()
+    hog.stderr.close()
+    r = bus.call_as("member", "/org/vitaled", "org.vitaled.Manager1", "GetCards")
+    t.ok("ok" in r, "served after the non-reader is gone", r)
+
+
+def test_crowd(t, bus, d, path):
+    before = len(audits(d))
+    r = bus.run_as("member", [PY, "-c", CROWD, path, "100", "5"], timeout=600)
+    words = (r.stdout.strip().split(" ", 1) + [""])[:2]
+    t.ok(r.returncode == 0 and words[0] == "500" and words[1] == "{}",
+         "100 concurrent clients: 500 data calls, all answered with the family",
+         r.stdout + r.stderr[-2000:])
+    lines = audits(d)[before:]
+    t.eq(len([x for x in lines if x.endswith(": released")]), 500,
+         "500 releases in the audit log")
+
+
+def main():
+    try:
+        bus = SystemBus()
+        bus.start()
+        h = Pcsc()
+        h.start()
+    except (BusUnavailable, HarnessUnavailable) as e:
+        print("1..0 # SKIP %s" % e)
+        return 0
+    try:
+        os.chmod(h.workdir, 0o711)
+        os.chmod(os.path.join(h.workdir, "run"), 0o755)
+        conf = ("[General]\nEnablePlugins = pcsc\n[Trust]\nDirectory = %s\n"
+                % vpki.trust_dir())
+        d = bus.start_vitaled(conf, env={"PCSCLITE_CSOCK_NAME": h.socket})
+        h.insert(0, "card", family="reference")
+        path = wait_verified(bus)
+        t.ok(path, "a reference card is verified")
+        path = path or "/"
+        t.run(test_disconnect_mid_call, bus, d, path)
+        t.run(test_non_reader, bus, h, d, path)
+        path = wait_verified(bus) or path
+        t.run(test_crowd, bus, d, path)
+        t.ok(d.stop() == 0, "the daemon stops cleanly")
+    finally:
+        bus.stop()
+        h.stop()
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
