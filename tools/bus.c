@@ -33,11 +33,13 @@ int ctl_error_report(const char *what, const DBusError *err)
 
 	switch (code) {
 	case VITALECTL_DENIED:
-		fprintf(stderr, "vitalectl: %s: not authorised (%s).\n"
-				"  Personal data is only for root and members of the vitaled client group\n"
+		/* the bus's own refusal message is a policy dump: say it plainly */
+		fprintf(stderr, "vitalectl: %s: not authorised: %s.\n"
+				"  vitaled answers only root and members of its client group\n"
 				"  (default vitaled-clients): ask an administrator to run\n"
-				"  'usermod -aG vitaled-clients USER', then log in again.\n",
-				what, err->message ? err->message : "access denied");
+				"  'usermod -aG vitaled-clients USER', then log in again.\n", what,
+				dbus_error_has_name(err, VITALED_DBUS_ERROR_ACCESS_DENIED) && err->message ?
+				err->message : "the D-Bus policy refuses this user");
 		break;
 	case VITALECTL_NO_DAEMON:
 		fprintf(stderr, "vitalectl: %s: vitaled is not running or not reachable (%s).\n"

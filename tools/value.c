@@ -201,7 +201,7 @@ const struct ctl_value *ctl_value_get(const struct ctl_value *dict, const char *
 	if (!dict || dict->type != DBUS_TYPE_DICT_ENTRY)
 		return NULL;
 	for (i = 0; i < dict->n; i++)
-		if (!strcmp(dict->items[i].key, key))
+		if (dict->items[i].key && !strcmp(dict->items[i].key, key))
 			return &dict->items[i];
 	return NULL;
 }

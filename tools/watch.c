@@ -106,7 +106,7 @@ static int merge(struct ctl_value *dict, struct ctl_value *changed)
 		struct ctl_value *c = &changed->items[i];
 
 		for (k = 0; k < dict->n; k++)
-			if (!strcmp(dict->items[k].key, c->key))
+			if (dict->items[k].key && !strcmp(dict->items[k].key, c->key))
 				break;
 		if (k < dict->n) {
 			ctl_value_clear(&dict->items[k]);
@@ -358,6 +358,8 @@ static void object_added(struct watch *w, const char *path, struct ctl_value *if
 	size_t i;
 
 	for (i = 0; i < ifaces->n; i++) {
+		if (!ifaces->items[i].key)
+			continue;	/* taken already */
 		if (!strcmp(ifaces->items[i].key, VITALED_DBUS_READER_INTERFACE)) {
 			kind = KIND_READER;
 			props = &ifaces->items[i];
@@ -385,8 +387,9 @@ static void object_added(struct watch *w, const char *path, struct ctl_value *if
 static void snapshot(struct watch *w)
 {
 	struct ctl_value objects, manager;
+	const struct ctl_value **list;
 	DBusError err;
-	size_t i;
+	size_t i, n;
 
 	dbus_error_init(&err);
 	if (ctl_get_all(w->conn, VITALED_DBUS_MANAGER_PATH, VITALED_DBUS_MANAGER_INTERFACE,
@@ -401,13 +404,15 @@ static void snapshot(struct watch *w)
 		dbus_error_free(&err);
 		return;
 	}
-	/* readers first, so cards can name theirs */
-	for (i = 0; i < objects.n; i++)
-		if (ctl_value_get(&objects.items[i], VITALED_DBUS_READER_INTERFACE))
-			object_added(w, objects.items[i].key, &objects.items[i], true);
-	for (i = 0; i < objects.n; i++)
-		if (objects.items[i].n)
-			object_added(w, objects.items[i].key, &objects.items[i], true);
+	/* readers first, so cards can name theirs; each in path order */
+	n = ctl_objects_with(&objects, VITALED_DBUS_READER_INTERFACE, &list);
+	for (i = 0; i < n; i++)
+		object_added(w, list[i]->key, (struct ctl_value *)list[i], true);
+	free(list);
+	n = ctl_objects_with(&objects, VITALED_DBUS_CARD_INTERFACE, &list);
+	for (i = 0; i < n; i++)
+		object_added(w, list[i]->key, (struct ctl_value *)list[i], true);
+	free(list);
 	ctl_value_clear(&objects);
 }
 
