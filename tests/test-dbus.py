@@ -91,6 +91,11 @@ def wait_no_card(bus, timeout=30):
     return wait_for(lambda: not cards(bus), timeout)
 
 
+def sanitizer_report(log):
+    return [x for x in log.splitlines()
+            if "Sanitizer" in x or "runtime error:" in x][:20]
+
+
 def audit_lines(d):
     return [line for line in d.log().splitlines() if "audit:" in line]
 
@@ -475,7 +480,10 @@ def main():
         for test in (test_end_to_end_and_privacy, test_access, test_errors,
                      test_legacy_and_phone, test_introspection):
             t.run(test, bus, h, d)
-        d.stop()
+        status = d.stop()
+        t.ok(status == 0 and not sanitizer_report(d.log()),
+             "the daemon stops cleanly (exit %s), no sanitizer report" % status,
+             sanitizer_report(d.log()))
         t.run(test_daemon_checks_callers, h)
         t.run(test_bus_loss, h)
     finally:
