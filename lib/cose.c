@@ -94,6 +94,7 @@ int vd_cose_sign1_parse(const uint8_t *buf, size_t len, struct vd_cose_sign1 *ou
 			return -EBADMSG;
 	}
 	out->alg_protected = out->alg != 0;
+	out->kid_protected = out->kid != NULL;
 	/* Unprotected values are not signed: they count only when the
 	 * protected header has none (real HCERTs do that).  For alg this is
 	 * safe because verification also requires the algorithm to be the

@@ -220,6 +220,7 @@ struct vd_cose_sign1 {
 	bool alg_protected;
 	const uint8_t *kid;		/* protected, else unprotected; NULL */
 	size_t kid_len;
+	bool kid_protected;
 };
 
 /* 0 or -EBADMSG. */

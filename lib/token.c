@@ -42,9 +42,20 @@
 #define TOKEN_TEXT_MAX	4296
 #define MAX_SIGNERS	8	/* certificates tried for one kid */
 
+/* Claims seen, as bits of struct claims.seen. */
+#define SEEN_ISS	(1u << 0)
+#define SEEN_EXP	(1u << 1)
+#define SEEN_IAT	(1u << 2)
+#define SEEN_CTI	(1u << 3)
+#define SEEN_CNF	(1u << 4)
+#define SEEN_DGS	(1u << 5)
+#define SEEN_DOCUMENT	(1u << 6)
+#define PRESENTATION_CLAIMS	(SEEN_IAT | SEEN_EXP | SEEN_CTI | SEEN_DOCUMENT)
+#define DOCUMENT_CLAIMS		(SEEN_ISS | SEEN_IAT | SEEN_EXP | SEEN_CNF | SEEN_DGS)
+
 struct claims {
+	uint32_t seen;
 	int64_t iat, exp;
-	bool have_iat, have_exp;
 	const uint8_t *cti;
 	size_t cti_len;
 	const uint8_t *document;	/* outer: the inner COSE_Sign1 */
@@ -67,11 +78,19 @@ static int get_raw(struct vd_cbor *c, const uint8_t **p, size_t *len)
 	return 0;
 }
 
-/* One claims map; a claim given twice is malformed, unknown ones are
- * skipped (CWT allows them). */
+/* NumericDate of this profile: an unsigned integer (no floats). */
+static int get_uint_time(struct vd_cbor *c, int64_t *t)
+{
+	return vd_cbor_get_int(c, t) || *t < 0 ? -EBADMSG : 0;
+}
+
+/*
+ * One claims map, integer keys only.  A claim given twice is malformed;
+ * unknown claims are skipped (CWT allows them).  The caller checks which
+ * claims it needs in cl->seen.
+ */
 static int parse_claims(const uint8_t *buf, size_t len, struct claims *cl)
 {
-	uint32_t seen = 0;
 	struct vd_cbor c;
 	size_t n, i;
 
@@ -86,40 +105,35 @@ static int parse_claims(const uint8_t *buf, size_t len, struct claims *cl)
 		int64_t key;
 		int ret;
 
-		if (vd_cbor_get_int(&c, &key)) {
-			if (vd_cbor_skip(&c) || vd_cbor_skip(&c))
-				return -EBADMSG;
-			continue;
-		}
+		if (vd_cbor_get_int(&c, &key))
+			return -EBADMSG;
 		switch (key) {
 		case CWT_ISS:
-			bit = 1u << 0;
+			bit = SEEN_ISS;
 			ret = vd_cbor_get_tstr(&c, &iss, &iss_len);
 			break;
 		case CWT_EXP:
-			bit = 1u << 1;
-			ret = vd_cbor_get_time(&c, &cl->exp);
-			cl->have_exp = true;
+			bit = SEEN_EXP;
+			ret = get_uint_time(&c, &cl->exp);
 			break;
 		case CWT_IAT:
-			bit = 1u << 2;
-			ret = vd_cbor_get_time(&c, &cl->iat);
-			cl->have_iat = true;
+			bit = SEEN_IAT;
+			ret = get_uint_time(&c, &cl->iat);
 			break;
 		case CWT_CTI:
-			bit = 1u << 3;
+			bit = SEEN_CTI;
 			ret = vd_cbor_get_bstr(&c, &cl->cti, &cl->cti_len);
 			break;
 		case CWT_CNF:
-			bit = 1u << 4;
+			bit = SEEN_CNF;
 			ret = get_raw(&c, &cl->cnf, &cl->cnf_len);
 			break;
 		case CLAIM_DGS:
-			bit = 1u << 5;
+			bit = SEEN_DGS;
 			ret = get_raw(&c, &cl->dgs, &cl->dgs_len);
 			break;
 		case CLAIM_DOCUMENT:
-			bit = 1u << 6;
+			bit = SEEN_DOCUMENT;
 			ret = vd_cbor_get_bstr(&c, &cl->document, &cl->document_len);
 			break;
 		default:
@@ -127,9 +141,9 @@ static int parse_claims(const uint8_t *buf, size_t len, struct claims *cl)
 			ret = vd_cbor_skip(&c);
 			break;
 		}
-		if (ret || (seen & bit))
+		if (ret || (cl->seen & bit))
 			return -EBADMSG;
-		seen |= bit;
+		cl->seen |= bit;
 	}
 	return vd_cbor_at_end(&c) ? 0 : -EBADMSG;
 }
@@ -210,16 +224,6 @@ static int check_issuer(struct vd_context *ctx, const struct vd_cose_sign1 *inne
 	bool chained = false;
 	size_t n, i;
 
-	if (!inner->alg_protected ||
-			(inner->alg != VD_COSE_ES256 && inner->alg != VD_COSE_PS256)) {
-		vd_verdict_set(why, VD_STATUS_MALFORMED,
-				"issuer algorithm not protected or unsupported");
-		return -EBADMSG;
-	}
-	if (!inner->kid || inner->kid_len != VD_KID_LEN) {
-		vd_verdict_set(why, VD_STATUS_MALFORMED, "issuer key identifier missing or not 8 bytes");
-		return -EBADMSG;
-	}
 	n = vd_trust_find_signers(trust, inner->kid, signers, MAX_SIGNERS);
 	if (n > MAX_SIGNERS)
 		n = MAX_SIGNERS;
@@ -253,8 +257,8 @@ static int check_issuer(struct vd_context *ctx, const struct vd_cose_sign1 *inne
 static int check_times(const struct claims *cl, time_t now, unsigned int skew,
 		const char *what, struct vd_verdict *why)
 {
-	if (!cl->have_iat || !cl->have_exp || cl->exp < cl->iat) {
-		vd_verdict_set(why, VD_STATUS_MALFORMED, "%s: missing or inconsistent iat/exp",
+	if (cl->exp < cl->iat) {
+		vd_verdict_set(why, VD_STATUS_MALFORMED, "%s expires before it is issued",
 				what);
 		return -EBADMSG;
 	}
@@ -291,6 +295,7 @@ static int parse_dgs(const uint8_t *buf, size_t len, struct vd_dg_set *dgs)
 	return vd_cbor_at_end(&c) ? 0 : -EBADMSG;
 }
 
+/* Steps 2 to 11 of doc/formats.md section 8.3, in that order. */
 static void verify(struct vd_context *ctx, struct vd_replay *replay,
 		const uint8_t *cose, size_t cose_len, time_t now,
 		struct vd_read_result *out)
@@ -303,31 +308,37 @@ static void verify(struct vd_context *ctx, struct vd_replay *replay,
 	EVP_PKEY *holder;
 	int ret;
 
+	/* Structure: anything wrong here is malformed, before any crypto. */
 	if (vd_cose_sign1_parse(cose, cose_len, &outer) ||
+			!outer.alg_protected || outer.alg != VD_COSE_ES256 ||
 			parse_claims(outer.payload, outer.payload_len, &oc) ||
-			!oc.document) {
+			(oc.seen & PRESENTATION_CLAIMS) != PRESENTATION_CLAIMS ||
+			oc.cti_len != TOKEN_ID_LEN) {
 		vd_verdict_set(why, VD_STATUS_MALFORMED, "not a token presentation");
 		return;
 	}
+	/* alg and kid are trusted only from the signed header. */
 	if (vd_cose_sign1_parse(oc.document, oc.document_len, &inner) ||
-			parse_claims(inner.payload, inner.payload_len, &ic) ||
-			!ic.cnf || !ic.dgs) {
+			!inner.alg_protected || !inner.kid_protected ||
+			(inner.alg != VD_COSE_ES256 && inner.alg != VD_COSE_PS256) ||
+			inner.kid_len != VD_KID_LEN) {
 		vd_verdict_set(why, VD_STATUS_MALFORMED, "not an issuer document");
 		return;
 	}
-	if (check_issuer(ctx, &inner, now, why) ||
-			check_times(&ic, now, set->clock_skew, "issuer document", why))
+
+	if (check_issuer(ctx, &inner, now, why))
+		return;
+	if (parse_claims(inner.payload, inner.payload_len, &ic) ||
+			(ic.seen & DOCUMENT_CLAIMS) != DOCUMENT_CLAIMS) {
+		vd_verdict_set(why, VD_STATUS_MALFORMED, "issuer document claims missing or invalid");
+		return;
+	}
+	if (check_times(&ic, now, set->clock_skew, "issuer document", why))
 		return;
 
 	holder = holder_key(ic.cnf, ic.cnf_len);
 	if (!holder) {
 		vd_verdict_set(why, VD_STATUS_MALFORMED, "unusable holder key");
-		return;
-	}
-	if (!outer.alg_protected || outer.alg != VD_COSE_ES256) {
-		EVP_PKEY_free(holder);
-		vd_verdict_set(why, VD_STATUS_MALFORMED,
-				"presentation algorithm not protected or not ES256");
 		return;
 	}
 	ret = vd_cose_sign1_verify(&outer, holder);
@@ -345,10 +356,6 @@ static void verify(struct vd_context *ctx, struct vd_replay *replay,
 		vd_verdict_set(why, VD_STATUS_EXPIRED,
 				"presentation lives longer than the %u s allowed",
 				set->token_max_age);
-		return;
-	}
-	if (!oc.cti || oc.cti_len != TOKEN_ID_LEN) {
-		vd_verdict_set(why, VD_STATUS_MALFORMED, "presentation id missing or not 16 bytes");
 		return;
 	}
 

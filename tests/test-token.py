@@ -102,6 +102,104 @@ def test_replay_corrupt(t):
              "the rebuilt cache loads cleanly and accepts a newer token")
 
 
+def crafted(t):
+    """Well-signed tokens that break one rule of doc/formats.md section 8."""
+    sys.path.insert(0, os.path.join(SRC, "tests", "tokens"))
+    import cbor2
+    import mktoken as mk
+    import openprofile as op
+    pki = vpki.pki_dir()
+    fam = op.load_family(op.family_path("reference"))
+    holder = mk.load_key(pki, "holder-1")
+    signer = mk.load_key(pki, "ds-es256")
+    kid = mk.kid_of(pki, "ds-es256")
+
+    def sign1(key, protected, unprotected, payload):
+        prot = cbor2.dumps(protected)
+        tbs = cbor2.dumps(["Signature1", prot, b"", payload])
+        return cbor2.dumps([prot, unprotected, payload, mk.sign(key, mk.ALG_ES256, tbs)])
+
+    def doc_claims(change=None):
+        claims = {1: "FR", 6: NOW - 86400, 4: NOW + 86400, 8: {1: mk.cose_key(holder)},
+                  -65537: {1: op.dg1(fam, "phone"), 2: op.dg2(fam)}}
+        claims.update(change or {})
+        return {k: v for k, v in claims.items() if v is not None}
+
+    def token(doc=None, outer_prot=None, outer_unprot=None, pres=None):
+        if doc is None:
+            doc = sign1(signer, {1: -7, 4: kid}, {}, cbor2.dumps(doc_claims()))
+        claims = {6: NOW, 4: NOW + 60, 7: os.urandom(16), -65538: doc}
+        claims.update(pres or {})
+        claims = {k: v for k, v in claims.items() if v is not None}
+        cose = sign1(holder, {1: -7} if outer_prot is None else outer_prot,
+                     outer_unprot or {}, cbor2.dumps(claims))
+        return mk.envelope(cose)
+
+    def doc_with(claims=None, prot=None, unprot=None):
+        return sign1(signer, {1: -7, 4: kid} if prot is None else prot, unprot or {},
+                     cbor2.dumps(claims if claims is not None else doc_claims()))
+
+    bad_point = dict(mk.cose_key(holder))
+    bad_point[-3] = bytes(32)
+    cases = [
+        ("baseline", token(), "verified"),
+        ("kid only in the unprotected header", token(doc_with(prot={1: -7}, unprot={4: kid})),
+         "malformed"),
+        ("issuer alg only in the unprotected header",
+         token(doc_with(prot={4: kid}, unprot={1: -7})), "malformed"),
+        ("presentation alg only in the unprotected header",
+         token(outer_prot={}, outer_unprot={1: -7}), "malformed"),
+        ("presentation alg PS256", token(outer_prot={1: -37}), "malformed"),
+        ("kid of 7 bytes", token(doc_with(prot={1: -7, 4: kid[:7]})), "malformed"),
+        ("cti of 15 bytes", token(pres={7: os.urandom(15)}), "malformed"),
+        ("no cti", token(pres={7: None}), "malformed"),
+        ("float iat", token(pres={6: float(NOW)}), "malformed"),
+        ("negative exp", token(pres={4: -1}), "malformed"),
+        ("text map key in the claims", token(pres={"x": 1}), "malformed"),
+        ("issuer document without iss", token(doc_with(doc_claims({1: None}))), "malformed"),
+        ("issuer document without cnf", token(doc_with(doc_claims({8: None}))), "malformed"),
+        ("holder point not on the curve",
+         token(doc_with(doc_claims({8: {1: bad_point}}))), "malformed"),
+        ("card data group 1 in a token",
+         token(doc_with(doc_claims({-65537: {1: op.dg1(fam, "card"), 2: op.dg2(fam)}}))),
+         "malformed"),
+        ("data group 5 in the map",
+         token(doc_with(doc_claims({-65537: {1: op.dg1(fam, "phone"), 2: op.dg2(fam),
+                                               5: b"\x65\x00"}}))), "malformed"),
+        ("presentation exp before iat", token(pres={4: NOW - 1}), "malformed"),
+    ]
+    for name, text, want in cases:
+        got, _ = check([text])
+        t.eq(got[0][0], want, "%s (%s)" % (name, got[0][1]))
+
+
+def test_vitalectl(t):
+    """vitalectl token verify: the same engine, exit 0 only when verified."""
+    ctl = os.path.join(BUILD, "tools", "vitalectl")
+    good = mktoken("valid")["token"]
+    bad = mktoken("wrong-holder")["token"]
+    base = [ctl, "--json", "token", "verify", "--trust-dir", vpki.trust_dir(),
+            "--at", "@%d" % NOW]
+    p = subprocess.run(base + [good], capture_output=True, text=True, timeout=60)
+    res = json.loads(p.stdout)
+    t.eq((p.returncode, res["status"], res.get("form")), (0, "verified", "phone-qr"),
+         "vitalectl verifies a token given as a string")
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+        f.write(bad + "\r\n")
+        f.flush()
+        p = subprocess.run(base + ["--file", f.name], capture_output=True, text=True,
+                           timeout=60)
+    res = json.loads(p.stdout)
+    t.eq((p.returncode, res["status"]), (1, "forged"),
+         "vitalectl --file (line end stripped): forged, exit 1")
+    p = subprocess.run(base + [good, "--file", "/dev/null"], capture_output=True,
+                       text=True, timeout=60)
+    t.eq(p.returncode, 2, "a string and --file together is a usage error")
+    p = subprocess.run([ctl, "token", "verify", "--at", "yesterday", good],
+                       capture_output=True, text=True, timeout=60)
+    t.eq(p.returncode, 2, "an unreadable --at is a usage error")
+
+
 def main():
     t = Tap()
     if not os.access(CHECK, os.X_OK):
@@ -109,6 +207,8 @@ def main():
     t.run(test_variants)
     t.run(test_replay_restart)
     t.run(test_replay_corrupt)
+    t.run(crafted)
+    t.run(test_vitalectl)
     t.done()
 
 

@@ -191,12 +191,13 @@ int main(void)
 	header(&prot, kid_hdr, sizeof(kid_hdr));
 	message(&m, "", 0, &prot, ukid, sizeof(ukid), sig, 64);
 	tap_ok(!vd_cose_sign1_parse(m.d, m.n, &msg) && msg.kid_len == 2 &&
-			!memcmp(msg.kid, "k1", 2) && msg.alg_protected,
+			!memcmp(msg.kid, "k1", 2) && msg.alg_protected && msg.kid_protected,
 			"protected kid wins over the unprotected one");
 	header(&prot, es256_hdr, sizeof(es256_hdr));
 	message(&m, "", 0, &prot, ukid, sizeof(ukid), sig, 64);
 	tap_ok(!vd_cose_sign1_parse(m.d, m.n, &msg) && msg.kid_len == 2 &&
-			!memcmp(msg.kid, "u1", 2), "unprotected kid as a fallback");
+			!memcmp(msg.kid, "u1", 2) && !msg.kid_protected,
+			"unprotected kid as a fallback");
 	header(&prot, "\xa2\x01\x26\x01\x26", 5);
 	message(&m, "", 0, &prot, "\xa0", 1, sig, 64);
 	tap_is(vd_cose_sign1_parse(m.d, m.n, &msg), -EBADMSG, "alg given twice");
