@@ -99,3 +99,13 @@ endif
 # Scratch corpora and the PKI of `make fuzz` (nothing else uses clean-local).
 clean-local:
 	rm -rf tests/fuzz/work tests/fuzz/pki tests/fuzz/pki.lock
+
+# Benchmark: tokens per second against `openssl speed` (bench/bench-token.sh).
+noinst_PROGRAMS += bench/bench-token
+bench_bench_token_SOURCES = bench/bench-token.c bench/speed.c bench/speed.h
+bench_bench_token_LDADD = lib/libvitaled-core.la
+EXTRA_DIST += bench/bench-token.sh
+bench-token: bench/bench-token
+	top_srcdir=$(abs_top_srcdir) top_builddir=$(abs_top_builddir) \
+		$(SHELL) $(top_srcdir)/bench/bench-token.sh $(BENCH_SECONDS)
+BENCH_SECONDS = 3
