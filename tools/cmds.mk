@@ -7,3 +7,9 @@ tools_vitalectl_LDADD += $(PCSC_LIBS)
 
 bashcompletiondir = $(datadir)/bash-completion/completions
 dist_bashcompletion_DATA = tools/completion/vitalectl
+
+# The demo (README's first command) and its program.
+EXTRA_DIST += scripts/demo.sh tools/demo/run-demo.py tools/demo/demo-family.json
+
+TESTS += tests/test-vitalectl.py tests/test-demo.py
+EXTRA_DIST += tests/test-vitalectl.py tests/test-demo.py

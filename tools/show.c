@@ -117,8 +117,12 @@ static void print_beneficiary(const struct ctl_value *b, unsigned int index,
 	printf("%-7s ", qualite_text(ctl_str(b, "Qualite")));
 	ctl_print_padded(nir, 21);
 	printf("%s", ctl_color(opts, open ? CTL_GREEN : CTL_RED));
-	ctl_print_padded(amo, 21);
-	printf("%s%s\n", ctl_color(opts, CTL_RESET), ctl_bool(b, "C2S") ? "C2S" : "");
+	if (ctl_bool(b, "C2S")) {
+		ctl_print_padded(amo, 21);
+		printf("%sC2S\n", ctl_color(opts, CTL_RESET));
+	} else {
+		printf("%s%s\n", amo, ctl_color(opts, CTL_RESET));
+	}
 	for (i = 0; cov && i < cov->n; i++) {
 		const struct ctl_value *c = &cov->items[i];
 

@@ -26,6 +26,7 @@ struct object {
 	struct ctl_value props;
 	struct timespec since;	/* cards: when first seen reading */
 	bool told_verdict;
+	bool had_data;		/* cards: HasData was seen true */
 };
 
 struct watch {
@@ -243,6 +244,7 @@ static void tell_verdict(struct watch *w, struct object *card, bool initial)
 	bool good = !strcmp(status, "verified");
 
 	card->told_verdict = true;
+	card->had_data |= ctl_bool(p, "HasData");
 	if (w->opts->json) {
 		json_start(w, "card-verdict", card->path, initial);
 		card_json_fields(w, card);
@@ -285,10 +287,11 @@ static void tell_card_removed(struct watch *w, const struct object *card)
 	}
 	line_start(w);
 	if (!strcmp(form, "phone-qr") || !strcmp(form, "phone-nfc"))
-		printf("%s read released: its data is gone [%s]\n", ctl_form_text(form), card->path);
+		printf("%s read released%s [%s]\n", ctl_form_text(form),
+				card->had_data ? ": its data is gone" : "", card->path);
 	else
-		printf("card removed from %s: its data is gone [%s]\n", reader_name_of(w, card),
-				card->path);
+		printf("card removed from %s%s [%s]\n", reader_name_of(w, card),
+				card->had_data ? ": its data is gone" : "", card->path);
 	fflush(stdout);
 }
 
