@@ -623,6 +623,11 @@ def test_broken_cards(t, h):
     t.ok(card.atr not in (op.CARD_ATR, op.PHONE_ATR, op.LEGACY_ATR), "iso7816: its own ATR")
     for aid, name in ((op.CARD_AID, "card"), (op.PHONE_AID, "phone"), (op.LEGACY_AID, "Vitale")):
         t.eq(rd.select(aid), b"\x6A\x82", "iso7816: %s AID not found" % name)
+    sw = rd.raw(b"\x00\xA4\x00\x00\x02\x3F\x00")[1]
+    t.ok(sw == b"\x90\x00" or sw[0] == 0x61, "iso7816: it has an MF (SELECT answers %s)" % sw.hex())
+    t.eq(rd.raw(b"\x00\xB0\x82\x00\x00")[1], b"\x6A\x82",
+         "iso7816: but no identity file SFI 02 (not a Vitale card)")
+    t.ok(card.alive(), "iso7816: the emulator survived the legacy probe")
     rd.close()
 
 

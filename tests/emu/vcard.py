@@ -8,8 +8,8 @@ One program for every card the tests need:
 
 It connects to vpcd (reader 0 = TCP 35963, reader 1 = 35964) and answers
 APDUs as doc/formats.md says; killing it removes the card. `--list` prints
-every variant with the verdict a reader must give (JSON); tests use
-`VARIANTS` for the same. Run it with /usr/bin/python3 (Debian's modules).
+every variant (and the legacy/iso7816 profiles) with the verdict a reader
+must give (JSON); tests use `VARIANTS` and `PROFILE_VERDICTS` for the same. Run it with /usr/bin/python3 (Debian's modules).
 """
 import argparse
 import json
@@ -103,6 +103,8 @@ VARIANTS = {
     # A DG4 the SOD does not list is never used: verified, without AMC.
     "dg-unlisted": ({"mutate": "dg-unlisted"}, {}, "verified"),
 }
+# Profiles that are not the open profile, with the verdict of a reader.
+PROFILE_VERDICTS = {"legacy": "unverifiable", "iso7816": "unsupported"}
 OPPOSED_SERIAL = {"card": "VTD0000009999", "phone": "VTP0000009999"}
 
 
@@ -362,10 +364,17 @@ def main():
     ap.add_argument("--list", action="store_true", help="print variants and verdicts as JSON")
     args = ap.parse_args()
     if args.list:
-        print(json.dumps({k: v[2] for k, v in VARIANTS.items()}, indent=1))
+        print(json.dumps({"variants": {k: v[2] for k, v in VARIANTS.items()},
+                          "profiles": PROFILE_VERDICTS}, indent=1))
         return
     chip = None
-    if args.profile != "iso7816":
+    if args.profile == "iso7816":
+        # vicc's TLVutils.pack joins ints under Python 3 and kills the card on
+        # SELECT with FCI; give its file system a working BER-TLV packer.
+        from virtualsmartcard import SmartcardFilesystem
+        SmartcardFilesystem.bertlv_pack = lambda items: b"".join(
+            op.tlv(tag, bytes(value)) for tag, _, value in items)
+    else:
         if not args.pki:
             ap.error("--pki is required")
         chip = make_os(args)
