@@ -12,6 +12,7 @@ dbus_interface_xml = dbus/org.vitaled.Manager1.xml dbus/org.vitaled.Reader1.xml 
 dbusinterfacesdir = $(datadir)/dbus-1/interfaces
 dist_dbusinterfaces_DATA = $(dbus_interface_xml)
 dist_dbuspolicy_DATA = dbus/org.vitaled.conf
+dist_doc_DATA += doc/dbus-api.md
 
 BUILT_SOURCES += daemon/dbus-introspect.h
 CLEANFILES += daemon/dbus-introspect.h
@@ -31,4 +32,4 @@ daemon/vitaled-dbus-service.$(OBJEXT): daemon/dbus-introspect.h
 # Tests (real private bus with our policy, real pcscd and virtual cards).
 TESTS += tests/test-dbus.py tests/test-dbus-robust.py
 EXTRA_DIST += tests/test-dbus.py tests/test-dbus-robust.py tests/lib/vtest/bus.py tests/lib/vtest/family.py \
-	tests/lib/vtest/eavesdrop.py doc/examples/vitaled-client.py
+	tests/lib/vtest/eavesdrop.py doc/examples/vitaled-client.py doc/examples/busctl.sh

@@ -253,6 +253,12 @@ def test_access(t, bus, h, d):
         r = bus.call_as("outsider", *c)
         t.eq(r.get("error"), DENIED, "outsider: %s.%s denied" % (c[1].split(".")[-1], c[2]))
     after = audit_lines(d)[before:]
+    r = bus.run_as("member", ["sh", os.path.join(SRCDIR, "doc", "examples", "busctl.sh"), DATE])
+    t.ok(r.returncode == 0 and "/org/vitaled/readers/1" in r.stdout
+         and 's "verified"' in r.stdout and REF["card"]["serial"]["card"] in r.stdout
+         and all(b["first_name"] in r.stdout for b in REF["beneficiaries"]),
+         "doc/examples/busctl.sh (busctl and gdbus) shows readers, the card and the family "
+         "to a member", r.stdout[-3000:] + r.stderr[-2000:])
     t.ok(len([x for x in after if x.endswith(": released")]) == 6 and
          len([x for x in after if x.endswith(": NotSupported")]) == 2 and
          not any("uid %d " % uid_of("outsider") in x for x in after),
