@@ -4,7 +4,7 @@ TESTS += tests/test-formats.py tests/test-tokens.py
 EXTRA_DIST += \
 	tests/test-formats.py tests/test-tokens.py \
 	tests/pki/mkpki.sh tests/pki/README.md \
-	tests/emu/openprofile.py tests/emu/vcard.py \
+	tests/emu/openprofile.py tests/emu/vcard.py tests/emu/README.md \
 	tests/emu/families/reference.json tests/emu/families/six.json \
 	tests/emu/families/single.json tests/emu/families/legacy.json \
 	tests/tokens/mktoken.py \
