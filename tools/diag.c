@@ -263,7 +263,7 @@ static void check_card(struct diag *d, SCARDCONTEXT ctx, const char *reader,
 	DWORD i;
 
 	for (i = 0; i < atr_len && i < 33; i++)
-		snprintf(hex + 3 * i, 4, "%s%02X", i ? " " : "", atr[i]);
+		snprintf(hex + (i ? 3 * i - 1 : 0), 4, "%s%02X", i ? " " : "", atr[i]);
 	snprintf(name, sizeof(name), "card in %s", reader);
 	if (d->daemon_up) {
 		card = daemon_card(d, reader);
