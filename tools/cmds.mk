@@ -11,5 +11,7 @@ dist_bashcompletion_DATA = tools/completion/vitalectl
 # The demo (README's first command) and its program.
 EXTRA_DIST += scripts/demo.sh tools/demo/run-demo.py tools/demo/demo-family.json
 
-TESTS += tests/test-vitalectl.py tests/test-vitalectl-diag.py tests/test-demo.py
-EXTRA_DIST += tests/test-vitalectl.py tests/test-vitalectl-diag.py tests/test-demo.py
+TESTS += tests/test-vitalectl.py tests/test-vitalectl-diag.py tests/test-vitalectl-tty.py \
+	tests/test-demo.py
+EXTRA_DIST += tests/test-vitalectl.py tests/test-vitalectl-diag.py tests/test-vitalectl-tty.py \
+	tests/test-demo.py
