@@ -38,7 +38,23 @@ struct caller {
 	bool in_client_group;
 };
 
+/*
+ * The credentials of a unique name never change (the bus reads them when
+ * the client connects, and never hands a unique name out twice), so a
+ * small cache saves a round trip to the bus on each later call.  It is
+ * emptied on reload: the client group may have changed.
+ */
+#define CACHE_SIZE	256
+
+struct cached_caller {
+	char name[32];		/* unique name; "" free */
+	struct caller caller;
+	unsigned long used;
+};
+
 static struct {
+	struct cached_caller cache[CACHE_SIZE];
+	unsigned long clock;
 	DBusConnection *conn;
 	bool session_bus;
 	bool have_gid;
@@ -54,6 +70,7 @@ void bus_access_reload(void)
 	struct group grp, *found = NULL;
 	char buf[4096];
 
+	memset(access_state.cache, 0, sizeof(access_state.cache));
 	access_state.have_gid = false;
 	if (!name || !name[0]) {
 		vitaled_warn("D-Bus: no client group configured: only root may read personal data");
@@ -66,6 +83,38 @@ void bus_access_reload(void)
 	}
 	access_state.client_gid = found->gr_gid;
 	access_state.have_gid = true;
+}
+
+static const struct caller *cache_lookup(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < CACHE_SIZE; i++) {
+		struct cached_caller *c = &access_state.cache[i];
+
+		if (c->name[0] && !strcmp(c->name, name)) {
+			c->used = ++access_state.clock;
+			return &c->caller;
+		}
+	}
+	return NULL;
+}
+
+static void cache_store(const char *name, const struct caller *caller)
+{
+	struct cached_caller *victim = &access_state.cache[0];
+	unsigned int i;
+
+	if (strlen(name) >= sizeof(victim->name))
+		return;
+	/* A free slot, else the least recently used one. */
+	for (i = 0; i < CACHE_SIZE && victim->name[0]; i++)
+		if (!access_state.cache[i].name[0] ||
+				access_state.cache[i].used < victim->used)
+			victim = &access_state.cache[i];
+	snprintf(victim->name, sizeof(victim->name), "%s", name);
+	victim->caller = *caller;
+	victim->used = ++access_state.clock;
 }
 
 static const char *method_name(enum bus_data_method method)
@@ -276,6 +325,7 @@ static void credentials_reply(DBusPendingCall *pending, void *user_data)
 		bus_reply(ac->call, bus_error_reply(ac->call, -EACCES, NULL,
 				"the caller's credentials could not be checked"));
 	} else {
+		cache_store(dbus_message_get_sender(ac->call), &caller);
 		finish(ac, &caller);
 	}
 	if (reply)
@@ -300,6 +350,7 @@ static void access_call_free(void *user_data)
 void bus_access_call(DBusMessage *call, unsigned int card_serial, enum bus_data_method method)
 {
 	const char *sender = dbus_message_get_sender(call);
+	const struct caller *cached;
 	struct access_call *ac;
 	DBusMessage *query;
 	DBusPendingCall *pending = NULL;
@@ -307,6 +358,14 @@ void bus_access_call(DBusMessage *call, unsigned int card_serial, enum bus_data_
 	if (!sender) {
 		/* Peer-to-peer connections are not served: there is always a bus. */
 		bus_reply(call, bus_error_reply(call, -EACCES, NULL, NULL));
+		return;
+	}
+	cached = cache_lookup(sender);
+	if (cached) {
+		struct access_call now = { .call = call, .card_serial = card_serial,
+					   .method = method };
+
+		finish(&now, cached);
 		return;
 	}
 	if (access_state.n_calls >= MAX_IN_FLIGHT) {
