@@ -368,7 +368,7 @@ def digits(s, lo, hi):
 def limit_errors(fam):
     """Fields outside the limits of doc/formats.md section 3 (a family file
     that breaks them would make cards a reader must call malformed)."""
-    c, bad = fam["card"], []
+    c = fam["card"]
     checks = [(ascii_len(c["serial"]["card"], 1, 20) and ascii_len(c["serial"]["phone"], 1, 20), "serial"),
               (utf8_len(c["issuer"], 1, 32), "issuer"), (digits(c["regime"], 2, 2), "regime"),
               (digits(c["caisse"], 3, 3), "caisse"), (digits(c["centre"], 4, 4), "centre"),

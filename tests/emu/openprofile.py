@@ -14,12 +14,10 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
-import tempfile
 
-CARD_AID = bytes.fromhex("F0564954414C454443 31".replace(" ", ""))
-PHONE_AID = bytes.fromhex("F0564954414C454450 31".replace(" ", ""))
-LEGACY_AID = bytes.fromhex("D25000000256495441 4C45".replace(" ", ""))
+CARD_AID = bytes.fromhex("F0 56 49 54 41 4C 45 44 43 31")     # "\xF0" "VITALEDC1"
+PHONE_AID = bytes.fromhex("F0 56 49 54 41 4C 45 44 50 31")    # "\xF0" "VITALEDP1"
+LEGACY_AID = bytes.fromhex("D2 50 00 00 02 56 49 54 41 4C 45")  # Vitale 2 "VITALE"
 
 
 def _atr(body):

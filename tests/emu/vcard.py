@@ -12,6 +12,7 @@ every variant (and the legacy/iso7816 profiles) with the verdict a reader
 must give (JSON); tests use `VARIANTS` and `PROFILE_VERDICTS` for the same. Run it with /usr/bin/python3 (Debian's modules).
 """
 import argparse
+import importlib.util
 import json
 import os
 from random import Random
@@ -30,11 +31,8 @@ VICC_PATH = "/usr/lib/python3/site-packages/virtualsmartcard"
 def _crypto_shim():
     """vicc imports `Crypto`, Debian ships pycryptodome as `Cryptodome`:
     a private directory with a `Crypto` symlink bridges the two."""
-    try:
-        import Crypto  # noqa: F401
+    if importlib.util.find_spec("Crypto"):
         return
-    except ImportError:
-        pass
     target = "/usr/lib/python3/dist-packages/Cryptodome"
     d = os.path.join(tempfile.gettempdir(), "vitaled-crypto-shim-%d" % os.getuid())
     link = os.path.join(d, "Crypto")

@@ -22,7 +22,7 @@ PKI_VERSION=1
 usage() { echo "usage: $0 OUTDIR [--demo]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 out=$1
-kind=test
+kind="test"
 [ $# -ge 2 ] && { [ "$2" = --demo ] || usage; kind=demo; }
 [ $# -le 2 ] || usage
 
