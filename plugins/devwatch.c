@@ -1,14 +1,15 @@
 /*
  * Device nodes named in a plugin's Devices= list, found at start and
  * whenever they appear later.  An entry is an absolute path whose last
- * part may be a glob pattern, optionally followed by "=OPTION" (e.g. a
+ * part may be a shell pattern (fnmatch), optionally followed by "=OPTION" (e.g. a
  * keyboard layout).  The directories holding them are watched with
  * inotify — or, while such a directory does not exist yet, its closest
  * existing ancestor — so nothing polls, and an unplugged device is found
  * again as soon as its node comes back.
  */
+#include <dirent.h>
 #include <errno.h>
-#include <glob.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,21 +52,43 @@ static void watch_dir_of(struct devwatch *w, const char *pattern)
 	}
 }
 
+/* Calls found() for the names in dir matching pattern (fnmatch). */
+static void match_dir(struct devwatch *w, const char *pattern, const char *option)
+{
+	const char *slash = strrchr(pattern, '/');
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if ((size_t)(slash - pattern) >= sizeof(dir))
+		return;
+	memcpy(dir, pattern, (size_t)(slash - pattern));
+	dir[slash - pattern] = '\0';
+	d = opendir(dir[0] ? dir : "/");
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || fnmatch(slash + 1, de->d_name, FNM_PERIOD))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
+			w->found(path, option, w->user_data);
+	}
+	closedir(d);
+}
+
 void devwatch_rescan(struct devwatch *w)
 {
 	const char *p = w->entries;
 
 	while (p < w->entries + w->entries_len) {
 		const char *option = p + strlen(p) + 1;
-		glob_t g;
-		size_t i;
 
 		watch_dir_of(w, p);
-		if (!glob(p, GLOB_NOSORT, NULL, &g)) {
-			for (i = 0; i < g.gl_pathc; i++)
-				w->found(g.gl_pathv[i], *option ? option : NULL, w->user_data);
-			globfree(&g);
-		}
+		/* a plain path is simply tried: opening it says whether it is there */
+		if (strpbrk(strrchr(p, '/'), "*?["))
+			match_dir(w, p, *option ? option : NULL);
+		else
+			w->found(p, *option ? option : NULL, w->user_data);
 		p = option + strlen(option) + 1;
 	}
 }

@@ -1,8 +1,8 @@
 # QR sources (issue 7): serial, HID-POS and keyboard-wedge scanners, webcam,
 # and QR codes in image files.
 
-builtin_plugins += serial hidpos
-builtin_sources += plugins/qrline.c plugins/devwatch.c plugins/serial.c plugins/hidpos.c plugins/hidpos-desc.c
+builtin_plugins += serial hidpos wedge
+builtin_sources += plugins/qrline.c plugins/devwatch.c plugins/serial.c plugins/hidpos.c plugins/hidpos-desc.c plugins/wedge.c
 builtin_cflags += $(LIBUSB_CFLAGS)
 builtin_libadd += $(LIBUSB_LIBS)
 
@@ -16,5 +16,5 @@ check_PROGRAMS += tests/qr/qrscan
 tests_qr_qrscan_SOURCES = tests/qr/qrscan.c
 tests_qr_qrscan_LDADD = lib/libvitaled-core.la
 
-TESTS += tests/qr-images.py tests/qr-serial.py
-EXTRA_DIST += tests/qr-images.py tests/qr-serial.py tests/lib/vtest/qr.py
+TESTS += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py
+EXTRA_DIST += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/lib/vtest/qr.py

@@ -58,3 +58,22 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+class Testbed:
+    """A umockdev testbed (GI) the daemon runs in: LD_PRELOAD plus
+    UMOCKDEV_DIR in its environment; ioctls and evemu events are served
+    by threads of this process."""
+
+    def __init__(self):
+        import gi
+        gi.require_version("UMockdev", "1.0")
+        from gi.repository import UMockdev
+        self.tb = UMockdev.Testbed.new()
+
+    def env(self):
+        return {"LD_PRELOAD": "libumockdev-preload.so.0", "UMOCKDEV_DIR": self.tb.get_root_dir()}
+
+    def add(self, text):
+        if not self.tb.add_from_string(text):
+            raise RuntimeError("umockdev refused the device description")

@@ -1,0 +1,328 @@
+/*
+ * Keyboard-wedge QR scanners through evdev.
+ *
+ * The scanner types the code as key presses, in the keyboard layout it was
+ * set up for; the same key codes mean different characters in US and
+ * French AZERTY layouts (digits need Shift on AZERTY, A/Q and Z/W swap,
+ * ": % * + - . / $" move), so the layout is configured per device:
+ * [wedge] Devices = /dev/input/by-id/usb-X-event-kbd=fr, Layout = us.
+ * The device is grabbed (EVIOCGRAB) so its keystrokes never reach the
+ * desktop; a code ends on Enter.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/input.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "plugins.h"
+
+#define EVENTS_PER_READ		64
+#define READS_PER_WAKEUP	16
+
+/* What one key gives: plain, with Shift, with AltGr (UTF-8; "" none). */
+struct keymap_entry {
+	unsigned short code;
+	const char *plain, *shift, *altgr;
+};
+
+struct layout {
+	const char *name;
+	const struct keymap_entry *keys;
+};
+
+/* Keys that are the same in both layouts. */
+static const struct keymap_entry common_keys[] = {
+	{ KEY_E, "e", "E", "" }, { KEY_R, "r", "R", "" }, { KEY_T, "t", "T", "" },
+	{ KEY_Y, "y", "Y", "" }, { KEY_U, "u", "U", "" }, { KEY_I, "i", "I", "" },
+	{ KEY_O, "o", "O", "" }, { KEY_P, "p", "P", "" }, { KEY_S, "s", "S", "" },
+	{ KEY_D, "d", "D", "" }, { KEY_F, "f", "F", "" }, { KEY_G, "g", "G", "" },
+	{ KEY_H, "h", "H", "" }, { KEY_J, "j", "J", "" }, { KEY_K, "k", "K", "" },
+	{ KEY_L, "l", "L", "" }, { KEY_X, "x", "X", "" }, { KEY_C, "c", "C", "" },
+	{ KEY_V, "v", "V", "" }, { KEY_B, "b", "B", "" }, { KEY_N, "n", "N", "" },
+	{ KEY_SPACE, " ", " ", " " }, { KEY_TAB, "\t", "\t", "" },
+	/* the keypad, NumLock on, as scanners assume */
+	{ KEY_KP0, "0", "0", "" }, { KEY_KP1, "1", "1", "" }, { KEY_KP2, "2", "2", "" },
+	{ KEY_KP3, "3", "3", "" }, { KEY_KP4, "4", "4", "" }, { KEY_KP5, "5", "5", "" },
+	{ KEY_KP6, "6", "6", "" }, { KEY_KP7, "7", "7", "" }, { KEY_KP8, "8", "8", "" },
+	{ KEY_KP9, "9", "9", "" }, { KEY_KPMINUS, "-", "-", "" }, { KEY_KPPLUS, "+", "+", "" },
+	{ KEY_KPASTERISK, "*", "*", "" }, { KEY_KPSLASH, "/", "/", "" },
+	{ KEY_KPDOT, ".", ".", "" },
+	{ 0, NULL, NULL, NULL }
+};
+
+static const struct keymap_entry us_keys[] = {
+	{ KEY_GRAVE, "`", "~", "" }, { KEY_1, "1", "!", "" }, { KEY_2, "2", "@", "" },
+	{ KEY_3, "3", "#", "" }, { KEY_4, "4", "$", "" }, { KEY_5, "5", "%", "" },
+	{ KEY_6, "6", "^", "" }, { KEY_7, "7", "&", "" }, { KEY_8, "8", "*", "" },
+	{ KEY_9, "9", "(", "" }, { KEY_0, "0", ")", "" }, { KEY_MINUS, "-", "_", "" },
+	{ KEY_EQUAL, "=", "+", "" }, { KEY_Q, "q", "Q", "" }, { KEY_W, "w", "W", "" },
+	{ KEY_LEFTBRACE, "[", "{", "" }, { KEY_RIGHTBRACE, "]", "}", "" },
+	{ KEY_A, "a", "A", "" }, { KEY_SEMICOLON, ";", ":", "" },
+	{ KEY_APOSTROPHE, "'", "\"", "" }, { KEY_BACKSLASH, "\\", "|", "" },
+	{ KEY_Z, "z", "Z", "" }, { KEY_M, "m", "M", "" }, { KEY_COMMA, ",", "<", "" },
+	{ KEY_DOT, ".", ">", "" }, { KEY_SLASH, "/", "?", "" },
+	{ KEY_102ND, "\\", "|", "" },
+	{ 0, NULL, NULL, NULL }
+};
+
+/* French AZERTY (fr, as X11 and the Linux console lay it out). */
+static const struct keymap_entry fr_keys[] = {
+	{ KEY_GRAVE, "\xc2\xb2", "", "" },
+	{ KEY_1, "&", "1", "" }, { KEY_2, "\xc3\xa9", "2", "~" }, { KEY_3, "\"", "3", "#" },
+	{ KEY_4, "'", "4", "{" }, { KEY_5, "(", "5", "[" }, { KEY_6, "-", "6", "|" },
+	{ KEY_7, "\xc3\xa8", "7", "`" }, { KEY_8, "_", "8", "\\" },
+	{ KEY_9, "\xc3\xa7", "9", "^" }, { KEY_0, "\xc3\xa0", "0", "@" },
+	{ KEY_MINUS, ")", "\xc2\xb0", "]" }, { KEY_EQUAL, "=", "+", "}" },
+	{ KEY_Q, "a", "A", "" }, { KEY_W, "z", "Z", "" },
+	{ KEY_RIGHTBRACE, "$", "\xc2\xa3", "" },
+	{ KEY_A, "q", "Q", "" }, { KEY_SEMICOLON, "m", "M", "" },
+	{ KEY_APOSTROPHE, "\xc3\xb9", "%", "" }, { KEY_BACKSLASH, "*", "\xc2\xb5", "" },
+	{ KEY_Z, "w", "W", "" }, { KEY_M, ",", "?", "" }, { KEY_COMMA, ";", ".", "" },
+	{ KEY_DOT, ":", "/", "" }, { KEY_SLASH, "!", "\xc2\xa7", "" },
+	{ KEY_102ND, "<", ">", "" },
+	/* KEY_LEFTBRACE is a dead key (^ and ¨): it types nothing by itself */
+	{ 0, NULL, NULL, NULL }
+};
+
+static const struct layout layouts[] = {
+	{ "us", us_keys },
+	{ "fr", fr_keys },
+};
+
+struct wedge_dev {
+	struct wedge_dev *next;
+	char *path;
+	int fd;
+	const struct layout *layout;
+	struct vitaled_watch *watch;
+	struct vitaled_reader *reader;
+	bool shift_left, shift_right, altgr, ctrl;
+	unsigned int unmapped;	/* keys of this code the layout has no character for */
+	uint8_t partial[sizeof(struct input_event)];
+	size_t partial_len;
+	struct qr_line line;
+};
+
+static struct wedge_dev *devices;
+static struct devwatch *devwatch;
+
+static const struct vitaled_option wedge_options[] = {
+	{ "Devices", VITALED_OPT_STRLIST, "", 0, 0 },
+	{ "Layout", VITALED_OPT_STRING, "us", 0, 0 },
+	{ NULL }
+};
+
+static const struct layout *layout_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < sizeof(layouts) / sizeof(layouts[0]); i++)
+		if (!strcmp(layouts[i].name, name))
+			return &layouts[i];
+	return NULL;
+}
+
+static const struct keymap_entry *key_find(const struct keymap_entry *keys, unsigned int code)
+{
+	for (; keys->plain; keys++)
+		if (keys->code == code)
+			return keys;
+	return NULL;
+}
+
+static void dev_free(struct wedge_dev *dev)
+{
+	struct wedge_dev **p;
+
+	for (p = &devices; *p; p = &(*p)->next) {
+		if (*p == dev) {
+			*p = dev->next;
+			break;
+		}
+	}
+	qr_line_abort(&dev->line, "scanner disconnected");
+	if (dev->watch)
+		vitaled_watch_remove(dev->watch);
+	if (dev->fd >= 0) {
+		ioctl(dev->fd, EVIOCGRAB, (void *)0);
+		close(dev->fd);
+	}
+	if (dev->reader)
+		vitaled_reader_remove(dev->reader);
+	free(dev->path);
+	free(dev);
+}
+
+static void end_code(struct wedge_dev *dev)
+{
+	if (dev->unmapped)
+		vitaled_warn("reader %s: %u keys have no character in the '%s' layout; "
+				"is the scanner set to another one?",
+				vitaled_reader_id(dev->reader), dev->unmapped, dev->layout->name);
+	dev->unmapped = 0;
+	qr_line_end(&dev->line);
+}
+
+static void key_event(struct wedge_dev *dev, unsigned int code, int value)
+{
+	const struct keymap_entry *k;
+	bool shift;
+	const char *s;
+
+	switch (code) {
+	case KEY_LEFTSHIFT:
+		dev->shift_left = value != 0;
+		return;
+	case KEY_RIGHTSHIFT:
+		dev->shift_right = value != 0;
+		return;
+	case KEY_RIGHTALT:
+		dev->altgr = value != 0;
+		return;
+	case KEY_LEFTCTRL:
+	case KEY_RIGHTCTRL:
+		dev->ctrl = value != 0;
+		return;
+	}
+	if (value != 1)		/* releases and auto-repeat type nothing */
+		return;
+	if (code == KEY_ENTER || code == KEY_KPENTER) {
+		end_code(dev);
+		return;
+	}
+	if (dev->ctrl)		/* scanner control sequences, not text */
+		return;
+	shift = dev->shift_left || dev->shift_right;
+	k = key_find(dev->layout->keys, code);
+	if (!k)
+		k = key_find(common_keys, code);
+	s = !k ? NULL : dev->altgr ? k->altgr : shift ? k->shift : k->plain;
+	if (!s || !*s) {
+		if (code != KEY_LEFTBRACE || dev->layout->keys != fr_keys)
+			dev->unmapped++;
+		return;
+	}
+	qr_line_put(&dev->line, (const uint8_t *)s, strlen(s));
+}
+
+static void dev_event(int fd, uint32_t events, void *user_data)
+{
+	struct wedge_dev *dev = user_data;
+	struct input_event ev[EVENTS_PER_READ];
+	int i;
+
+	for (i = 0; i < READS_PER_WAKEUP; i++) {
+		/* the kernel hands out whole events; a relay may not: keep a tail */
+		uint8_t *buf = (uint8_t *)ev;
+		ssize_t n;
+		size_t have, j;
+
+		memcpy(buf, dev->partial, dev->partial_len);
+		n = read(fd, buf + dev->partial_len, sizeof(ev) - dev->partial_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN && !(events & (EPOLLHUP | EPOLLERR)))
+			return;
+		if (n <= 0)
+			break;	/* ENODEV: unplugged */
+		have = dev->partial_len + (size_t)n;
+		for (j = 0; j < have / sizeof(ev[0]); j++)
+			if (ev[j].type == EV_KEY)
+				key_event(dev, ev[j].code, ev[j].value);
+		dev->partial_len = have % sizeof(ev[0]);
+		memcpy(dev->partial, buf + have - dev->partial_len, dev->partial_len);
+		explicit_bzero(ev, sizeof(ev));
+	}
+	if (i == READS_PER_WAKEUP)
+		return;
+	vitaled_info("reader %s: device closed", vitaled_reader_id(dev->reader));
+	dev_free(dev);
+}
+
+static void dev_open(const char *path, const char *option, void *user_data)
+{
+	char id[PATH_MAX + 8], name[257] = "";
+	const struct layout *layout;
+	struct wedge_dev *dev;
+	int fd;
+
+	for (dev = devices; dev; dev = dev->next)
+		if (!strcmp(dev->path, path))
+			return;
+	layout = layout_find(option ? option : vitaled_config_string("wedge", "Layout"));
+	if (!layout) {
+		vitaled_warn("wedge: %s: unknown keyboard layout '%s' (us or fr); device ignored",
+				path, option ? option : vitaled_config_string("wedge", "Layout"));
+		return;
+	}
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		vitaled_debug("wedge: cannot open %s: %s", path, strerror(errno));
+		return;
+	}
+	/* without the grab every code would also be typed into the desktop */
+	if (ioctl(fd, EVIOCGRAB, (void *)1) < 0) {
+		vitaled_warn("wedge: cannot grab %s (%s): another program holds it; ignored",
+				path, strerror(errno));
+		close(fd);
+		return;
+	}
+	if (ioctl(fd, EVIOCGNAME(sizeof(name) - 1), name) < 0 || !name[0])
+		snprintf(name, sizeof(name), "%s", strrchr(path, '/') + 1);
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev || !(dev->path = strdup(path))) {
+		free(dev);
+		ioctl(fd, EVIOCGRAB, (void *)0);
+		close(fd);
+		return;
+	}
+	dev->fd = fd;
+	dev->layout = layout;
+	snprintf(id, sizeof(id), "wedge-%s", path);
+	dev->reader = vitaled_reader_add(id, name, VITALED_READER_QR_KEYBOARD);
+	dev->watch = vitaled_watch_add(fd, EPOLLIN, dev_event, dev);
+	dev->next = devices;
+	devices = dev;
+	if (!dev->reader || !dev->watch) {
+		vitaled_error("wedge: cannot watch %s", path);
+		dev_free(dev);
+		return;
+	}
+	qr_line_init(&dev->line, dev->reader);
+	vitaled_debug("reader %s: grabbed, layout %s", id, layout->name);
+}
+
+static void wedge_exit(void)
+{
+	while (devices)
+		dev_free(devices);
+	devwatch_free(devwatch);
+	devwatch = NULL;
+}
+
+static int wedge_init(void)
+{
+	const char *layout = vitaled_config_string("wedge", "Layout");
+	int err;
+
+	if (!layout_find(layout)) {
+		vitaled_error("wedge: Layout: unknown keyboard layout '%s' (us or fr)", layout);
+		return -EINVAL;
+	}
+	err = devwatch_new("wedge", vitaled_config_string("wedge", "Devices"), dev_open,
+			NULL, &devwatch);
+	if (err < 0)
+		return err;
+	devwatch_rescan(devwatch);
+	return 0;
+}
+
+VITALED_PLUGIN_DEFINE(wedge, "Keyboard-wedge QR code scanners (evdev)", VERSION,
+		wedge_options, wedge_init, wedge_exit)
