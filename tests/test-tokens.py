@@ -273,6 +273,20 @@ def test_cli_and_images(t):
                 t.eq(z.stdout.rstrip("\n"), text, "%s: zbarimg reads %s back" % (fam, img[-3:]))
 
 
+def test_variant_images(t):
+    """Every variant that fits a QR code comes back from its PGM image unchanged."""
+    with tempfile.TemporaryDirectory() as d:
+        for v in mk.VARIANTS:
+            if v == "oversized":
+                continue
+            text = make(v)[0][0]
+            pgm = os.path.join(d, v + ".pgm")
+            mk.write_pgm(text, pgm)
+            z = subprocess.run(["zbarimg", "--nodbus", "--raw", "-q", pgm], capture_output=True,
+                               text=True)
+            t.eq(z.stdout.rstrip("\n"), text, "%s: zbarimg reads the PGM back" % v)
+
+
 def test_qr_size(t):
     six = op.load_family(op.family_path("six"))
     for variant in ("valid", "valid-ps256"):
@@ -285,6 +299,6 @@ def test_qr_size(t):
 
 
 for fn in (test_base45, test_valid, test_time, test_signers, test_forgeries, test_malformed,
-           test_cli_and_images, test_qr_size):
+           test_cli_and_images, test_variant_images, test_qr_size):
     t.run(fn)
 t.done()
