@@ -481,6 +481,19 @@ def test_phone(t, h):
     done(h, res)
 
 
+def test_phone_variants(t, h):
+    res = full_read(t, h, "clone", profile="phone")
+    t.ok(res.get("cms_ok") and res.get("aa_ok") is False, "phone clone: genuine data, AA fails")
+    done(h, res)
+    res = full_read(t, h, "opposed", profile="phone")
+    dg1 = decode_dg1(res["files"][1])
+    t.eq((dg1["serial"], dg1["form_factor"]), ("VTP0000009999", 2), "phone opposed: its serial")
+    done(h, res)
+    res = full_read(t, h, "wrong-hash", profile="phone")
+    t.eq(res["hash_ok"].get(2), False, "phone wrong-hash: DG2 hash mismatch")
+    done(h, res)
+
+
 def test_good_variants(t, h):
     for variant, alg in (("ps256", "sha256"), ("sha384", "sha384"), ("sha512", "sha512"),
                          ("sw61", "sha256"), ("sw6c", "sha256"), ("slow", "sha256")):
@@ -673,7 +686,7 @@ def main():
         t.skip("virtual cards in a private pcscd", str(e))
         t.done()
     try:
-        for fn in (test_reference_card, test_phone, test_good_variants, test_untrusted_signers,
+        for fn in (test_reference_card, test_phone, test_phone_variants, test_good_variants, test_untrusted_signers,
                    test_forged, test_policy_variants, test_malformed, test_broken_cards,
                    test_legacy, test_pcscd_restart):
             t.run(fn, h)

@@ -219,6 +219,14 @@ def test_forgeries(t):
     t.ok(not inner_ok(d, "ds-es256") and d["o_ok"], "forged-document: issuer signature fails")
     d = take_apart(make("test-marker")[0][0])
     t.eq(d["inner"][mk.CLAIM_DGS][1][-4], 1, "test-marker: DG1 marker 01")
+    demo = vpki.pki_dir(demo=True)
+    texts, info = mk.make(demo, REF, "valid", now=NOW, marker="demo")
+    d = take_apart(texts[0])
+    with open(os.path.join(demo, "private", "ds-es256.pem"), "rb") as f:
+        demo_ds = x509.load_pem_x509_certificate(f.read())
+    t.ok(verify_sig(demo_ds.public_key(), *d["i_args"]) and d["o_ok"]
+         and d["inner"][mk.CLAIM_DGS][1][-4] == 2 and info["verdict"] == "test-card",
+         "demo token: signed by the demo signer, marker 02, verdict test-card")
     d = take_apart(make("opposed")[0][0])
     dg1 = d["inner"][mk.CLAIM_DGS][1]
     assert dg1[2:6] == b"\x80\x01\x01\x81"  # 61 L, version, then the serial

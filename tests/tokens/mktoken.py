@@ -2,7 +2,7 @@
 """mktoken.py: QR tokens of the vitaled open profile (doc/formats.md), test side.
 
   mktoken.py --pki DIR [--family NAME] [--variant NAME] [--now T] [--iat T]
-             [--ttl S] [--cti HEX] [--png FILE] [--pgm FILE] [--json]
+             [--ttl S] [--cti HEX] [--marker M] [--png FILE] [--pgm FILE] [--json]
 
 Prints the token text ("VT1:" + base45(zlib(COSE_Sign1))). Times are Unix
 seconds; tests pass --now (and --iat) so they control the clock. --json
@@ -175,9 +175,14 @@ VARIANTS = {
 }
 
 
-def make(pki, fam, variant="valid", now=None, iat=None, ttl=None, cti=None):
-    """Return (list of token texts, info dict)."""
+def make(pki, fam, variant="valid", now=None, iat=None, ttl=None, cti=None, marker=None):
+    """Return (list of token texts, info dict). marker overrides the family's
+    (e.g. "demo" for tokens of the demo PKI)."""
     o, verdict = VARIANTS[variant]
+    if marker:
+        o = dict(o, marker=marker)
+        if marker != "production" and verdict == "verified":
+            verdict = "test-card"
     now = int(time.time()) if now is None else now
     iat = now + o.get("iat", 0) if iat is None else iat
     ttl = o.get("ttl", DEFAULT_TTL) if ttl is None else ttl
@@ -261,6 +266,7 @@ def main():
     ap.add_argument("--cti", help="presentation unique id, 32 hex digits")
     ap.add_argument("--png")
     ap.add_argument("--pgm")
+    ap.add_argument("--marker", choices=op.MARKERS, help="DG1 marker (default: the family's)")
     ap.add_argument("--level", default="Q", choices="LMQH")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--list", action="store_true")
@@ -272,7 +278,7 @@ def main():
         ap.error("--pki and a known --variant are needed (see --list)")
     fam = op.load_family(op.family_path(a.family))
     texts, info = make(a.pki, fam, a.variant, a.now, a.iat, a.ttl,
-                       bytes.fromhex(a.cti) if a.cti else None)
+                       bytes.fromhex(a.cti) if a.cti else None, a.marker)
     if a.png:
         write_png(texts[0], a.png, a.level)
     if a.pgm:
