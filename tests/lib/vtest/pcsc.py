@@ -11,8 +11,13 @@ Stable API (other test areas import it; extend, do not change):
         card = h.insert(reader=0, profile="card", variant="reference",
                         family=None, pki=None, args=(), wait=True)
                             # starts tests/emu/vcard.py on that reader (inside the
-                            # netns) and waits until pyscard sees the card PRESENT;
-                            # card.atr, card.proc, card.log
+                            # netns) and waits until pyscard sees the card PRESENT.
+                            # profile: card | phone | legacy | iso7816 (non-health);
+                            # variant: see `vcard.py --list` (verdicts there too);
+                            # family: name in tests/emu/families (default reference,
+                            # legacy for the legacy profile) or a JSON path;
+                            # args: extra vcard.py options (--delay, --max-apdus...).
+                            # card.atr, card.proc, card.log, card.alive(), card.output()
         h.insert_cmd(reader, argv, wait=True)  # any emulator command; it must
                             # connect to 127.0.0.1:h.port(reader) itself
         h.port(reader)      # vpcd TCP port of that reader (35963 / 35964)
