@@ -356,7 +356,7 @@ static void object_added(struct watch *w, const char *path, struct ctl_value *if
 		bool initial)
 {
 	struct ctl_value *props = NULL;
-	enum kind kind;
+	enum kind kind = KIND_READER;
 	struct object *o;
 	size_t i;
 
