@@ -33,3 +33,11 @@ daemon/vitaled-dbus-service.$(OBJEXT): daemon/dbus-introspect.h
 TESTS += tests/test-dbus.py tests/test-dbus-robust.py
 EXTRA_DIST += tests/test-dbus.py tests/test-dbus-robust.py tests/lib/vtest/bus.py tests/lib/vtest/family.py \
 	tests/lib/vtest/eavesdrop.py doc/examples/vitaled-client.py doc/examples/busctl.sh
+
+# Benchmark (issue 6): round trips and insertion -> client sees "verified",
+# as ratios against floors measured in the same run.  Needs root.
+EXTRA_DIST += bench/bench-dbus.py
+bench-dbus: daemon/vitaled
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+		$(PYTHON3) $(top_srcdir)/bench/bench-dbus.py $(BENCH_INSERTIONS)
+.PHONY: bench-dbus
