@@ -113,6 +113,7 @@ class Pcsc:
         self._old_term = None
         self._ctx = None
         self._atr = b""
+        self.tools = {}
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -129,8 +130,10 @@ class Pcsc:
         return False
 
     def start(self):
-        for tool in ("unshare", "nsenter", "ip", "pcscd"):
-            if not shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"):
+        path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/bin:/bin"
+        for tool in ("unshare", "nsenter", "ip", "pcscd", "mount"):
+            self.tools[tool] = shutil.which(tool, path=path)
+            if not self.tools[tool]:
                 raise HarnessUnavailable("%s not found" % tool)
         if not os.path.exists(VPCD_LIB):
             raise HarnessUnavailable("vsmartcard-vpcd not installed (%s)" % VPCD_LIB)
@@ -149,10 +152,10 @@ class Pcsc:
         self.start_pcscd()
 
     def _start_holder(self):
-        script = ("ip link set lo up && mkdir -p /run/pcscd && "
-                  "mount --bind '%s' /run/pcscd && echo ready && exec sleep 1000000"
-                  % os.path.join(self.workdir, "run"))
-        argv = ["unshare", "--mount", "--net", "--propagation", "private"]
+        script = ("'%s' link set lo up && mkdir -p /run/pcscd && "
+                  "'%s' --bind '%s' /run/pcscd && echo ready && exec sleep 1000000"
+                  % (self.tools["ip"], self.tools["mount"], os.path.join(self.workdir, "run")))
+        argv = [self.tools["unshare"], "--mount", "--net", "--propagation", "private"]
         self.ns = ["--net", "--mount"]
         if os.geteuid() != 0:
             argv[1:1] = ["--user", "--map-root-user"]
@@ -169,12 +172,12 @@ class Pcsc:
     def netns_popen(self, argv, **kw):
         """Start argv inside the private network and mount namespaces."""
         kw.setdefault("preexec_fn", _pdeathsig)
-        return subprocess.Popen(["nsenter", "--target", str(self.holder.pid)] + self.ns
+        return subprocess.Popen([self.tools["nsenter"], "--target", str(self.holder.pid)] + self.ns
                                 + ["--"] + list(argv), **kw)
 
     def start_pcscd(self):
         log = open(os.path.join(self.workdir, "pcscd.log"), "ab")
-        argv = ["pcscd", "-f", "-c", os.path.join(self.workdir, "conf")]
+        argv = [self.tools["pcscd"], "-f", "-c", os.path.join(self.workdir, "conf")]
         if self.debug:
             argv += ["-d", "-a"]
         self.pcscd = self.netns_popen(argv, stdout=log, stderr=subprocess.STDOUT,
