@@ -254,7 +254,8 @@ static LONG list_readers(void)
 }
 
 /* One reader's state changed: tell the loop what happened to its card. */
-static void reader_changed(struct mon_reader *r, SCARD_READERSTATE *st)
+static void reader_changed(struct mon_reader *r, SCARD_READERSTATE *st,
+		const struct timespec *seen)
 {
 	DWORD ev = st->dwEventState;
 	unsigned int counter = (unsigned int)(ev >> 16);
@@ -271,6 +272,7 @@ static void reader_changed(struct mon_reader *r, SCARD_READERSTATE *st)
 			e->atr_len = st->cbAtr <= PCSC_ATR_MAX ? st->cbAtr : 0;
 			memcpy(e->atr, st->rgbAtr, e->atr_len);
 			e->mute = (ev & SCARD_STATE_MUTE) || !e->atr_len;
+			e->seen = *seen;
 			pcsc_event_post(e);
 		}
 	}
@@ -283,6 +285,7 @@ static void reader_changed(struct mon_reader *r, SCARD_READERSTATE *st)
 static LONG watch(void)
 {
 	bool relist = true;
+	struct timespec seen;
 	LONG rv;
 
 	while (!atomic_load(&mon.stopping)) {
@@ -294,6 +297,7 @@ static LONG watch(void)
 			relist = false;
 		}
 		rv = SCardGetStatusChange(mon.ctx, INFINITE, mon.states, mon.n_readers + 1);
+		clock_gettime(CLOCK_MONOTONIC, &seen);
 		switch (rv) {
 		case SCARD_S_SUCCESS:
 			break;
@@ -317,7 +321,7 @@ static LONG watch(void)
 			if (st->dwEventState & (SCARD_STATE_UNKNOWN | SCARD_STATE_IGNORE))
 				relist = true;
 			else
-				reader_changed(&mon.readers[i], st);
+				reader_changed(&mon.readers[i], st, &seen);
 		}
 	}
 	return SCARD_S_SUCCESS;

@@ -52,6 +52,7 @@ struct pcsc_event {
 	uint8_t atr[PCSC_ATR_MAX];	/* CARD_INSERTED */
 	size_t atr_len;
 	bool mute;			/* CARD_INSERTED: no ATR, card does not answer */
+	struct timespec seen;		/* CARD_INSERTED: when pcscd told us (monotonic) */
 	uint64_t generation;		/* READ_DONE: which read */
 	bool card_gone;			/* READ_DONE: the card left mid-read */
 	long code;			/* SERVICE_DOWN: the PC/SC error, if any */
