@@ -29,9 +29,11 @@
 #define DISPATCH_BATCH	64
 /* Unsent data beyond this means the bus is not reading us: drop, don't grow. */
 #define MAX_OUTGOING	(16 * 1024 * 1024)
-/* Our methods take a date at most; the bus daemon has its own limits too. */
+/* Queued and not yet dispatched: beyond it libdbus stops reading (back
+ * pressure).  The size of one message is left to the bus's own limit: a
+ * lower one here would make libdbus drop the whole connection when a client
+ * sends a big one. */
 #define MAX_INCOMING	(4 * 1024 * 1024)
-#define MAX_MESSAGE	(64 * 1024)
 #define MAX_FD_WATCHES	4
 #define MAX_PROPS	16
 
@@ -1612,7 +1614,6 @@ int dbus_service_init(bool session_bus)
 	}
 	dbus_connection_set_exit_on_disconnect(bus.conn, FALSE);
 	dbus_connection_set_max_received_size(bus.conn, MAX_INCOMING);
-	dbus_connection_set_max_message_size(bus.conn, MAX_MESSAGE);
 
 	bus.manager.iface = &manager_iface;
 	snprintf(bus.manager.path, sizeof(bus.manager.path), "%s", VITALED_DBUS_MANAGER_PATH);

@@ -191,6 +191,21 @@ def test_non_reader(t, bus, h, d, path):
     t.ok("ok" in r, "served after the non-readers are gone", r)
 
 
+def test_big_message(t, bus, d, path):
+    code = ("import sys, dbus\n"
+            "o = dbus.SystemBus().get_object('org.vitaled', sys.argv[1], introspect=False)\n"
+            "try:\n"
+            "    o.GetBeneficiaries('2027-06-01' + 'x' * (1 << 20),"
+            " dbus_interface='org.vitaled.Card1')\n"
+            "except dbus.exceptions.DBusException as e:\n"
+            "    print(e.get_dbus_name())\n")
+    rc, out, err = bus.python_as("member", code, path)
+    t.eq(out.strip(), "org.vitaled.Error.InvalidArguments",
+         "a 1 MiB argument is refused as an invalid date")
+    r = bus.call_as("member", path, CARD1, "GetBeneficiaries", "")
+    t.ok(d.proc.poll() is None and "ok" in r, "the daemon kept its bus connection", r)
+
+
 def test_crowd(t, bus, d, path):
     before = len(audits(d))
     r = bus.run_as("member", [PY, "-c", CROWD, path, "100", "5"], timeout=600)
@@ -230,6 +245,7 @@ def main():
         t.run(test_disconnect_mid_call, bus, d, path)
         t.run(test_non_reader, bus, h, d, path)
         path = wait_verified(bus) or path
+        t.run(test_big_message, bus, d, path)
         t.run(test_crowd, bus, d, path)
         status = d.stop()
         report = [x for x in d.log().splitlines() if "Sanitizer" in x or "runtime error:" in x]
