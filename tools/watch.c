@@ -162,12 +162,18 @@ static void json_start(struct watch *w, const char *event, const char *path, boo
 
 static const char *reader_name_of(struct watch *w, const struct object *card)
 {
+	const char *id = ctl_str(&card->props, "ReaderId");
 	struct object *r = find(w, ctl_str(&card->props, "Reader"));
+	size_t i;
 
+	/* phone reads outlive their link to the reader object: go by id */
+	for (i = 0; !r && id[0] && i < w->n; i++)
+		if (w->objects[i].kind == KIND_READER &&
+				!strcmp(ctl_str(&w->objects[i].props, "Id"), id))
+			r = &w->objects[i];
 	if (r && ctl_str(&r->props, "Name")[0])
 		return ctl_str(&r->props, "Name");
-	return ctl_str(&card->props, "ReaderId")[0] ? ctl_str(&card->props, "ReaderId") :
-		"a detached source";
+	return id[0] ? id : "a detached source";
 }
 
 static void tell_reader(struct watch *w, const struct object *o, const char *event,

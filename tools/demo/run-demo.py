@@ -118,12 +118,15 @@ class Scanner:
     the demo types the scanned codes into the master end, as the scanner's
     firmware would, one code per CR-terminated line."""
 
-    def __init__(self, owner):
+    def __init__(self, owner, work):
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave, termios.TCSANOW)
-        self.path = os.ttyname(self.slave)
+        pts = os.ttyname(self.slave)
         pw = pwd.getpwnam(owner)
-        os.chown(self.path, pw.pw_uid, pw.pw_gid)
+        os.chown(pts, pw.pw_uid, pw.pw_gid)
+        # named as the kernel names a USB serial (CDC-ACM) scanner
+        self.path = os.path.join(work, "ttyACM0")
+        os.symlink(pts, self.path)
 
     def scan(self, text):
         os.write(self.master, text.encode() + b"\r\n")
@@ -147,7 +150,7 @@ def decode_image(path):
 
 def story(bus, pcsc, demo_pki, ctl, work):
     banner("vitaled starts on the private system bus (as user 'vitaled')")
-    scanner = Scanner("vitaled")
+    scanner = Scanner("vitaled", work)
     try:
         conf = ("[General]\nEnablePlugins = pcsc, serial\n\n"
                 "[Trust]\nDirectory = %s\nAllowTestCards = true\n\n"
@@ -210,7 +213,7 @@ def episodes(bus, pcsc, demo_pki, ctl, work, watch, scanner):
     say("   the phone's screen (%s) holds %d characters: %s..." % (os.path.basename(png),
                                                                   len(text), text[:32]))
     scanner.scan(text)
-    watch.expect(r"QR code scanned by", "the scan")
+    watch.expect(r"QR code scanned by ttyACM0", "the scan")
     watch.expect(r"verified: phone QR code, 4 beneficiaries, demo card", "the QR verdict")
 
     banner("4. Someone presents the same QR code again (a screenshot)")
