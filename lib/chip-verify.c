@@ -11,34 +11,15 @@
 
 #include "internal.h"
 
-void vd_chip_verify_image(struct vd_context *ctx, const struct vd_chip_image *img,
-		time_t now, struct vd_read_result *out)
+/* Steps 2-4 on a structurally sound image; why set on failure. */
+static int verify_parsed(struct vd_context *ctx, const struct vd_chip_image *img,
+		struct vd_sod *sod, EVP_PKEY *aa_key, const struct vd_record *rec, time_t now,
+		struct vd_verdict *why)
 {
-	struct vd_verdict *why = &out->verdict;
-	struct vd_record *rec = &out->record;
-	struct vd_sod sod;
-	EVP_PKEY *aa_key = NULL;
-	bool sod_parsed = false;
-
-	vd_read_result_drop_record(out);
-	out->form = img->form;
-	out->marker = VD_MARKER_PRODUCTION;
-
-	/* 1. Structure of everything read. */
-	if (vd_record_parse_dgs(&img->dgs, img->form, rec, why) < 0)
-		goto fail;
-	out->marker = rec->marker;
-	aa_key = vd_dg15_public_key(img->dgs.dg[15].data, img->dgs.dg[15].len, why);
-	if (!aa_key)
-		goto fail;
-	if (vd_sod_parse(img->sod, img->sod_len, &sod, why) < 0)
-		goto fail;
-	sod_parsed = true;
-
 	/* 2. Passive authentication. */
-	if (vd_sod_verify(&sod, vd_context_trust(ctx), now, why) < 0 ||
-			vd_sod_check_dgs(&sod, &img->dgs, why) < 0)
-		goto fail;
+	if (vd_sod_verify(sod, vd_context_trust(ctx), now, why) < 0 ||
+			vd_sod_check_dgs(sod, &img->dgs, why) < 0)
+		return -EPERM;
 
 	/* 3. Active authentication: the chip holds the key of the signed DG15. */
 	if (!img->challenge || img->challenge_len == 0 || !img->aa_signature ||
@@ -47,21 +28,54 @@ void vd_chip_verify_image(struct vd_context *ctx, const struct vd_chip_image *im
 				img->aa_signature_len) != 0) {
 		vd_verdict_set(why, VD_STATUS_CLONE_SUSPECTED,
 				"active authentication failed: the chip does not hold the signed key");
-		goto fail;
+		return -EPERM;
 	}
 
 	/* 4. Opposition list and test/demo marker. */
-	if (vd_record_policy(ctx, rec, why) < 0)
+	return vd_record_policy(ctx, rec, why);
+}
+
+void vd_chip_verify_sod(struct vd_context *ctx, const struct vd_chip_image *img,
+		struct vd_sod *sod, time_t now, struct vd_read_result *out)
+{
+	struct vd_verdict *why = &out->verdict;
+	struct vd_record *rec = &out->record;
+	EVP_PKEY *aa_key = NULL;
+
+	vd_read_result_drop_record(out);
+	out->form = img->form;
+	out->marker = VD_MARKER_PRODUCTION;
+
+	/* 1. Structure of everything read (the SOD's is checked by the caller:
+	 * chip.c parses it first to know which data groups to read). */
+	if (vd_record_parse_dgs(&img->dgs, img->form, rec, why) < 0)
+		goto fail;
+	out->marker = rec->marker;
+	aa_key = vd_dg15_public_key(img->dgs.dg[15].data, img->dgs.dg[15].len, why);
+	if (!aa_key)
 		goto fail;
 
+	if (verify_parsed(ctx, img, sod, aa_key, rec, now, why) < 0)
+		goto fail;
 	vd_verdict_set(why, VD_STATUS_VERIFIED, "passive and active authentication passed");
 	out->has_record = true;
-	vd_sod_clear(&sod);
 	EVP_PKEY_free(aa_key);
 	return;
 fail:
-	if (sod_parsed)
-		vd_sod_clear(&sod);
 	EVP_PKEY_free(aa_key);
 	vd_read_result_drop_record(out);
+}
+
+void vd_chip_verify_image(struct vd_context *ctx, const struct vd_chip_image *img,
+		time_t now, struct vd_read_result *out)
+{
+	struct vd_sod sod;
+
+	vd_read_result_drop_record(out);
+	out->form = img->form;
+	out->marker = VD_MARKER_PRODUCTION;
+	if (vd_sod_parse(img->sod, img->sod_len, &sod, &out->verdict) < 0)
+		return;
+	vd_chip_verify_sod(ctx, img, &sod, now, out);
+	vd_sod_clear(&sod);
 }

@@ -297,11 +297,12 @@ static void read_open_profile(struct chip *c, struct vd_context *ctx, enum vd_fo
 		img.dgs.dg[sfi].data = c->files[sfi];
 		img.dgs.dg[sfi].len = c->lens[sfi];
 	}
-	vd_sod_clear(&sod);
 
 	err = internal_authenticate(c);
-	if (err < 0)
+	if (err < 0) {
+		vd_sod_clear(&sod);
 		return fail(c, err, "INTERNAL AUTHENTICATE");
+	}
 
 	img.sod = c->files[0];
 	img.sod_len = c->lens[0];
@@ -309,7 +310,8 @@ static void read_open_profile(struct chip *c, struct vd_context *ctx, enum vd_fo
 	img.challenge_len = sizeof(c->challenge);
 	img.aa_signature = c->aa_sig_len ? c->aa_sig : NULL;
 	img.aa_signature_len = c->aa_sig_len;
-	vd_chip_verify_image(ctx, &img, now, c->out);
+	vd_chip_verify_sod(ctx, &img, &sod, now, c->out);
+	vd_sod_clear(&sod);
 }
 
 /* READ BINARY SFI 2: a legacy file is small, one command. */

@@ -7,13 +7,18 @@
  * fixed shape, never the input's, so nothing recurses on attacker depth.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/asn1.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/x509.h>
 
 #include "internal.h"
@@ -578,31 +583,91 @@ int vd_record_parse_dgs(const struct vd_dg_set *dgs, enum vd_form_factor form,
 	return r;
 }
 
+/*
+ * A P-256 key holding only the group: creating the group is most of the
+ * cost of importing a key, and duplicating this template avoids it.
+ */
+static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
+static EVP_PKEY *p256_params;
+
+static void make_p256_params(void)
+{
+	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	OSSL_PARAM params[2];
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+			(char *)"prime256v1", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (!pctx || EVP_PKEY_fromdata_init(pctx) != 1 ||
+			EVP_PKEY_fromdata(pctx, &p256_params, EVP_PKEY_KEY_PARAMETERS, params) != 1)
+		p256_params = NULL;
+	EVP_PKEY_CTX_free(pctx);
+}
+
+/*
+ * SubjectPublicKeyInfo → EC P-256 key.  OpenSSL 3.0's generic d2i_PUBKEY
+ * runs its decoder machinery (more than the ECDSA verification the key is
+ * for); the structure is taken apart with OpenSSL's ASN.1 functions and
+ * the point set on a copy of the P-256 template
+ * (EVP_PKEY_set1_encoded_public_key checks it is on the curve).
+ */
+static EVP_PKEY *ec_p256_from_spki(const uint8_t *der, size_t len)
+{
+	STACK_OF(ASN1_TYPE) *seq;
+	const unsigned char *p = der;
+	const ASN1_OBJECT *alg_oid;
+	const void *param;
+	X509_ALGOR *alg = NULL;
+	ASN1_TYPE *a, *k;
+	EVP_PKEY *key = NULL;
+	int ptype;
+
+	pthread_once(&p256_once, make_p256_params);
+	if (!p256_params)
+		return NULL;
+	seq = d2i_ASN1_SEQUENCE_ANY(NULL, &p, (long)len);
+	if (!seq || p != der + len || sk_ASN1_TYPE_num(seq) != 2)
+		goto out;
+	a = sk_ASN1_TYPE_value(seq, 0);
+	k = sk_ASN1_TYPE_value(seq, 1);
+	if (a->type != V_ASN1_SEQUENCE || k->type != V_ASN1_BIT_STRING)
+		goto out;
+	p = ASN1_STRING_get0_data(a->value.sequence);
+	alg = d2i_X509_ALGOR(NULL, &p, ASN1_STRING_length(a->value.sequence));
+	if (!alg)
+		goto out;
+	X509_ALGOR_get0(&alg_oid, &ptype, &param, alg);
+	if (OBJ_obj2nid(alg_oid) != NID_X9_62_id_ecPublicKey || ptype != V_ASN1_OBJECT ||
+			OBJ_obj2nid(param) != NID_X9_62_prime256v1)
+		goto out;
+	/* uncompressed point, no unused bits */
+	if (ASN1_STRING_length(k->value.bit_string) != 65 || (k->value.bit_string->flags & 0x07))
+		goto out;
+	key = EVP_PKEY_dup(p256_params);
+	if (key && EVP_PKEY_set1_encoded_public_key(key,
+				ASN1_STRING_get0_data(k->value.bit_string), 65) != 1) {
+		EVP_PKEY_free(key);
+		key = NULL;
+	}
+out:
+	X509_ALGOR_free(alg);
+	sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+	ERR_clear_error();
+	return key;
+}
+
 EVP_PKEY *vd_dg15_public_key(const uint8_t *dg15, size_t len, struct vd_verdict *why)
 {
 	struct parse_state st = { .where = "DG15", .why = why };
-	const unsigned char *p;
 	EVP_PKEY *key;
 	struct vd_tlv t;
-	char group[32];
 
 	/* The value is DER, parsed by OpenSSL: only the outer TLV is ours. */
 	if (open_file(dg15, len, 0x6f, false, &t, &st) < 0)
 		return NULL;
-	p = t.value;
-	key = d2i_PUBKEY(NULL, &p, (long)t.len);
-	if (!key || p != t.value + t.len) {
-		EVP_PKEY_free(key);
-		malformed(&st, "not a public key");
-		return NULL;
-	}
-	if (!EVP_PKEY_is_a(key, "EC") ||
-			EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof(group), NULL) != 1 ||
-			strcmp(group, "prime256v1")) {
-		EVP_PKEY_free(key);
-		malformed(&st, "not an EC P-256 key");
-		return NULL;
-	}
+	key = ec_p256_from_spki(t.value, t.len);
+	if (!key)
+		malformed(&st, "not an EC P-256 public key");
 	return key;
 }
 

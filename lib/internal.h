@@ -78,6 +78,8 @@ int vd_record_parse_legacy(const uint8_t *ident, size_t ident_len, const uint8_t
 
 struct vd_sod {
 	CMS_ContentInfo *cms;
+	const uint8_t *der;		/* the ContentInfo, borrowed from the file */
+	size_t der_len;
 	const EVP_MD *md;		/* from the eContent */
 	unsigned int hash_len;
 	struct {
@@ -117,6 +119,10 @@ struct vd_chip_image {
  * record with has_record only when verified. */
 void vd_chip_verify_image(struct vd_context *ctx, const struct vd_chip_image *img,
 		time_t now, struct vd_read_result *out);
+/* The same with img->sod already parsed by vd_sod_parse() (kept by the
+ * caller). */
+void vd_chip_verify_sod(struct vd_context *ctx, const struct vd_chip_image *img,
+		struct vd_sod *sod, time_t now, struct vd_read_result *out);
 
 /* ---- trust store (trust.c) ------------------------------------------- */
 
@@ -137,6 +143,8 @@ size_t vd_trust_find_signers(const struct vd_trust *trust,
  */
 int vd_trust_check_signer(struct vd_trust *trust, X509 *signer, time_t now,
 		struct vd_verdict *why);
+/* The store's own copy of this document-signer certificate, or NULL. */
+X509 *vd_trust_same_signer(const struct vd_trust *trust, X509 *cert);
 /* Full chain validations done so far (cache misses): tests and bench
  * check that a repeat signer costs none. */
 unsigned int vd_trust_chain_validations(struct vd_trust *trust);

@@ -4,13 +4,16 @@
  * chain and the CMS signature (untrusted … forged), then the hashes.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
+#include <openssl/asn1t.h>
 #include <openssl/cms.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/provider.h>
 #include <openssl/x509.h>
 
 #include "internal.h"
@@ -18,6 +21,49 @@
 #define SOD_ECONTENT_OID	"2.25.294857236452347364537892138512397"
 #define SOD_VERSION		0x01
 #define SOD_MAX_SIZE		VD_DG_MAX_SIZE
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static ASN1_OBJECT *econtent_type;
+static OSSL_LIB_CTX *keyless_ctx;
+
+/*
+ * OpenSSL 3.0 decodes the public key of every certificate it parses, and
+ * that costs more than an ECDSA verification.  EF.SOD is parsed in a
+ * library context holding only the null provider, so the embedded signer
+ * certificate comes without its key; the signature is then checked with
+ * the trust store's copy of the same certificate, whose key is decoded
+ * once.  Anything that would need the missing key fails closed.
+ */
+static void setup(void)
+{
+	econtent_type = OBJ_txt2obj(SOD_ECONTENT_OID, 1);
+	keyless_ctx = OSSL_LIB_CTX_new();
+	if (keyless_ctx && !OSSL_PROVIDER_load(keyless_ctx, "null")) {
+		OSSL_LIB_CTX_free(keyless_ctx);
+		keyless_ctx = NULL;
+	}
+}
+
+static const ASN1_OBJECT *sod_econtent_type(void)
+{
+	pthread_once(&once, setup);
+	return econtent_type;
+}
+
+static CMS_ContentInfo *parse_cms(const uint8_t *der, size_t len, OSSL_LIB_CTX *libctx)
+{
+	const unsigned char *p = der;
+	CMS_ContentInfo *cms;
+
+	cms = (CMS_ContentInfo *)ASN1_item_d2i_ex(NULL, &p, (long)len,
+			ASN1_ITEM_rptr(CMS_ContentInfo), libctx, NULL);
+	if (cms && p != der + len) {
+		CMS_ContentInfo_free(cms);
+		cms = NULL;
+	}
+	ERR_clear_error();
+	return cms;
+}
 
 static int malformed(struct vd_verdict *why, const char *what)
 {
@@ -151,9 +197,8 @@ static int parse_econtent(const uint8_t *buf, size_t len, struct vd_sod *sod,
 
 int vd_sod_parse(const uint8_t *file, size_t len, struct vd_sod *sod, struct vd_verdict *why)
 {
-	ASN1_OBJECT *want = NULL;
+	const ASN1_OBJECT *want;
 	ASN1_OCTET_STRING **content;
-	const unsigned char *p;
 	struct vd_tlv outer;
 	int r;
 
@@ -165,10 +210,11 @@ int vd_sod_parse(const uint8_t *file, size_t len, struct vd_sod *sod, struct vd_
 	/* The value is DER for OpenSSL: only the outer TLV is ours. */
 	if (vd_tlv_parse_one(file, len, &outer) < 0 || outer.tag != 0x77)
 		return malformed(why, "not an EF.SOD");
-	p = outer.value;
-	sod->cms = d2i_CMS_ContentInfo(NULL, &p, (long)outer.len);
-	if (!sod->cms || p != outer.value + outer.len) {
-		ERR_clear_error();
+	want = sod_econtent_type();
+	sod->der = outer.value;
+	sod->der_len = outer.len;
+	sod->cms = parse_cms(outer.value, outer.len, keyless_ctx);
+	if (!sod->cms) {
 		r = malformed(why, "not a DER CMS ContentInfo");
 		goto fail;
 	}
@@ -176,8 +222,7 @@ int vd_sod_parse(const uint8_t *file, size_t len, struct vd_sod *sod, struct vd_
 		r = malformed(why, "not a CMS SignedData");
 		goto fail;
 	}
-	want = OBJ_txt2obj(SOD_ECONTENT_OID, 1);
-	if (!want || OBJ_cmp(CMS_get0_eContentType(sod->cms), want)) {
+	if (!want || OBJ_cmp(CMS_get0_eContentType(sod->cms), want) != 0) {
 		r = malformed(why, "wrong eContentType");
 		goto fail;
 	}
@@ -190,10 +235,8 @@ int vd_sod_parse(const uint8_t *file, size_t len, struct vd_sod *sod, struct vd_
 			sod, why);
 	if (r < 0)
 		goto fail;
-	ASN1_OBJECT_free(want);
 	return 0;
 fail:
-	ASN1_OBJECT_free(want);
 	vd_sod_clear(sod);
 	return r;
 }
@@ -214,21 +257,44 @@ static X509 *find_signer(CMS_SignerInfo *si, STACK_OF(X509) *certs)
 	return NULL;
 }
 
+/* The signer certificate: the trust store's copy when it has one (its key
+ * is ready), else the embedded one, reparsed with its key. */
+static X509 *signer_cert(struct vd_sod *sod, const struct vd_trust *trust,
+		STACK_OF(X509) **certs)
+{
+	STACK_OF(CMS_SignerInfo) *infos = CMS_get0_SignerInfos(sod->cms);
+	CMS_SignerInfo *si = sk_CMS_SignerInfo_value(infos, 0);
+	CMS_ContentInfo *full;
+	X509 *signer, *known;
+
+	*certs = CMS_get1_certs(sod->cms);
+	signer = find_signer(si, *certs);
+	known = signer ? vd_trust_same_signer(trust, signer) : NULL;
+	if (known || !signer)
+		return known;
+	full = parse_cms(sod->der, sod->der_len, NULL);
+	if (!full)
+		return NULL;
+	CMS_ContentInfo_free(sod->cms);
+	sod->cms = full;
+	sk_X509_pop_free(*certs, X509_free);
+	*certs = CMS_get1_certs(sod->cms);
+	infos = CMS_get0_SignerInfos(sod->cms);
+	return find_signer(sk_CMS_SignerInfo_value(infos, 0), *certs);
+}
+
 int vd_sod_verify(struct vd_sod *sod, struct vd_trust *trust, time_t now,
 		struct vd_verdict *why)
 {
-	STACK_OF(CMS_SignerInfo) *infos = CMS_get0_SignerInfos(sod->cms);
-	STACK_OF(X509) *certs = CMS_get1_certs(sod->cms);
-	STACK_OF(X509) *signer_only = NULL;
+	STACK_OF(X509) *certs = NULL, *signer_only = NULL;
 	X509 *signer;
 	int r = -EPERM;
 
-	if (sk_CMS_SignerInfo_num(infos) != 1) {
+	if (sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(sod->cms)) != 1) {
 		vd_verdict_set(why, VD_STATUS_MALFORMED, "EF.SOD: not exactly one signer");
-		r = -EBADMSG;
-		goto out;
+		return -EBADMSG;
 	}
-	signer = find_signer(sk_CMS_SignerInfo_value(infos, 0), certs);
+	signer = signer_cert(sod, trust, &certs);
 	if (!signer) {
 		vd_verdict_set(why, VD_STATUS_UNTRUSTED,
 				"EF.SOD: the signer certificate is not included");

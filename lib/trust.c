@@ -515,6 +515,17 @@ size_t vd_trust_find_signers(const struct vd_trust *trust,
 	return found;
 }
 
+X509 *vd_trust_same_signer(const struct vd_trust *trust, X509 *cert)
+{
+	size_t i;
+
+	/* X509_cmp compares the cached SHA-1 of both: cheap */
+	for (i = 0; i < trust->n_signers; i++)
+		if (!X509_cmp(trust->signers[i].cert, cert))
+			return trust->signers[i].cert;
+	return NULL;
+}
+
 X509_STORE *vd_trust_store(const struct vd_trust *trust)
 {
 	return trust->store;

@@ -23,3 +23,13 @@ tests_unit_test_trust_SOURCES = tests/unit/test-trust.c tests/unit/chipimg.c tes
 tests_unit_test_trust_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_trust_LDADD = $(verify_test_ldadd)
 TESTS += tests/unit/test-trust
+
+# Benchmark: chip verifications per second against `openssl speed` (bench/speed.c
+# is the floor shared with bench-token).
+noinst_PROGRAMS += bench/bench-chip
+bench_bench_chip_SOURCES = bench/bench-chip.c bench/speed.c bench/speed.h \
+	tests/unit/chipimg.c tests/unit/chipimg.h
+bench_bench_chip_CPPFLAGS = $(AM_CPPFLAGS) -DABS_TOP_SRCDIR='"$(abs_top_srcdir)"' \
+	-DABS_TOP_BUILDDIR='"$(abs_top_builddir)"'
+bench_bench_chip_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+bench_bench_chip_LDADD = $(verify_test_ldadd)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "chipimg.h"
@@ -165,6 +166,23 @@ static void test_image_tampering(void)
 			res->verdict.reason);
 	tap_ok(!res->has_record, "no record for a forged SOD");
 	img.files[CHIPIMG_SFI_SOD][img.lens[CHIPIMG_SFI_SOD] - 1] ^= 0x01;
+
+	/* a DG15 point off the curve (the SOD would not match either, but
+	 * the key is refused first, as malformed) */
+	{
+		struct vd_verdict why;
+		EVP_PKEY *key;
+
+		key = vd_dg15_public_key(img.files[15], img.lens[15], &why);
+		tap_ok(key != NULL, "DG15 key imports");
+		EVP_PKEY_free(key);
+		img.files[15][img.lens[15] - 1] ^= 0x01;
+		key = vd_dg15_public_key(img.files[15], img.lens[15], &why);
+		tap_ok(!key && why.status == VD_STATUS_MALFORMED, "point off the curve refused: %s",
+				why.reason);
+		EVP_PKEY_free(key);
+		img.files[15][img.lens[15] - 1] ^= 0x01;
+	}
 
 	/* the same card in 2020: the signer was not valid yet */
 	vd_chip_verify_image(ctx, &view, 1577836800 + 86400, res);
