@@ -7,6 +7,7 @@ tools_vitalectl_LDADD += $(PCSC_LIBS)
 
 bashcompletiondir = $(datadir)/bash-completion/completions
 dist_bashcompletion_DATA = tools/completion/vitalectl
+dist_doc_DATA += doc/vitalectl.md
 
 # The demo (README's first command) and its program.
 EXTRA_DIST += scripts/demo.sh tools/demo/run-demo.py tools/demo/demo-family.json
