@@ -412,6 +412,47 @@ def test_introspection(t, bus, h, d):
     wait_no_card(bus)
 
 
+def test_manager_signals(t, bus, h, d):
+    """Manager1 follows pcscd and the trust store, with PropertiesChanged."""
+    out = os.path.join(d.dir, "monitor-manager.txt")
+    with open(out, "w") as f:
+        mon = bus.popen_as("root", ["dbus-monitor", "--system",
+                                    "type='signal',sender='org.vitaled',path='/org/vitaled'"],
+                           stdout=f, stderr=subprocess.STDOUT)
+
+    def get(prop):
+        return bus.call_as("root", "/org/vitaled", "org.freedesktop.DBus.Properties", "Get",
+                           MANAGER1, prop).get("ok")
+    time.sleep(0.3)
+    roots = get("TrustRoots")
+    t.ok(get("PcscAvailable") is True and roots and roots >= 1
+         and get("TrustEarliestExpiry") > 0 and get("TrustCrls") >= 1,
+         "Manager1: pcscd reachable, trust store counts and expiry published")
+    empty = os.path.join(d.dir, "empty-trust")
+    os.makedirs(empty, exist_ok=True)
+    d.write_conf(conf().replace(vpki.trust_dir(), empty))
+    d.signal(signal.SIGHUP)
+    t.ok(wait_for(lambda: get("TrustRoots") == 0, 30) and get("TrustEarliestExpiry") == 0,
+         "SIGHUP with an empty trust directory: TrustRoots 0, no expiry")
+    h.kill_pcscd()
+    t.ok(wait_for(lambda: get("PcscAvailable") is False, 60), "pcscd stopped: PcscAvailable false")
+    h.start_pcscd()
+    t.ok(wait_for(lambda: get("PcscAvailable") is True, 60), "pcscd back: PcscAvailable true")
+    d.write_conf(conf())
+    d.signal(signal.SIGHUP)
+    t.ok(wait_for(lambda: get("TrustRoots") == roots, 30), "SIGHUP again: the trust store is back")
+    time.sleep(0.3)
+    mon.send_signal(signal.SIGINT)
+    mon.wait(10)
+    text = open(out, errors="replace").read()
+    blocks = [b for b in re.split(r"\n(?=\S)", text) if "member=PropertiesChanged" in b]
+    want = [('string "TrustRoots"', "uint32 0"), ('string "PcscAvailable"', "boolean false"),
+            ('string "PcscAvailable"', "boolean true"),
+            ('string "TrustRoots"', "uint32 %d" % (roots or 0))]
+    t.ok(all(any(a in b and v in b for b in blocks) for a, v in want),
+         "each change came as a PropertiesChanged on /org/vitaled", text[-3000:])
+
+
 def test_daemon_checks_callers(t, h):
     """A loose bus policy or a wrong client group: the daemon still refuses."""
     with SystemBus(permissive=True) as loose:
@@ -484,7 +525,7 @@ def main():
         for test in (test_ownership,):
             t.run(test, bus, d)
         for test in (test_end_to_end_and_privacy, test_access, test_errors,
-                     test_legacy_and_phone, test_introspection):
+                     test_legacy_and_phone, test_introspection, test_manager_signals):
             t.run(test, bus, h, d)
         status = d.stop()
         t.ok(status == 0 and not sanitizer_report(d.log()),
