@@ -2,7 +2,7 @@
  * Tokens verified per second against the ECDSA P-256 verify rate that
  * `openssl speed` measures in the same run.
  *
- *   bench-token TRUSTDIR NOW TOKENFILE [SECONDS]
+ *   bench-token TRUSTDIR NOW TOKENFILE [ROUNDS]
  *
  * A token costs two ECDSA verifications (issuer, holder) once its signer
  * chain is cached, so the limit is verify_rate / 2; the ratio says how
@@ -41,21 +41,38 @@ static char *read_token(const char *path, size_t *len)
 	return buf;
 }
 
+/* Tokens per second over about one second. */
+static double token_rate(struct vd_context *ctx, const char *text, size_t len, time_t now,
+		struct vd_read_result *res)
+{
+	double t0 = bench_now(), elapsed;
+	unsigned long n = 0;
+
+	do {
+		unsigned int i;
+
+		for (i = 0; i < 32; i++)
+			vd_token_verify(ctx, NULL, (const uint8_t *)text, len, now, res);
+		n += 32;
+		elapsed = bench_now() - t0;
+	} while (elapsed < 1.0);
+	return res->verdict.status == VD_STATUS_VERIFIED ? n / elapsed : -1;
+}
+
 int main(int argc, char **argv)
 {
-	double sign_rate, verify_rate, t0, elapsed, rate, limit;
-	unsigned int seconds = argc > 4 ? (unsigned int)atoi(argv[4]) : 3;
-	unsigned int validations;
+	double sign_rate, verify_rate, best_verify = 0, best_tokens = 0, limit;
+	unsigned int rounds = argc > 4 ? (unsigned int)atoi(argv[4]) : 10;
+	unsigned int validations, i;
 	struct vd_read_result *res;
 	struct vd_context *ctx;
 	struct vd_trust *trust;
-	unsigned long n = 0;
 	size_t len;
 	time_t now;
 	char *text;
 
-	if (argc < 4 || !seconds) {
-		fprintf(stderr, "usage: bench-token TRUSTDIR NOW TOKENFILE [SECONDS]\n");
+	if (argc < 4 || !rounds) {
+		fprintf(stderr, "usage: bench-token TRUSTDIR NOW TOKENFILE [ROUNDS]\n");
 		return 2;
 	}
 	now = (time_t)strtoll(argv[2], NULL, 10);
@@ -78,33 +95,37 @@ int main(int argc, char **argv)
 	}
 	validations = vd_trust_chain_validations(trust);
 
-	if (bench_openssl_ecdsa_p256(seconds, &sign_rate, &verify_rate)) {
-		fprintf(stderr, "bench-token: openssl speed failed\n");
-		return 1;
+	/* Alternate one-second runs of the floor and of ours, and keep the
+	 * best of each: on a shared machine the best rounds are the ones
+	 * least disturbed by others, for both sides alike. */
+	for (i = 0; i < rounds; i++) {
+		double tokens;
+
+		if (bench_openssl_ecdsa_p256(1, &sign_rate, &verify_rate)) {
+			fprintf(stderr, "bench-token: openssl speed failed\n");
+			return 1;
+		}
+		tokens = token_rate(ctx, text, len, now, res);
+		if (tokens < 0) {
+			fprintf(stderr, "bench-token: verdict changed during the run\n");
+			return 1;
+		}
+		printf("round %u: openssl verify %.0f/s, tokens %.0f/s, ratio %.1f%%\n",
+				i + 1, verify_rate, tokens,
+				100.0 * tokens / (verify_rate / SIGS_PER_TOKEN));
+		if (verify_rate > best_verify)
+			best_verify = verify_rate;
+		if (tokens > best_tokens)
+			best_tokens = tokens;
 	}
 
-	t0 = bench_now();
-	do {
-		unsigned int i;
-
-		for (i = 0; i < 64; i++)
-			vd_token_verify(ctx, NULL, (const uint8_t *)text, len, now, res);
-		n += 64;
-		elapsed = bench_now() - t0;
-	} while (elapsed < seconds);
-	if (res->verdict.status != VD_STATUS_VERIFIED) {
-		fprintf(stderr, "bench-token: verdict changed during the run\n");
-		return 1;
-	}
-
-	rate = n / elapsed;
-	limit = verify_rate / SIGS_PER_TOKEN;
-	printf("openssl speed ecdsap256 verify: %.0f/s\n", verify_rate);
-	printf("tokens verified: %lu in %.2f s = %.0f/s\n", n, elapsed, rate);
+	limit = best_verify / SIGS_PER_TOKEN;
+	printf("openssl speed ecdsap256 verify (best of %u): %.0f/s\n", rounds, best_verify);
+	printf("tokens verified (best of %u): %.0f/s\n", rounds, best_tokens);
 	printf("limit (%d ECDSA verifications per token): %.0f/s\n", SIGS_PER_TOKEN, limit);
 	printf("chain validations during the run: %u\n",
 			vd_trust_chain_validations(trust) - validations);
-	printf("ratio: %.1f%% of the limit (goal >= 80%%)\n", 100.0 * rate / limit);
+	printf("ratio: %.1f%% of the limit (goal >= 80%%)\n", 100.0 * best_tokens / limit);
 
 	vd_read_result_free(res);
 	vd_context_unref(ctx);

@@ -107,5 +107,5 @@ bench_bench_token_LDADD = lib/libvitaled-core.la
 EXTRA_DIST += bench/bench-token.sh
 bench-token: bench/bench-token
 	top_srcdir=$(abs_top_srcdir) top_builddir=$(abs_top_builddir) \
-		$(SHELL) $(top_srcdir)/bench/bench-token.sh $(BENCH_SECONDS)
-BENCH_SECONDS = 3
+		$(SHELL) $(top_srcdir)/bench/bench-token.sh $(BENCH_ROUNDS)
+BENCH_ROUNDS = 10
