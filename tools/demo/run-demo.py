@@ -148,6 +148,17 @@ def decode_image(path):
     return r.stdout.strip().splitlines()[0]
 
 
+def image_check(bus, ctl, png, demo_pki):
+    """`vitalectl token verify --image`, where this vitalectl has it: the
+    admin's way to check a patient's screenshot without the daemon."""
+    helptext = bus.run_as("root", [ctl, "token", "verify", "--help"])
+    if "--image" not in helptext.stdout + helptext.stderr:
+        return
+    say("   vitalectl token verify --image %s:" % os.path.basename(png))
+    run_ctl(bus, "root", ctl, "token", "verify", "--image", png, "--trust-dir",
+            os.path.join(demo_pki, "trust.d"), "--allow-test-cards")
+
+
 def story(bus, pcsc, demo_pki, ctl, work):
     banner("vitaled starts on the private system bus (as user 'vitaled')")
     scanner = Scanner("vitaled", work)
@@ -209,6 +220,7 @@ def episodes(bus, pcsc, demo_pki, ctl, work, watch, scanner):
     subprocess.run([PYTHON, MKTOKEN, "--pki", demo_pki, "--family", FAMILY,
                     "--variant", "valid", "--png", png], check=True, timeout=120,
                    stdout=subprocess.DEVNULL)
+    image_check(bus, ctl, png, demo_pki)
     text = decode_image(png)
     say("   the phone's screen (%s) holds %d characters: %s..." % (os.path.basename(png),
                                                                   len(text), text[:32]))
