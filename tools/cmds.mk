@@ -10,7 +10,7 @@ dist_bashcompletion_DATA = tools/completion/vitalectl
 dist_doc_DATA += doc/vitalectl.md
 
 # The demo (README's first command) and its program.
-EXTRA_DIST += scripts/demo.sh tools/demo/run-demo.py tools/demo/demo-family.json
+EXTRA_DIST += scripts/demo.sh scripts/deps.sh tools/demo/run-demo.py tools/demo/demo-family.json
 
 TESTS += tests/test-vitalectl.py tests/test-vitalectl-diag.py tests/test-vitalectl-tty.py \
 	tests/test-demo.py
