@@ -33,3 +33,31 @@ bench_bench_chip_CPPFLAGS = $(AM_CPPFLAGS) -DABS_TOP_SRCDIR='"$(abs_top_srcdir)"
 	-DABS_TOP_BUILDDIR='"$(abs_top_builddir)"'
 bench_bench_chip_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 bench_bench_chip_LDADD = $(verify_test_ldadd)
+bench-chip: bench/bench-chip
+	$(builddir)/bench/bench-chip $(BENCH_ROUNDS)
+
+# Fuzzing (conventions of lib/codec.mk): corpus replay in make check, libFuzzer
+# binaries with --enable-fuzzing.
+FUZZ_TARGETS += tlv datagroups
+EXTRA_DIST += tests/fuzz/corpus/tlv tests/fuzz/corpus/datagroups
+verify_regress = tests/fuzz/regress-tlv tests/fuzz/regress-datagroups
+check_PROGRAMS += $(verify_regress)
+TESTS += $(verify_regress)
+tests_fuzz_regress_tlv_SOURCES = tests/fuzz/fuzz-tlv.c tests/fuzz/regress.c
+tests_fuzz_regress_tlv_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit -DFUZZ_NAME=\"tlv\"
+tests_fuzz_regress_tlv_LDADD = lib/libvitaled-core.la
+tests_fuzz_regress_datagroups_SOURCES = tests/fuzz/fuzz-datagroups.c tests/fuzz/regress.c
+tests_fuzz_regress_datagroups_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit \
+	-DFUZZ_NAME=\"datagroups\"
+tests_fuzz_regress_datagroups_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS)
+if FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-tlv tests/fuzz/fuzz-datagroups
+tests_fuzz_fuzz_tlv_SOURCES = tests/fuzz/fuzz-tlv.c
+tests_fuzz_fuzz_tlv_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_tlv_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_tlv_LDADD = lib/libvitaled-core.la
+tests_fuzz_fuzz_datagroups_SOURCES = tests/fuzz/fuzz-datagroups.c
+tests_fuzz_fuzz_datagroups_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_datagroups_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_datagroups_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS)
+endif
