@@ -178,6 +178,19 @@ def test_no_daemon(t, bus):
 
 # ---- against the daemon -------------------------------------------------------
 
+def test_watch_before_daemon(t, p):
+    """watch started before vitaled: it says so, then sees it arrive."""
+    time.sleep(0.5)
+    p.send_signal(2)
+    out, _ = p.communicate(timeout=20)
+    events = [json.loads(x) for x in out.splitlines()]
+    t.ok(events and events[0]["event"] == "daemon-down" and events[0].get("initial"),
+         "watch --json before the daemon: daemon-down first", events[:1])
+    t.eq([e["event"] for e in events[1:4]], ["daemon-up", "reader-added", "reader-added"],
+         "watch --json: then the daemon and its readers arrive")
+    t.ok(not any(e.get("initial") for e in events[1:]), "arrivals are not initial")
+
+
 def test_status(t, bus):
     r = ctl(bus, "member", "status")
     t.eq(r.returncode, 0, "status (member): exit 0")
@@ -401,10 +414,14 @@ def main():
         with Pcsc() as pcsc, SystemBus() as bus:
             os.chmod(pcsc.workdir, 0o755)  # the daemon's user reaches pcscd's socket
             t.run(test_no_daemon, bus)
+            early = bus.popen_as("root", [CTL, "--json", "watch"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            time.sleep(0.5)
             conf = "[Trust]\nDirectory = %s\n[General]\nEnablePlugins = pcsc\n" % vpki.trust_dir()
             env = {"PCSCLITE_CSOCK_NAME": pcsc.socket}
             bus.start_vitaled(conf, env=env)
             wait_readers(bus)
+            t.run(test_watch_before_daemon, early)
             t.run(test_status, bus)
             t.run(test_readers, bus)
             t.run(test_show, bus, pcsc)

@@ -32,11 +32,9 @@ static time_t asn1_time(const ASN1_TIME *t)
 /* The CN, or the one-line name when there is none. */
 static void name_text(const X509_NAME *name, char *buf, size_t size)
 {
-	if (!name || X509_NAME_get_text_by_NID((X509_NAME *)name, NID_commonName, buf,
-			(int)size) < 0)
+	/* the text is passed on as is: the JSON writer replaces invalid UTF-8 */
+	if (!name || X509_NAME_get_text_by_NID(name, NID_commonName, buf, (int)size) < 0)
 		X509_NAME_oneline(name, buf, (int)size);
-	/* UTF-8 from the certificate is passed on as is; the JSON writer
-	 * replaces what is not valid */
 }
 
 static struct ctl_trust_item *add_item(struct ctl_trust *t, size_t *cap)

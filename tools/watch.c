@@ -393,7 +393,7 @@ static void object_added(struct watch *w, const char *path, struct ctl_value *if
 		tell_verdict(w, o, initial);
 }
 
-static void snapshot(struct watch *w)
+static void snapshot(struct watch *w, bool initial)
 {
 	struct ctl_value objects, manager;
 	const struct ctl_value **list;
@@ -416,11 +416,11 @@ static void snapshot(struct watch *w)
 	/* readers first, so cards can name theirs; each in path order */
 	n = ctl_objects_with(&objects, VITALED_DBUS_READER_INTERFACE, &list);
 	for (i = 0; i < n; i++)
-		object_added(w, list[i]->key, (struct ctl_value *)list[i], true);
+		object_added(w, list[i]->key, (struct ctl_value *)list[i], initial);
 	free(list);
 	n = ctl_objects_with(&objects, VITALED_DBUS_CARD_INTERFACE, &list);
 	for (i = 0; i < n; i++)
-		object_added(w, list[i]->key, (struct ctl_value *)list[i], true);
+		object_added(w, list[i]->key, (struct ctl_value *)list[i], initial);
 	free(list);
 	ctl_value_clear(&objects);
 }
@@ -504,7 +504,7 @@ static void on_name_owner_changed(struct watch *w, DBusMessage *msg)
 		w->daemon_up = false;
 		tell_daemon(w, false, NULL);
 	} else {
-		snapshot(w);
+		snapshot(w, false);
 	}
 }
 
@@ -592,8 +592,12 @@ int cmd_watch(int argc, char **argv, const struct vitalectl_opts *opts)
 		ret = VITALECTL_FAILED;
 		goto out;
 	}
-	snapshot(&w);
-	if (!w.daemon_up && !opts->json) {
+	snapshot(&w, true);
+	if (!w.daemon_up && opts->json) {
+		json_start(&w, "daemon-down", NULL, true);
+		json_object_end(&w.j);
+		json_finish(&w.j);
+	} else if (!w.daemon_up) {
 		line_start(&w);
 		printf("vitaled is not running; waiting for it to start\n");
 		fflush(stdout);
