@@ -16,3 +16,9 @@ TESTS += tests/test-vitalectl.py tests/test-vitalectl-diag.py tests/test-vitalec
 	tests/test-demo.py
 EXTRA_DIST += tests/test-vitalectl.py tests/test-vitalectl-diag.py tests/test-vitalectl-tty.py \
 	tests/test-demo.py
+
+# The JSON writer on its own: every byte sequence comes out as valid JSON.
+check_PROGRAMS += tests/unit/test-vitalectl-json
+tests_unit_test_vitalectl_json_SOURCES = tests/unit/test-vitalectl-json.c tools/json.c
+tests_unit_test_vitalectl_json_CFLAGS = $(AM_CFLAGS) $(DBUS_CFLAGS)
+TESTS += tests/unit/test-vitalectl-json
