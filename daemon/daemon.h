@@ -187,6 +187,12 @@ struct DBusMessageIter;
 void bus_send(struct DBusMessage *msg);
 void bus_reply(struct DBusMessage *call, struct DBusMessage *reply);
 
+/* dbus-loop.c: libdbus on the main loop.  attach: 0 or -ENOMEM; detach
+ * after the connection is closed and unreferenced. */
+int bus_loop_attach(struct DBusConnection *conn);
+void bus_loop_dispatch_soon(void);
+void bus_loop_detach(void);
+
 /* dbus-access.c: the data methods, for authorised callers only, audited. */
 enum bus_data_method {
 	BUS_DATA_BENEFICIARIES,

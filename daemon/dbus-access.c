@@ -261,6 +261,14 @@ static bool is_phone_read(const struct vitaled_card *card)
 			card->result->form == VD_FORM_PHONE_QR);
 }
 
+/* Audited by the error's short name ("NotVerified", "Gone", ...). */
+static void refuse(const struct access_call *ac, const struct caller *caller, int err,
+		const struct vitaled_card *card)
+{
+	audit(ac, caller, strrchr(bus_error_name(err), '.') + 1);
+	bus_reply(ac->call, bus_error_reply(ac->call, err, card, NULL));
+}
+
 static void finish(struct access_call *ac, const struct caller *caller)
 {
 	struct vitaled_card *card;
@@ -284,9 +292,7 @@ static void finish(struct access_call *ac, const struct caller *caller)
 		else
 			err = 0;
 		if (err) {
-			audit(ac, caller, bus_error_name(err) + strlen(VITALED_DBUS_ERROR_PREFIX));
-			bus_reply(ac->call, bus_error_reply(ac->call, err, card,
-					err == -EOPNOTSUPP ? "a physical card's data lives until the card is pulled; only phone reads are released" : NULL));
+			refuse(ac, caller, err, card);
 			return;
 		}
 		card_release(card);
@@ -296,8 +302,7 @@ static void finish(struct access_call *ac, const struct caller *caller)
 	}
 	err = bus_card_data_status(card);
 	if (err) {
-		audit(ac, caller, bus_error_name(err) + strlen(VITALED_DBUS_ERROR_PREFIX));
-		bus_reply(ac->call, bus_error_reply(ac->call, err, card, NULL));
+		refuse(ac, caller, err, card);
 		return;
 	}
 	reply = data_reply(ac->call, card, ac->method);

@@ -32,7 +32,7 @@ static const struct error_map error_map[] = {
 	{ EINVAL, VITALED_DBUS_ERROR_INVALID_ARGUMENTS,
 	  "invalid argument" },
 	{ EOPNOTSUPP, VITALED_DBUS_ERROR_NOT_SUPPORTED,
-	  "not supported for this object" },
+	  "only phone reads are released: a physical card's data lives until it is pulled" },
 	{ EBUSY, VITALED_DBUS_ERROR_BUSY,
 	  "too many requests in flight: try again" },
 	{ ENOMEM, DBUS_ERROR_NO_MEMORY,

@@ -1,10 +1,6 @@
 /*
- * org.vitaled on the bus: libdbus driven by the daemon's own epoll loop.
- *
- * libdbus asks for fd watches and timeouts; they become loop watches and
- * timers.  Incoming messages are dispatched from a posted callback, a
- * batch per loop round, so a flood from one client cannot starve the
- * card readers.  One fallback handler serves the whole tree:
+ * org.vitaled on the bus (libdbus on the daemon's own loop: dbus-loop.c).
+ * One fallback handler serves the whole tree:
  *   /org/vitaled             Manager1, ObjectManager
  *   /org/vitaled/readers/N   Reader1
  *   /org/vitaled/cards/N     Card1
@@ -18,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 
 #include <dbus/dbus.h>
 #include <vitaled/dbus.h>
@@ -26,7 +21,6 @@
 #include "daemon.h"
 #include "dbus-introspect.h"
 
-#define DISPATCH_BATCH	64
 /* Unsent data beyond this means the bus is not reading us: drop, don't grow. */
 #define MAX_OUTGOING	(16 * 1024 * 1024)
 /* Queued and not yet dispatched: beyond it libdbus stops reading (back
@@ -34,7 +28,6 @@
  * lower one here would make libdbus drop the whole connection when a client
  * sends a big one. */
 #define MAX_INCOMING	(4 * 1024 * 1024)
-#define MAX_FD_WATCHES	4
 #define MAX_PROPS	16
 
 /* ---- objects and their properties ------------------------------------ */
@@ -89,31 +82,13 @@ struct bus_object {
 	struct bus_object *next_dirty;
 };
 
-/* libdbus may watch one fd twice (read, write); epoll takes an fd once. */
-struct bus_fd {
-	int fd;
-	struct vitaled_watch *watch;
-	uint32_t events;
-	unsigned int n;
-	DBusWatch *watches[MAX_FD_WATCHES];
-	struct bus_fd *next;
-};
-
-struct bus_timeout {
-	DBusTimeout *timeout;
-	struct vitaled_timer *timer;
-	struct bus_timeout *next;
-};
-
 static struct {
 	DBusConnection *conn;
 	bool pcsc_available;
 	struct bus_object manager;
 	struct bus_object *dirty_head, *dirty_tail;
-	bool flush_posted, dispatch_posted;
+	bool flush_posted;
 	bool outgoing_full;
-	struct bus_fd *fds;
-	struct bus_timeout *timeouts;
 } bus;
 
 /* ---- Manager1 ---------------------------------------------------------- */
@@ -1277,7 +1252,8 @@ static DBusHandlerResult filter(DBusConnection *conn, DBusMessage *msg, void *da
 	const char *name = NULL;
 
 	if (dbus_message_is_signal(msg, DBUS_INTERFACE_LOCAL, "Disconnected")) {
-		vitaled_error("D-Bus: lost the connection to the bus; exiting so that the service manager restarts vitaled");
+		vitaled_error("D-Bus: lost the connection to the bus; exiting so that "
+			      "the service manager restarts vitaled");
 		loop_quit(EXIT_FAILURE);
 		return DBUS_HANDLER_RESULT_HANDLED;
 	}
@@ -1290,245 +1266,6 @@ static DBusHandlerResult filter(DBusConnection *conn, DBusMessage *msg, void *da
 		return DBUS_HANDLER_RESULT_HANDLED;
 	}
 	return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
-}
-
-/* ---- libdbus on the main loop ----------------------------------------- */
-
-static void dispatch_posted(void *unused)
-{
-	unsigned int n = 0;
-
-	bus.dispatch_posted = false;
-	if (!bus.conn)
-		return;
-	while (n++ < DISPATCH_BATCH &&
-			dbus_connection_dispatch(bus.conn) == DBUS_DISPATCH_DATA_REMAINS)
-		;
-	/* More queued: come back next round, after the other sources. */
-	if (bus.conn && dbus_connection_get_dispatch_status(bus.conn) == DBUS_DISPATCH_DATA_REMAINS &&
-			!bus.dispatch_posted && vitaled_post(dispatch_posted, NULL) == 0)
-		bus.dispatch_posted = true;
-}
-
-static void schedule_dispatch(void)
-{
-	if (bus.dispatch_posted)
-		return;
-	if (vitaled_post(dispatch_posted, NULL) == 0)
-		bus.dispatch_posted = true;
-	else
-		vitaled_error("D-Bus: cannot schedule message dispatch");
-}
-
-static void dispatch_status(DBusConnection *conn, DBusDispatchStatus status, void *data)
-{
-	if (status == DBUS_DISPATCH_DATA_REMAINS)
-		schedule_dispatch();
-}
-
-static struct bus_fd *fd_find(int fd)
-{
-	struct bus_fd *f;
-
-	for (f = bus.fds; f; f = f->next)
-		if (f->fd == fd)
-			return f;
-	return NULL;
-}
-
-static bool fd_has_watch(const struct bus_fd *f, const DBusWatch *w)
-{
-	unsigned int i;
-
-	for (i = 0; i < f->n; i++)
-		if (f->watches[i] == w)
-			return true;
-	return false;
-}
-
-static void fd_event(int fd, uint32_t events, void *user_data)
-{
-	DBusWatch *copy[MAX_FD_WATCHES];
-	struct bus_fd *f = user_data;
-	unsigned int i, n = f->n;
-
-	memcpy(copy, f->watches, sizeof(copy));
-	for (i = 0; i < n; i++) {
-		unsigned int want, flags = 0;
-
-		/* A handled watch may remove the others (or the whole fd). */
-		f = fd_find(fd);
-		if (!f || !fd_has_watch(f, copy[i]) || !dbus_watch_get_enabled(copy[i]))
-			continue;
-		want = dbus_watch_get_flags(copy[i]);
-		if ((events & EPOLLIN) && (want & DBUS_WATCH_READABLE))
-			flags |= DBUS_WATCH_READABLE;
-		if ((events & EPOLLOUT) && (want & DBUS_WATCH_WRITABLE))
-			flags |= DBUS_WATCH_WRITABLE;
-		if (events & EPOLLERR)
-			flags |= DBUS_WATCH_ERROR;
-		if (events & EPOLLHUP)
-			flags |= DBUS_WATCH_HANGUP;
-		if (flags)
-			dbus_watch_handle(copy[i], flags);
-	}
-	if (bus.conn && dbus_connection_get_dispatch_status(bus.conn) == DBUS_DISPATCH_DATA_REMAINS)
-		schedule_dispatch();
-}
-
-static bool fd_update(struct bus_fd *f)
-{
-	uint32_t events = 0;
-	unsigned int i;
-
-	for (i = 0; i < f->n; i++) {
-		unsigned int flags;
-
-		if (!dbus_watch_get_enabled(f->watches[i]))
-			continue;
-		flags = dbus_watch_get_flags(f->watches[i]);
-		if (flags & DBUS_WATCH_READABLE)
-			events |= EPOLLIN;
-		if (flags & DBUS_WATCH_WRITABLE)
-			events |= EPOLLOUT;
-	}
-	if (!f->watch) {
-		f->watch = vitaled_watch_add(f->fd, events, fd_event, f);
-		if (!f->watch)
-			return false;
-	} else if (events != f->events && vitaled_watch_modify(f->watch, events) < 0) {
-		return false;
-	}
-	f->events = events;
-	return true;
-}
-
-static dbus_bool_t add_watch(DBusWatch *w, void *data)
-{
-	int fd = dbus_watch_get_unix_fd(w);
-	struct bus_fd *f = fd_find(fd);
-	bool created = false;
-
-	if (!f) {
-		f = calloc(1, sizeof(*f));
-		if (!f)
-			return FALSE;
-		f->fd = fd;
-		f->next = bus.fds;
-		bus.fds = f;
-		created = true;
-	}
-	if (f->n == MAX_FD_WATCHES)
-		return FALSE;
-	f->watches[f->n++] = w;
-	if (fd_update(f))
-		return TRUE;
-	f->n--;
-	if (created) {
-		bus.fds = f->next;
-		free(f);
-	}
-	return FALSE;
-}
-
-static void remove_watch(DBusWatch *w, void *data)
-{
-	struct bus_fd **pp, *f;
-	unsigned int i;
-
-	for (pp = &bus.fds; (f = *pp); pp = &f->next) {
-		if (!fd_has_watch(f, w))
-			continue;
-		for (i = 0; i < f->n; i++)
-			if (f->watches[i] == w)
-				f->watches[i] = f->watches[--f->n];
-		if (f->n) {
-			fd_update(f);
-			return;
-		}
-		*pp = f->next;
-		vitaled_watch_remove(f->watch);
-		free(f);
-		return;
-	}
-}
-
-static void toggle_watch(DBusWatch *w, void *data)
-{
-	struct bus_fd *f;
-
-	for (f = bus.fds; f; f = f->next)
-		if (fd_has_watch(f, w)) {
-			if (!fd_update(f))
-				vitaled_error("D-Bus: cannot update the watch on fd %d", f->fd);
-			return;
-		}
-}
-
-static void timeout_fired(void *user_data);
-
-static bool timeout_arm(struct bus_timeout *t)
-{
-	int ms = dbus_timeout_get_interval(t->timeout);
-
-	t->timer = vitaled_timer_add(ms > 0 ? (unsigned int)ms : 0, timeout_fired, t);
-	return t->timer != NULL;
-}
-
-static void timeout_fired(void *user_data)
-{
-	struct bus_timeout *t = user_data;
-
-	/* The loop freed the one-shot timer; libdbus timeouts repeat until
-	 * removed, and handling may remove this one (and free t). */
-	t->timer = NULL;
-	if (!timeout_arm(t))
-		vitaled_error("D-Bus: cannot re-arm a timeout");
-	dbus_timeout_handle(t->timeout);
-	if (bus.conn && dbus_connection_get_dispatch_status(bus.conn) == DBUS_DISPATCH_DATA_REMAINS)
-		schedule_dispatch();
-}
-
-static dbus_bool_t add_timeout(DBusTimeout *timeout, void *data)
-{
-	struct bus_timeout *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return FALSE;
-	t->timeout = timeout;
-	if (dbus_timeout_get_enabled(timeout) && !timeout_arm(t)) {
-		free(t);
-		return FALSE;
-	}
-	dbus_timeout_set_data(timeout, t, NULL);
-	t->next = bus.timeouts;
-	bus.timeouts = t;
-	return TRUE;
-}
-
-static void remove_timeout(DBusTimeout *timeout, void *data)
-{
-	struct bus_timeout **pp, *t;
-
-	for (pp = &bus.timeouts; (t = *pp); pp = &t->next)
-		if (t->timeout == timeout) {
-			*pp = t->next;
-			vitaled_timer_remove(t->timer);
-			free(t);
-			return;
-		}
-}
-
-static void toggle_timeout(DBusTimeout *timeout, void *data)
-{
-	struct bus_timeout *t = dbus_timeout_get_data(timeout);
-
-	if (!t)
-		return;
-	vitaled_timer_remove(t->timer);
-	t->timer = NULL;
-	if (dbus_timeout_get_enabled(timeout) && !timeout_arm(t))
-		vitaled_error("D-Bus: cannot arm a timeout");
 }
 
 /* ---- start and stop ----------------------------------------------------- */
@@ -1582,21 +1319,7 @@ static void close_connection(void)
 	dbus_connection_remove_filter(conn, filter, NULL);
 	dbus_connection_close(conn);
 	dbus_connection_unref(conn);
-	/* Whatever libdbus did not hand back is ours to drop. */
-	while (bus.fds) {
-		struct bus_fd *f = bus.fds;
-
-		bus.fds = f->next;
-		vitaled_watch_remove(f->watch);
-		free(f);
-	}
-	while (bus.timeouts) {
-		struct bus_timeout *t = bus.timeouts;
-
-		bus.timeouts = t->next;
-		vitaled_timer_remove(t->timer);
-		free(t);
-	}
+	bus_loop_detach();
 }
 
 int dbus_service_init(bool session_bus)
@@ -1620,17 +1343,13 @@ int dbus_service_init(bool session_bus)
 	bus.manager.announced = true;
 	snapshot(&bus.manager);
 
-	if (!dbus_connection_set_watch_functions(bus.conn, add_watch, remove_watch,
-				toggle_watch, NULL, NULL) ||
-			!dbus_connection_set_timeout_functions(bus.conn, add_timeout,
-				remove_timeout, toggle_timeout, NULL, NULL) ||
+	if (bus_loop_attach(bus.conn) < 0 ||
 			!dbus_connection_add_filter(bus.conn, filter, NULL, NULL) ||
 			!dbus_connection_register_fallback(bus.conn, "/", &tree_vtable, NULL)) {
 		vitaled_error("D-Bus: out of memory setting up the connection");
 		close_connection();
 		return -ENOMEM;
 	}
-	dbus_connection_set_dispatch_status_function(bus.conn, dispatch_status, NULL, NULL);
 	bus_access_init(bus.conn, session_bus);
 
 	observer_register(&observer);
@@ -1656,7 +1375,7 @@ int dbus_service_init(bool session_bus)
 	}
 	vitaled_info("D-Bus: %s owned on the %s bus", VITALED_DBUS_NAME, which);
 	/* Calls that came in during the blocking request are queued. */
-	schedule_dispatch();
+	bus_loop_dispatch_soon();
 	return 0;
 }
 

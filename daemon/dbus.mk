@@ -1,6 +1,6 @@
 # fragment: see Makefile.am — the D-Bus service org.vitaled (issue 6)
 
-daemon_vitaled_SOURCES += daemon/dbus-service.c daemon/dbus-access.c \
+daemon_vitaled_SOURCES += daemon/dbus-service.c daemon/dbus-loop.c daemon/dbus-access.c \
 	daemon/dbus-error.c daemon/dbus-data.c
 nodist_daemon_vitaled_SOURCES += daemon/dbus-introspect.h
 
