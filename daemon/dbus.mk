@@ -3,6 +3,7 @@
 daemon_vitaled_SOURCES += daemon/dbus-service.c daemon/dbus-loop.c daemon/dbus-access.c \
 	daemon/dbus-error.c daemon/dbus-data.c
 nodist_daemon_vitaled_SOURCES += daemon/dbus-introspect.h
+EXTRA_DIST += include/vitaled/dbus.h
 
 # The introspection XML is the source of truth: the daemon serves the
 # <interface> elements of these files verbatim (compiled in as strings).
