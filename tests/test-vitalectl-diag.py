@@ -106,6 +106,28 @@ def test_no_roots(t):
     shutil.rmtree(empty)
 
 
+def test_scanners_configured(t):
+    """vitaled down: the configured serial scanners are looked for directly."""
+    master, slave = os.openpty()
+    pts = os.ttyname(slave)
+    conf = write_conf(vpki.trust_dir(), "[serial]\nDevices = %s, /nonexistent/ttyACM*\n" % pts)
+    r, j = diag(conf, NOWHERE)
+    c = checks(j, "serial scanner")
+    t.ok(any(x["result"] == "pass" and x["detail"] == "%s present" % pts for x in c),
+         "a configured scanner that is there", c)
+    t.ok(any(x["result"] == "warn" and "no device matches /nonexistent/ttyACM*" in x["detail"]
+             and "CDC-ACM" in x["fix"] for x in c), "a configured scanner that is missing", c)
+    os.unlink(conf)
+    conf = write_conf(vpki.trust_dir(), "[General]\nDisablePlugins = serial\n"
+                      "[serial]\nDevices = /nonexistent/ttyACM*\n")
+    r, j = diag(conf, NOWHERE)
+    t.eq([x["result"] for x in checks(j, "scanners")], ["info"],
+         "a disabled serial plugin: nothing to look for")
+    os.unlink(conf)
+    os.close(master)
+    os.close(slave)
+
+
 def make_stale_pki(d):
     """A root that expired yesterday and a CRL past its next update, made
     with the cryptography module (as openssl would; keys made now)."""
@@ -246,6 +268,7 @@ def main():
     t.run(test_nothing_running)
     t.run(test_no_roots)
     t.run(test_stale)
+    t.run(test_scanners_configured)
     try:
         with Pcsc() as pcsc:
             os.chmod(pcsc.workdir, 0o755)

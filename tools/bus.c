@@ -30,16 +30,17 @@ int ctl_error_exit(const DBusError *err)
 int ctl_error_report(const char *what, const DBusError *err)
 {
 	int code = ctl_error_exit(err);
+	bool mine;
 
 	switch (code) {
 	case VITALECTL_DENIED:
 		/* the bus's own refusal message is a policy dump: say it plainly */
+		mine = dbus_error_has_name(err, VITALED_DBUS_ERROR_ACCESS_DENIED) && err->message;
 		fprintf(stderr, "vitalectl: %s: not authorised: %s.\n"
 				"  vitaled answers only root and members of its client group\n"
 				"  (default vitaled-clients): ask an administrator to run\n"
 				"  'usermod -aG vitaled-clients USER', then log in again.\n", what,
-				dbus_error_has_name(err, VITALED_DBUS_ERROR_ACCESS_DENIED) && err->message ?
-				err->message : "the D-Bus policy refuses this user");
+				mine ? err->message : "the D-Bus policy refuses this user");
 		break;
 	case VITALECTL_NO_DAEMON:
 		fprintf(stderr, "vitalectl: %s: vitaled is not running or not reachable (%s).\n"

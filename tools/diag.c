@@ -405,13 +405,14 @@ static void check_scanners(struct diag *d)
 	snprintf(list, sizeof(list), "%s", d->cfg.serial_devices);
 	for (tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 		if (glob(tok, 0, NULL, &g) == 0) {
-			for (i = 0; i < g.gl_pathc; i++)
-				add(d, access(g.gl_pathv[i], R_OK | W_OK) ? RESULT_WARN : RESULT_PASS,
-						"serial scanner",
+			for (i = 0; i < g.gl_pathc; i++) {
+				bool ok = access(g.gl_pathv[i], R_OK | W_OK) == 0;
+
+				add(d, ok ? RESULT_PASS : RESULT_WARN, "serial scanner",
 						"the vitaled user needs read/write access (udev rules)",
 						"%s present%s", g.gl_pathv[i],
-						access(g.gl_pathv[i], R_OK | W_OK) ?
-						", not accessible to this user" : "");
+						ok ? "" : ", not accessible to this user");
+			}
 			globfree(&g);
 		} else {
 			add(d, RESULT_WARN, "serial scanner", "plug the scanner in and set it to "

@@ -75,10 +75,11 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 		printf("No readers, scanners or cameras.\n");
 	}
 	for (i = 0; i < nr; i++) {
-		const struct ctl_value *r = ctl_object_iface(readers[i], VITALED_DBUS_READER_INTERFACE);
+		const struct ctl_value *r = ctl_object_iface(readers[i],
+				VITALED_DBUS_READER_INTERFACE);
 		const struct ctl_value *card = card_of(cards, nc, readers[i]->key);
-		const struct ctl_value *c = card ? ctl_object_iface(card, VITALED_DBUS_CARD_INTERFACE) :
-			NULL;
+		const struct ctl_value *c = card ?
+			ctl_object_iface(card, VITALED_DBUS_CARD_INTERFACE) : NULL;
 		const char *status = c ? (strcmp(ctl_str(c, "State"), "done") ?
 				"reading" : ctl_str(c, "Status")) : "-";
 

@@ -154,7 +154,8 @@ static void print_human(const char *path, const struct ctl_value *card,
 
 	printf("%sCard %s%s: %s, %s%s%s", ctl_color(opts, CTL_BOLD), path,
 			ctl_color(opts, CTL_RESET), ctl_form_text(ctl_str(card, "FormFactor")),
-			ctl_color(opts, ctl_status_color(status)), status, ctl_color(opts, CTL_RESET));
+			ctl_color(opts, ctl_status_color(status)), status,
+			ctl_color(opts, CTL_RESET));
 	if (marker[0] && strcmp(marker, "production"))
 		printf(", %s card", marker);
 	printf("\n  issuer %s, serial %s, valid %s to %s\n", ctl_str(aff, "Issuer"),

@@ -87,7 +87,8 @@ static void print_json(struct status *st)
 	json_key(&j, "sources");
 	json_array_begin(&j);
 	for (i = 0; i < nr; i++) {
-		const struct ctl_value *r = ctl_object_iface(readers[i], VITALED_DBUS_READER_INTERFACE);
+		const struct ctl_value *r = ctl_object_iface(readers[i],
+				VITALED_DBUS_READER_INTERFACE);
 
 		json_object_begin(&j);
 		json_key_string(&j, "path", readers[i]->key);
@@ -134,7 +135,8 @@ static void print_human(struct status *st, const struct vitalectl_opts *opts)
 	printf("  test cards:   %s\n", ctl_bool(m, "TestCardsAllowed") ? "accepted" : "refused");
 	printf("  sources:      %zu\n", nr);
 	for (i = 0; i < nr; i++) {
-		const struct ctl_value *r = ctl_object_iface(readers[i], VITALED_DBUS_READER_INTERFACE);
+		const struct ctl_value *r = ctl_object_iface(readers[i],
+				VITALED_DBUS_READER_INTERFACE);
 
 		printf("    %-12s %-13s %s\n", ctl_str(r, "Kind"), ctl_str(r, "State"),
 				ctl_str(r, "Name"));

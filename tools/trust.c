@@ -290,7 +290,8 @@ static void print_human(const struct ctl_trust *t, const struct vitalectl_opts *
 			ctl_format_date(it->not_after, until);
 			printf("%-7s %s%-14s%s %-11s %-11s %-34s %s", kind_name(it->kind),
 					ctl_color(opts, good ? CTL_GREEN : CTL_RED), it->status,
-					ctl_color(opts, CTL_RESET), from, until, it->subject, it->file);
+					ctl_color(opts, CTL_RESET), from, until, it->subject,
+					it->file);
 			if (it->kind == CTL_TRUST_CRL)
 				printf(" (%u revoked)", it->revoked);
 			putchar('\n');

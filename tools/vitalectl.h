@@ -189,7 +189,8 @@ struct ctl_trust_item {
 	char subject[256];		/* CRL: its issuer */
 	time_t not_before;		/* CRL: last update */
 	time_t not_after;		/* CRL: next update (0 none) */
-	char status[24];		/* valid, expired, not-yet-valid, revoked, untrusted; CRL: current, stale */
+	/* valid, expired, not-yet-valid, revoked, untrusted; CRL: current, stale */
+	char status[24];
 	char reason[160];
 	unsigned int revoked;		/* CRL: entries */
 };
