@@ -221,7 +221,8 @@ static int answer(uint8_t *resp, size_t *resp_len, const uint8_t *data, size_t l
 {
 	if (len + 2 > *resp_len)
 		return -EIO;
-	memcpy(resp, data, len);
+	if (len)
+		memcpy(resp, data, len);
 	resp[len] = sw >> 8;
 	resp[len + 1] = sw & 0xff;
 	*resp_len = len + 2;
