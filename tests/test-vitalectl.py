@@ -197,7 +197,7 @@ def test_status(t, bus):
     got = [re.sub(r"\s+", " ", x).strip() for x in r.stdout.splitlines()]
     t.ok(re.match(r"vitaled \d+\.\d+\.\d+ is running$", got[0]), "status: first line", got)
     want = ["pcscd: reachable",
-            "trust store: 1 roots, 5 signers, 1 CRLs, 2 opposed serials",
+            "trust store: 1 root, 5 signers, 1 CRL, 2 opposed serials",
             "test cards: refused",
             "sources: 2",
             "contact idle Virtual PCD 00 00",

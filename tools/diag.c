@@ -350,7 +350,7 @@ static void check_pcsc(struct diag *d)
 	}
 	for (r = names; *r; r += strlen(r) + 1)
 		n++;
-	add(d, RESULT_PASS, "card readers", NULL, "%u reader%s", n, n == 1 ? "" : "s");
+	add(d, RESULT_PASS, "card readers", NULL, "%u reader%s", n, ctl_plural(n));
 	for (r = names; *r; r += strlen(r) + 1) {
 		memset(&state, 0, sizeof(state));
 		state.szReader = r;
@@ -496,9 +496,8 @@ static void check_trust(struct diag *d)
 	if (t.n_roots)
 		add(d, bad ? RESULT_INFO : RESULT_PASS, "trust store", NULL,
 				"%s: %u root%s, %u signer%s, %u CRL%s, %u opposed", t.dir,
-				t.n_roots, t.n_roots == 1 ? "" : "s", t.n_signers,
-				t.n_signers == 1 ? "" : "s", t.n_crls, t.n_crls == 1 ? "" : "s",
-				t.n_opposed);
+				t.n_roots, ctl_plural(t.n_roots), t.n_signers,
+				ctl_plural(t.n_signers), t.n_crls, ctl_plural(t.n_crls), t.n_opposed);
 	if (d->daemon_up && (ctl_uint(&d->manager, "TrustRoots") != t.n_roots ||
 			ctl_uint(&d->manager, "TrustSigners") != t.n_signers ||
 			ctl_uint(&d->manager, "TrustCrls") != t.n_crls))
@@ -650,7 +649,7 @@ static int report(struct diag *d)
 		printf("\n%s%u passed, %u warning%s, %u failed%s\n",
 				ctl_color(d->opts, count[RESULT_FAIL] ? CTL_RED : CTL_GREEN),
 				count[RESULT_PASS], count[RESULT_WARN],
-				count[RESULT_WARN] == 1 ? "" : "s", count[RESULT_FAIL],
+				ctl_plural(count[RESULT_WARN]), count[RESULT_FAIL],
 				ctl_color(d->opts, CTL_RESET));
 	}
 	return count[RESULT_FAIL] ? VITALECTL_FAILED : VITALECTL_OK;

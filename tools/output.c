@@ -66,6 +66,11 @@ void ctl_format_date(time_t t, char buf[16])
 		strcpy(buf, "-");
 }
 
+const char *ctl_plural(uint64_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
 /* Pads by characters, not bytes: names carry accents. */
 void ctl_print_padded(const char *s, unsigned int width)
 {

@@ -126,11 +126,15 @@ static void print_human(struct status *st, const struct vitalectl_opts *opts)
 			ctl_color(opts, CTL_RESET));
 	printf("  pcscd:        %s%s%s\n", ctl_color(opts, pcsc ? CTL_GREEN : CTL_RED),
 			pcsc ? "reachable" : "not reachable", ctl_color(opts, CTL_RESET));
-	printf("  trust store:  %llu roots, %llu signers, %llu CRLs, %llu opposed serials\n",
+	printf("  trust store:  %llu root%s, %llu signer%s, %llu CRL%s, %llu opposed serial%s\n",
 			(unsigned long long)ctl_uint(m, "TrustRoots"),
+			ctl_plural(ctl_uint(m, "TrustRoots")),
 			(unsigned long long)ctl_uint(m, "TrustSigners"),
+			ctl_plural(ctl_uint(m, "TrustSigners")),
 			(unsigned long long)ctl_uint(m, "TrustCrls"),
-			(unsigned long long)ctl_uint(m, "TrustOpposed"));
+			ctl_plural(ctl_uint(m, "TrustCrls")),
+			(unsigned long long)ctl_uint(m, "TrustOpposed"),
+			ctl_plural(ctl_uint(m, "TrustOpposed")));
 	printf("                earliest expiry %s, CRL next update %s\n", expiry, crl);
 	printf("  test cards:   %s\n", ctl_bool(m, "TestCardsAllowed") ? "accepted" : "refused");
 	printf("  sources:      %zu\n", nr);

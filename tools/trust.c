@@ -274,10 +274,9 @@ static void print_human(const struct ctl_trust *t, const struct vitalectl_opts *
 	size_t i;
 
 	printf("Trust directory %s: %u root%s, %u signer%s, %u CRL%s, %u opposed serial%s\n",
-			t->dir, t->n_roots, t->n_roots == 1 ? "" : "s",
-			t->n_signers, t->n_signers == 1 ? "" : "s",
-			t->n_crls, t->n_crls == 1 ? "" : "s",
-			t->n_opposed, t->n_opposed == 1 ? "" : "s");
+			t->dir, t->n_roots, ctl_plural(t->n_roots), t->n_signers,
+			ctl_plural(t->n_signers), t->n_crls, ctl_plural(t->n_crls), t->n_opposed,
+			ctl_plural(t->n_opposed));
 	if (t->n_items) {
 		printf("\n%s%-7s %-14s %-11s %-11s %-34s %s%s\n", ctl_color(opts, CTL_BOLD),
 				"KIND", "STATUS", "FROM", "UNTIL", "SUBJECT / ISSUER", "FILE",

@@ -153,6 +153,8 @@ const char *ctl_color(const struct vitalectl_opts *opts, enum ctl_color color);
 enum ctl_color ctl_status_color(const char *status);
 /* Plain words for machine names: "phone-nfc" -> "phone over NFC", ... */
 const char *ctl_form_text(const char *form);
+/* "s" unless n is 1: "1 root", "2 roots". */
+const char *ctl_plural(uint64_t n);
 /* s then spaces up to width characters (UTF-8 aware), then one space. */
 void ctl_print_padded(const char *s, unsigned int width);
 /* "2026-11-26 18:30:05" local time, "-" for 0. */
