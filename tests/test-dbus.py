@@ -485,6 +485,55 @@ def test_daemon_checks_callers(t, h):
         h.remove(0)
 
 
+def test_phone_lifetime(t, bus, h):
+    d = bus.start_vitaled(conf("[DBus]\nPhoneReadLifetime = 10\n"),
+                          env={"PCSCLITE_CSOCK_NAME": h.socket})
+    h.insert(1, "phone", family="reference")
+    path, props = wait_card(bus)
+    h.remove(1)
+    time.sleep(1)
+    t.ok(path in cards(bus), "a phone read stays after the phone left the field")
+    t.ok(wait_no_card(bus, 60), "... until PhoneReadLifetime (10 s) runs out: Card1 removed")
+    r = bus.call_as("member", path or "/", CARD1, "GetBeneficiaries", "")
+    t.eq(r.get("error"), "org.freedesktop.DBus.Error.UnknownObject",
+         "the expired phone read cannot be asked for any more")
+    d.stop()
+
+
+def test_session_bus(t, bus, h):
+    """--session: a developer's own bus; the daemon's own user is served."""
+    sess = bus.popen_as("outsider", ["dbus-daemon", "--session", "--nofork", "--nopidfile",
+                                     "--print-address=1"], stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL)
+    try:
+        addr = sess.stdout.readline().decode().strip()
+        env = {"PCSCLITE_CSOCK_NAME": h.socket, "DBUS_SESSION_BUS_ADDRESS": addr}
+        d = bus.start_vitaled(conf(), env=env, user="outsider", args=("--session",))
+        h.insert(0, "card", family="reference")
+        code = ("import dbus, json, time\n"
+                "b = dbus.SessionBus()\n"
+                "om = b.get_object('org.vitaled', '/org/vitaled')\n"
+                "for i in range(300):\n"
+                "    cards = [p for p, i in om.GetManagedObjects(dbus_interface="
+                "'org.freedesktop.DBus.ObjectManager').items()\n"
+                "             if i.get('org.vitaled.Card1', {}).get('State') == 'done']\n"
+                "    if cards: break\n"
+                "    time.sleep(0.1)\n"
+                "c = b.get_object('org.vitaled', cards[0])\n"
+                "print(json.dumps([str(x['FirstName']) for x in c.GetBeneficiaries("
+                "'', dbus_interface='org.vitaled.Card1')]))\n")
+        r = bus.run_as("outsider", [PY, "-c", code], env=dict(bus.env(env)), timeout=120)
+        t.eq(r.stdout.strip(), json.dumps([b["first_name"] for b in REF["beneficiaries"]]),
+             "--session: the daemon's own user reads the card on its session bus")
+        t.ok("owned on the session bus" in d.log(), "--session: the name is on the session bus")
+        h.remove(0)
+        d.stop()
+    finally:
+        sess.kill()
+        sess.wait()
+        sess.stdout.close()
+
+
 def test_bus_loss(t, h):
     with SystemBus() as bus:
         d = bus.start_vitaled(conf(), env={"PCSCLITE_CSOCK_NAME": h.socket})
@@ -531,6 +580,8 @@ def main():
         t.ok(status == 0 and not sanitizer_report(d.log()),
              "the daemon stops cleanly (exit %s), no sanitizer report" % status,
              sanitizer_report(d.log()))
+        t.run(test_phone_lifetime, bus, h)
+        t.run(test_session_bus, bus, h)
         t.run(test_daemon_checks_callers, h)
         t.run(test_bus_loss, h)
     finally:
