@@ -40,22 +40,36 @@ void vd_chip_verify_sod(struct vd_context *ctx, const struct vd_chip_image *img,
 {
 	struct vd_verdict *why = &out->verdict;
 	struct vd_record *rec = &out->record;
+	struct vd_chip_image listed = *img;
 	EVP_PKEY *aa_key = NULL;
+	unsigned int n;
 
 	vd_read_result_drop_record(out);
 	out->form = img->form;
 	out->marker = VD_MARKER_PRODUCTION;
 
 	/* 1. Structure of everything read (the SOD's is checked by the caller:
-	 * chip.c parses it first to know which data groups to read). */
-	if (vd_record_parse_dgs(&img->dgs, img->form, rec, why) < 0)
+	 * chip.c parses it first to know which data groups to read).  A data
+	 * group the SOD does not list is not covered by the signature: it is
+	 * not used at all.  One it lists must be there. */
+	for (n = 1; n < VD_DG_MAX; n++) {
+		if (!sod->dg[n].listed) {
+			listed.dgs.dg[n].data = NULL;
+			listed.dgs.dg[n].len = 0;
+		} else if (!img->dgs.dg[n].data) {
+			vd_verdict_set(why, VD_STATUS_MALFORMED,
+					"DG%u listed in EF.SOD is missing from the chip", n);
+			goto fail;
+		}
+	}
+	if (vd_record_parse_dgs(&listed.dgs, img->form, rec, why) < 0)
 		goto fail;
 	out->marker = rec->marker;
-	aa_key = vd_dg15_public_key(img->dgs.dg[15].data, img->dgs.dg[15].len, why);
+	aa_key = vd_dg15_public_key(listed.dgs.dg[15].data, listed.dgs.dg[15].len, why);
 	if (!aa_key)
 		goto fail;
 
-	if (verify_parsed(ctx, img, sod, aa_key, rec, now, why) < 0)
+	if (verify_parsed(ctx, &listed, sod, aa_key, rec, now, why) < 0)
 		goto fail;
 	vd_verdict_set(why, VD_STATUS_VERIFIED, "passive and active authentication passed");
 	out->has_record = true;

@@ -84,8 +84,9 @@ static int exchange(struct chip *c, const uint8_t *cmd, size_t cmd_len, size_t *
 	err = c->io->transmit(c->io->io_data, cmd, cmd_len, c->resp, &n);
 	if (err < 0)
 		return err;
+	/* no status word: the card went away mid-answer */
 	if (n < 2 || n > sizeof(c->resp))
-		return -EBADMSG;
+		return -EIO;
 	*sw = (c->resp[n - 2] << 8) | c->resp[n - 1];
 	*len = n - 2;
 	return 0;
@@ -264,8 +265,8 @@ static void fail(struct chip *c, int err, const char *what)
 static void read_open_profile(struct chip *c, struct vd_context *ctx, enum vd_form_factor form,
 		time_t now)
 {
-	static const uint8_t always[] = { SFI_DG1, SFI_DG2, SFI_DG15 };
-	static const uint8_t if_listed[] = { SFI_DG3, SFI_DG4 };
+	/* doc/formats.md 5.5: DG1, DG2, DG3 and DG4 if listed, DG15 */
+	static const uint8_t order[] = { SFI_DG1, SFI_DG2, SFI_DG3, SFI_DG4, SFI_DG15 };
 	struct vd_chip_image img = { .form = form };
 	struct vd_sod sod;
 	unsigned int i;
@@ -279,11 +280,11 @@ static void read_open_profile(struct chip *c, struct vd_context *ctx, enum vd_fo
 		c->out->form = form;
 		return;
 	}
-	for (i = 0; i < sizeof(always) + sizeof(if_listed); i++) {
-		uint8_t sfi = i < sizeof(always) ? always[i] : if_listed[i - sizeof(always)];
+	for (i = 0; i < sizeof(order); i++) {
+		uint8_t sfi = order[i];
 
-		if (i >= sizeof(always) && !sod.dg[sfi].listed)
-			continue;
+		if (!sod.dg[sfi].listed)
+			continue;	/* DG1, DG2, DG15 always are (vd_sod_parse) */
 		err = read_file(c, sfi, c->files[sfi], VD_DG_MAX_SIZE, &c->lens[sfi]);
 		if (err == -ENOENT)
 			continue;	/* absent: judged by the verification */

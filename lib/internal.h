@@ -89,14 +89,15 @@ struct vd_sod {
 };
 
 /* Structure only: outer 77, DER CMS SignedData, our eContentType, the
- * hash list.  0, or -EBADMSG with why = malformed (sod then cleared). */
+ * hash list listing at least DG1, DG2 and DG15.  0, or -EBADMSG with
+ * why = malformed (sod then cleared). */
 int vd_sod_parse(const uint8_t *file, size_t len, struct vd_sod *sod, struct vd_verdict *why);
 /* Signer chain at now (cached), then the CMS signature: 0, or -EPERM with
  * why = untrusted / expired / not-yet-valid / revoked / forged. */
 int vd_sod_verify(struct vd_sod *sod, struct vd_trust *trust, time_t now,
 		struct vd_verdict *why);
-/* Every data group present is listed and matches; every listed one is
- * present: 0 or -EPERM with why = forged. */
+/* Every listed data group is present and matches its hash: 0 or -EPERM
+ * with why = forged.  Unlisted ones are not looked at. */
 int vd_sod_check_dgs(const struct vd_sod *sod, const struct vd_dg_set *dgs,
 		struct vd_verdict *why);
 void vd_sod_clear(struct vd_sod *sod);

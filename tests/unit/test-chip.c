@@ -34,7 +34,8 @@ static const struct image_case image_cases[] = {
 	{ "single", "--family single", VD_FORM_CARD, VD_STATUS_VERIFIED },
 	{ "ext-ignorable", "--mutate ext-ignorable", VD_FORM_CARD, VD_STATUS_VERIFIED },
 	{ "wrong-hash", "--mutate wrong-hash", VD_FORM_CARD, VD_STATUS_FORGED },
-	{ "dg-unlisted", "--family single --mutate dg-unlisted", VD_FORM_CARD, VD_STATUS_FORGED },
+	/* an unlisted data group is not covered by the signature: not used */
+	{ "dg-unlisted", "--family single --mutate dg-unlisted", VD_FORM_CARD, VD_STATUS_VERIFIED },
 	{ "untrusted", "--signer ds-foreign", VD_FORM_CARD, VD_STATUS_UNTRUSTED },
 	{ "expired", "--signer ds-expired", VD_FORM_CARD, VD_STATUS_EXPIRED },
 	{ "not-yet-valid", "--signer ds-notyet", VD_FORM_CARD, VD_STATUS_NOT_YET_VALID },
@@ -118,6 +119,10 @@ static void test_images(void)
 				"image %s: record only when verified", c->name);
 		if (i == 0 && res->has_record)
 			check_reference_record(&res->record);
+		if (!strcmp(c->name, "dg-unlisted"))
+			tap_ok(res->record.n_beneficiaries > 0 &&
+					res->record.beneficiaries[0].n_amc == 0,
+					"image dg-unlisted: the unlisted DG4 is not used");
 		if (c->want == VD_STATUS_TEST_CARD) {
 			verify_signed(ctx_test_ok, &img, c->form, res);
 			tap_ok(res->verdict.status == VD_STATUS_VERIFIED && res->has_record &&
@@ -150,6 +155,15 @@ static void test_image_tampering(void)
 	chipimg_view(&img, VD_FORM_CARD, challenge, sizeof(challenge), sig, sizeof(sig), &view);
 	vd_chip_verify_image(ctx, &view, now, res);
 	tap_is(res->verdict.status, VD_STATUS_CLONE_SUSPECTED, "replayed AA answer: %s",
+			res->verdict.reason);
+
+	/* a data group the SOD lists, missing from the chip */
+	chipimg_sign(img.chip_key, challenge, sizeof(challenge), sig);
+	chipimg_view(&img, VD_FORM_CARD, challenge, sizeof(challenge), sig, sizeof(sig), &view);
+	view.dgs.dg[3].data = NULL;
+	view.dgs.dg[3].len = 0;
+	vd_chip_verify_image(ctx, &view, now, res);
+	tap_is(res->verdict.status, VD_STATUS_MALFORMED, "listed DG3 missing: %s",
 			res->verdict.reason);
 
 	/* no answer at all */
@@ -203,6 +217,7 @@ struct simcard {
 	bool legacy;
 	unsigned int vanish_after;	/* -ENODEV after that many APDUs; 0 never */
 	bool garbage;			/* answers one byte */
+	bool odd_sw;			/* answers 6F 00 with data */
 	unsigned int count;
 	bool selected, in_vitale;
 	int ef;				/* current EF (SFI), -1 none */
@@ -244,6 +259,8 @@ static int sim_transmit(void *io_data, const uint8_t *cmd, size_t cmd_len, uint8
 		*resp_len = 1;
 		return 0;
 	}
+	if (s->odd_sw)
+		return answer(resp, resp_len, (const uint8_t *)"??", 2, 0x6f00);
 	if (cmd_len < 4)
 		return answer(resp, resp_len, NULL, 0, 0x6700);
 	switch (cmd[1]) {
@@ -409,12 +426,19 @@ static void test_io(void)
 			want - 1);
 	s.vanish_after = 0;
 
-	/* garbage answers */
+	/* answers without a status word: the card is going away */
 	s.garbage = true;
 	sim_read(&s, card_atr, sizeof(card_atr), res);
-	tap_is(res->verdict.status, VD_STATUS_MALFORMED, "one-byte answers: %s",
-			res->verdict.reason);
+	tap_ok(res->verdict.status == VD_STATUS_READ_FAILED && !res->has_record,
+			"one-byte answers: read-failed (%s)", res->verdict.reason);
 	s.garbage = false;
+
+	/* status words no card gives to a SELECT: nonsense */
+	s.odd_sw = true;
+	sim_read(&s, card_atr, sizeof(card_atr), res);
+	tap_is(res->verdict.status, VD_STATUS_MALFORMED, "nonsense status words: %s",
+			res->verdict.reason);
+	s.odd_sw = false;
 
 	/* a card with no known application */
 	s.aid = NULL;
