@@ -5,18 +5,12 @@
  * here, plugin groups in their descriptors — so an unknown key, a bad value
  * or a syntax error is caught at load time with "file:line: what is wrong".
  */
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
-
-#define MAX_LINE 1024
 
 const struct vitaled_option config_general_options[] = {
 	{ "EnablePlugins", VITALED_OPT_STRLIST, "", 0, 0 },
@@ -70,46 +64,14 @@ struct config {
 	struct entry *entries;	/* newest first: lookups see the last value set */
 };
 
-struct parse {
-	const char *file;
-	unsigned int line;
+/* Parser state (vd_ini_parser.data) while a configuration loads. */
+struct load {
 	const struct config_schema *const *plugin_schemas;
 	const struct config_schema *group;
-	char *err;
-	size_t err_len;
 	struct config *config;
 };
 
 static struct config *current;
-
-static int parse_error(struct parse *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int parse_error(struct parse *p, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	n = snprintf(p->err, p->err_len, "%s:%u: ", p->file, p->line);
-	if (n < 0 || (size_t)n >= p->err_len)
-		return -EINVAL;
-	va_start(ap, fmt);
-	vsnprintf(p->err + n, p->err_len - n, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-static char *trim(char *s)
-{
-	char *end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
 
 static const struct config_schema *find_schema(const struct config_schema *const *plugins,
 		const char *group)
@@ -158,7 +120,8 @@ static int parse_int(const char *v, long *out)
 	return 0;
 }
 
-static int check_value(struct parse *p, const struct vitaled_option *opt, const char *value)
+static int check_value(struct vd_ini_parser *p, const struct vitaled_option *opt,
+		const char *value)
 {
 	bool b;
 	long n;
@@ -166,14 +129,14 @@ static int check_value(struct parse *p, const struct vitaled_option *opt, const 
 	switch (opt->type) {
 	case VITALED_OPT_BOOL:
 		if (parse_bool(value, &b) < 0)
-			return parse_error(p, "%s: '%s' is not a boolean (true or false)",
+			return vd_ini_error(p, "%s: '%s' is not a boolean (true or false)",
 					opt->key, value);
 		break;
 	case VITALED_OPT_INT:
 		if (parse_int(value, &n) < 0)
-			return parse_error(p, "%s: '%s' is not a whole number", opt->key, value);
+			return vd_ini_error(p, "%s: '%s' is not a whole number", opt->key, value);
 		if (n < opt->min || n > opt->max)
-			return parse_error(p, "%s: %ld is out of range (%ld to %ld)",
+			return vd_ini_error(p, "%s: %ld is out of range (%ld to %ld)",
 					opt->key, n, opt->min, opt->max);
 		break;
 	case VITALED_OPT_STRING:
@@ -184,34 +147,39 @@ static int check_value(struct parse *p, const struct vitaled_option *opt, const 
 }
 
 /* [General] plugin lists must name plugins that exist. */
-static int check_plugin_names(struct parse *p, const struct vitaled_option *opt,
+static int check_plugin_names(struct vd_ini_parser *p, const struct vitaled_option *opt,
 		const char *value)
 {
-	char buf[MAX_LINE + 1], *tok, *save = NULL;
+	struct load *ld = p->data;
+	const char *s = value;
 
-	snprintf(buf, sizeof(buf), "%s", value);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		const char *name = trim(tok);
-		const struct config_schema *const *s;
+	while (*s) {
+		const struct config_schema *const *sc;
+		char name[64];
+		size_t n;
 
-		if (!*name)
-			continue;
-		for (s = p->plugin_schemas; s && *s; s++)
-			if (!strcmp((*s)->group, name))
+		s += strspn(s, " \t,");
+		n = strcspn(s, " \t,");
+		if (!n)
+			break;
+		snprintf(name, sizeof(name), "%.*s", (int)n, s);
+		s += n;
+		for (sc = ld->plugin_schemas; sc && *sc; sc++)
+			if (!strcmp((*sc)->group, name))
 				break;
-		if (!s || !*s)
-			return parse_error(p, "%s: no plugin is called '%s'", opt->key, name);
+		if (!sc || !*sc)
+			return vd_ini_error(p, "%s: no plugin is called '%s'", opt->key, name);
 	}
 	return 0;
 }
 
-static int add_entry(struct parse *p, const char *key, const char *value)
+static int add_entry(struct load *ld, const char *key, const char *value)
 {
 	struct entry *e = calloc(1, sizeof(*e));
 
 	if (!e)
 		return -ENOMEM;
-	e->group = strdup(p->group->group);
+	e->group = strdup(ld->group->group);
 	e->key = strdup(key);
 	e->value = strdup(value);
 	if (!e->group || !e->key || !e->value) {
@@ -221,135 +189,71 @@ static int add_entry(struct parse *p, const char *key, const char *value)
 		free(e);
 		return -ENOMEM;
 	}
-	e->next = p->config->entries;
-	p->config->entries = e;
+	e->next = ld->config->entries;
+	ld->config->entries = e;
 	return 0;
 }
 
-static int parse_line(struct parse *p, char *line)
+static int on_group(struct vd_ini_parser *p, const char *group)
 {
-	const struct vitaled_option *opt;
-	char *s = trim(line), *eq, *key, *value;
-	int err;
+	struct load *ld = p->data;
 
-	if (*s == '\0' || *s == '#' || *s == ';')
-		return 0;
-	if (*s == '[') {
-		char *close = strchr(s, ']');
-
-		if (!close || close[1] != '\0')
-			return parse_error(p, "a group header must look like [Group]");
-		*close = '\0';
-		p->group = find_schema(p->plugin_schemas, trim(s + 1));
-		if (!p->group)
-			return parse_error(p, "unknown group [%s]", trim(s + 1));
+	if (!group) {
+		ld->group = NULL;
 		return 0;
 	}
-	eq = strchr(s, '=');
-	if (!eq)
-		return parse_error(p, "expected 'Key = Value' or [Group]");
-	*eq = '\0';
-	key = trim(s);
-	value = trim(eq + 1);
-	if (!p->group)
-		return parse_error(p, "'%s' is outside any [Group]", key);
-	opt = find_option(p->group, key);
+	ld->group = find_schema(ld->plugin_schemas, group);
+	if (!ld->group)
+		return vd_ini_error(p, "unknown group [%s]", group);
+	return 0;
+}
+
+static int on_entry(struct vd_ini_parser *p, const char *key, const char *value)
+{
+	struct load *ld = p->data;
+	const struct vitaled_option *opt;
+	int err;
+
+	if (!ld->group)
+		return vd_ini_error(p, "'%s' is outside any [Group]", key);
+	opt = find_option(ld->group, key);
 	if (!opt)
-		return parse_error(p, "unknown key '%s' in [%s]", key, p->group->group);
+		return vd_ini_error(p, "unknown key '%s' in [%s]", key, ld->group->group);
 	err = check_value(p, opt, value);
 	if (err < 0)
 		return err;
-	if (opt->type == VITALED_OPT_STRLIST && p->group == &core_schemas[0]) {
+	if (opt->type == VITALED_OPT_STRLIST && ld->group == &core_schemas[0]) {
 		err = check_plugin_names(p, opt, value);
 		if (err < 0)
 			return err;
 	}
-	return add_entry(p, key, value);
-}
-
-static int parse_file(struct parse *p, const char *path, bool missing_ok)
-{
-	char line[MAX_LINE + 2];
-	FILE *f;
-	int err = 0;
-
-	f = fopen(path, "re");
-	if (!f) {
-		if (errno == ENOENT && missing_ok)
-			return 0;
-		p->file = path;
-		p->line = 0;
-		return parse_error(p, "cannot open: %s", strerror(errno));
-	}
-	p->file = path;
-	p->line = 0;
-	p->group = NULL;	/* every file starts outside any group */
-	while (fgets(line, sizeof(line), f)) {
-		p->line++;
-		if (!strchr(line, '\n') && !feof(f)) {
-			err = parse_error(p, "line longer than %d characters", MAX_LINE);
-			break;
-		}
-		line[strcspn(line, "\n")] = '\0';
-		err = parse_line(p, line);
-		if (err < 0)
-			break;
-	}
-	fclose(f);
-	return err;
-}
-
-static int conf_filter(const struct dirent *d)
-{
-	size_t n = strlen(d->d_name);
-
-	return d->d_name[0] != '.' && n > 5 && !strcmp(d->d_name + n - 5, ".conf");
-}
-
-static int parse_dropins(struct parse *p, const char *dir)
-{
-	struct dirent **names;
-	int i, n, err = 0;
-
-	n = scandir(dir, &names, conf_filter, alphasort);
-	if (n < 0)
-		return errno == ENOENT ? 0 : -errno;
-	for (i = 0; i < n; i++) {
-		char path[PATH_MAX];
-
-		if (!err) {
-			if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name) >=
-					(int)sizeof(path))
-				err = -ENAMETOOLONG;
-			else
-				err = parse_file(p, path, false);
-		}
-		free(names[i]);
-	}
-	free(names);
-	return err;
+	return add_entry(ld, key, value);
 }
 
 int config_load(const char *path, const char *dropin_dir, bool missing_ok,
 		const struct config_schema *const *schemas,
 		char *err, size_t err_len, struct config **out)
 {
-	struct parse p = { .plugin_schemas = schemas, .err = err, .err_len = err_len };
+	struct load ld = { .plugin_schemas = schemas };
+	struct vd_ini_parser p = {
+		.on_group = on_group, .on_entry = on_entry, .data = &ld,
+		.strict = true, .err = err, .err_len = err_len,
+	};
 	int ret;
 
-	p.config = calloc(1, sizeof(*p.config));
-	if (!p.config)
+	ld.config = calloc(1, sizeof(*ld.config));
+	if (!ld.config)
 		return -ENOMEM;
-	ret = parse_file(&p, path, missing_ok);
+	ret = vd_ini_parse_file(&p, path, missing_ok);
 	if (ret == 0 && dropin_dir)
-		ret = parse_dropins(&p, dropin_dir);
+		ret = vd_ini_parse_dropins(&p, dropin_dir);
 	if (ret < 0) {
-		if (ret != -EINVAL)
-			snprintf(err, err_len, "%s: %s", path, strerror(-ret));
-		config_free(p.config);
+		if (ret == -ENOMEM || ret == -ENAMETOOLONG)
+			snprintf(err, err_len, "%s: %s", p.file ? p.file : path, strerror(-ret));
+		config_free(ld.config);
 		return ret;
 	}
-	*out = p.config;
+	*out = ld.config;
 	return 0;
 }
 

@@ -123,31 +123,14 @@ const struct config_schema *const *plugin_schemas(void)
 	return schema_list;
 }
 
-static bool in_list(const char *list, const char *name)
-{
-	size_t len = strlen(name);
-	const char *p = list;
-
-	while (p && *p) {
-		size_t n;
-
-		p += strspn(p, " \t,");
-		n = strcspn(p, " \t,");
-		if (n == len && !strncmp(p, name, n))
-			return true;
-		p += n;
-	}
-	return false;
-}
-
 static bool plugin_enabled(const char *name)
 {
 	const char *enable = vitaled_config_string("General", "EnablePlugins");
 	const char *disable = vitaled_config_string("General", "DisablePlugins");
 
-	if (enable && enable[strspn(enable, " \t,")] && !in_list(enable, name))
+	if (enable && enable[strspn(enable, " \t,")] && !vd_list_contains(enable, name))
 		return false;
-	return !in_list(disable, name);
+	return !vd_list_contains(disable, name);
 }
 
 void plugin_print_list(FILE *out)

@@ -281,4 +281,28 @@ struct x509_st;
 const char *vd_hcert_verify(struct x509_st *signer, const uint8_t *text, size_t len,
 		time_t at, size_t max_inflated, struct vd_verdict *out);
 
+/* ---- configuration file syntax (lib/ini.c) ---------------------------
+ * Tokenizes "[Group]" / "Key = Value" files; callbacks decide what is
+ * valid.  on_group gets NULL at the start of each file.  Callbacks return
+ * 0 or a negative errno, usually from vd_ini_error().
+ */
+struct vd_ini_parser {
+	int (*on_group)(struct vd_ini_parser *p, const char *group);
+	int (*on_entry)(struct vd_ini_parser *p, const char *key, const char *value);
+	void *data;
+	bool strict;		/* syntax errors are errors (else skipped) */
+	char *err;		/* "file:line: what is wrong" */
+	size_t err_len;
+	const char *file;	/* where the parser is */
+	unsigned int line;
+};
+
+int vd_ini_parse_file(struct vd_ini_parser *p, const char *path, bool missing_ok);
+/* *.conf in dir, in name order; a missing dir is fine. */
+int vd_ini_parse_dropins(struct vd_ini_parser *p, const char *dir);
+int vd_ini_error(struct vd_ini_parser *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Is name an item of a comma/space separated list? */
+bool vd_list_contains(const char *list, const char *name);
+
 #endif

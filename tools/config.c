@@ -3,28 +3,16 @@
  * daemon (diag, trust list).  Lenient on purpose: `vitaled --check-config`
  * is the validator; here a key we do not use is simply skipped.
  */
-#include <ctype.h>
 #include <errno.h>
-#include <glob.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
+#include "vitaled-core.h"
 #include "vitalectl.h"
 
 #define DEFAULT_CONFIG	CONFIGDIR "/vitaled.conf"
-
-static char *trim(char *s)
-{
-	char *end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
 
 static void set(char *dst, size_t size, const char *value)
 {
@@ -52,84 +40,51 @@ static void apply(struct ctl_config *cfg, const char *group, const char *key, co
 		set(cfg->disable_plugins, sizeof(cfg->disable_plugins), value);
 }
 
-static int read_file(struct ctl_config *cfg, const char *path)
-{
-	char line[1024], group[64] = "", *s, *eq, *end;
-	FILE *f = fopen(path, "re");
+/* Parser state: the group we are in (vd_ini_parser.data). */
+struct read {
+	struct ctl_config *cfg;
+	char group[64];
+};
 
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		s = trim(line);
-		if (!*s || *s == '#' || *s == ';')
-			continue;
-		if (*s == '[') {
-			end = strchr(s, ']');
-			if (end) {
-				*end = '\0';
-				set(group, sizeof(group), s + 1);
-			}
-			continue;
-		}
-		eq = strchr(s, '=');
-		if (!eq)
-			continue;
-		*eq = '\0';
-		apply(cfg, group, trim(s), trim(eq + 1));
-	}
-	fclose(f);
+static int on_group(struct vd_ini_parser *p, const char *group)
+{
+	struct read *rd = p->data;
+
+	set(rd->group, sizeof(rd->group), group ? group : "");
+	return 0;
+}
+
+static int on_entry(struct vd_ini_parser *p, const char *key, const char *value)
+{
+	struct read *rd = p->data;
+
+	apply(rd->cfg, rd->group, key, value);
 	return 0;
 }
 
 void ctl_config_load(const char *path, struct ctl_config *cfg)
 {
-	char pattern[600];
-	glob_t g;
-	size_t i;
+	struct read rd = { .cfg = cfg };
+	struct vd_ini_parser p = { .on_group = on_group, .on_entry = on_entry, .data = &rd,
+				   .err = cfg->problem, .err_len = sizeof(cfg->problem) };
+	char dropins[600];
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
 	set(cfg->trust_dir, sizeof(cfg->trust_dir), TRUSTDIR);
 	set(cfg->client_group, sizeof(cfg->client_group), "vitaled-clients");
 	set(cfg->path, sizeof(cfg->path), path ? path : DEFAULT_CONFIG);
-	ret = read_file(cfg, cfg->path);
-	cfg->found = ret == 0;
 	/* no main file is fine (built-in defaults) unless it was asked for */
-	if (ret < 0 && (path || ret != -ENOENT))
-		snprintf(cfg->problem, sizeof(cfg->problem), "%s: %s", cfg->path, strerror(-ret));
-	snprintf(pattern, sizeof(pattern), "%s.d/*.conf", cfg->path);
-	if (glob(pattern, 0, NULL, &g) == 0) {
-		/* glob sorts: later files win, as in the daemon */
-		for (i = 0; i < g.gl_pathc; i++) {
-			ret = read_file(cfg, g.gl_pathv[i]);
-			if (ret < 0 && !cfg->problem[0])
-				snprintf(cfg->problem, sizeof(cfg->problem), "%s: %s",
-						g.gl_pathv[i], strerror(-ret));
-		}
-		globfree(&g);
-	}
-}
-
-/* name in a comma-separated list */
-static bool in_list(const char *list, const char *name)
-{
-	size_t len = strlen(name);
-	const char *p = list;
-
-	while (*p) {
-		while (*p == ',' || isspace((unsigned char)*p))
-			p++;
-		if (!strncmp(p, name, len) && (p[len] == '\0' || p[len] == ',' ||
-				isspace((unsigned char)p[len])))
-			return true;
-		p += strcspn(p, ",");
-	}
-	return false;
+	ret = vd_ini_parse_file(&p, cfg->path, !path);
+	cfg->found = ret == 0 && access(cfg->path, F_OK) == 0;
+	snprintf(dropins, sizeof(dropins), "%s.d", cfg->path);
+	/* a drop-in that cannot be opened is reported in cfg->problem */
+	vd_ini_parse_dropins(&p, dropins);
 }
 
 bool ctl_config_plugin_enabled(const struct ctl_config *cfg, const char *plugin)
 {
-	if (cfg->enable_plugins[0] && !in_list(cfg->enable_plugins, plugin))
+	if (cfg->enable_plugins[0] && !vd_list_contains(cfg->enable_plugins, plugin))
 		return false;
-	return !in_list(cfg->disable_plugins, plugin);
+	return !vd_list_contains(cfg->disable_plugins, plugin);
 }
