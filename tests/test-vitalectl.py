@@ -6,6 +6,7 @@ where it is stable, --json parsed and checked, exit codes as documented."""
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,23 @@ def wait_card(bus, reader_index, want_done=True, timeout=30):
                     return c
         time.sleep(0.1)
     raise TimeoutError("no card read in reader %d" % reader_index)
+
+
+def read_lines(p, n, timeout=30):
+    """Text a watch printed, up to at least its first n lines (it has
+    subscribed by then).  Read from the pipe itself so that nothing stays
+    in a buffer that communicate() would not see."""
+    data = b""
+    fd = p.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    while data.count(b"\n") < n and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode()
 
 
 def wait_no_card(bus, reader_index, timeout=30):
@@ -178,12 +196,12 @@ def test_no_daemon(t, bus):
 
 # ---- against the daemon -------------------------------------------------------
 
-def test_watch_before_daemon(t, p):
+def test_watch_before_daemon(t, p, head):
     """watch started before vitaled: it says so, then sees it arrive."""
     time.sleep(0.5)
     p.send_signal(2)
     out, _ = p.communicate(timeout=20)
-    events = [json.loads(x) for x in out.splitlines()]
+    events = [json.loads(x) for x in (head + out).splitlines()]
     t.ok(events and events[0]["event"] == "daemon-down" and events[0].get("initial"),
          "watch --json before the daemon: daemon-down first", events[:1])
     t.eq([e["event"] for e in events[1:4]], ["daemon-up", "reader-added", "reader-added"],
@@ -311,7 +329,8 @@ def test_watch(t, bus, pcsc):
                          stderr=subprocess.PIPE, text=True, env=bus.env({"TZ": "UTC"}))
     js = bus.popen_as("member", [CTL, "--json", "watch"], stdout=subprocess.PIPE,
                       stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)  # both subscribed (the readers appear as their first lines)
+    # both subscribed: the daemon and its two readers are their first lines
+    head = [read_lines(human, 3), read_lines(js, 3)]
     pcsc.insert(0, profile="card", variant="reference")
     wait_card(bus, 0)
     pcsc.insert(1, profile="card", variant="expired")
@@ -325,6 +344,7 @@ def test_watch(t, bus, pcsc):
         p.send_signal(2)
     hout, herr = human.communicate(timeout=20)
     jout, jerr = js.communicate(timeout=20)
+    hout, jout = head[0] + hout, head[1] + jout
     t.eq((human.returncode, js.returncode), (0, 0), "watch ends with exit 0 on SIGINT")
     hl = [re.sub(r"^\d\d:\d\d:\d\d ", "", x) for x in hout.splitlines()]
     want = [r"vitaled \S+ is running",
@@ -371,7 +391,7 @@ def test_watch_daemon_restart(t, bus, conf, env):
     """watch keeps going across a daemon restart and says so."""
     p = bus.popen_as("root", [CTL, "--json", "watch"], stdout=subprocess.PIPE,
                      stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    head = read_lines(p, 3)
     for d in list(bus.daemons):
         d.stop()
         bus.daemons.remove(d)
@@ -380,7 +400,7 @@ def test_watch_daemon_restart(t, bus, conf, env):
     time.sleep(1.0)
     p.send_signal(2)
     out, _ = p.communicate(timeout=20)
-    kinds = [json.loads(x)["event"] for x in out.splitlines()]
+    kinds = [json.loads(x)["event"] for x in (head + out).splitlines()]
     t.ok("daemon-down" in kinds and kinds.index("daemon-up") < kinds.index("daemon-down")
          and kinds[kinds.index("daemon-down"):].count("daemon-up") == 1,
          "watch: daemon-down then daemon-up across a restart", kinds)
@@ -416,12 +436,12 @@ def main():
             t.run(test_no_daemon, bus)
             early = bus.popen_as("root", [CTL, "--json", "watch"], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
-            time.sleep(0.5)
+            early_head = read_lines(early, 1)  # subscribed: daemon-down seen
             conf = "[Trust]\nDirectory = %s\n[General]\nEnablePlugins = pcsc\n" % vpki.trust_dir()
             env = {"PCSCLITE_CSOCK_NAME": pcsc.socket}
             bus.start_vitaled(conf, env=env)
             wait_readers(bus)
-            t.run(test_watch_before_daemon, early)
+            t.run(test_watch_before_daemon, early, early_head)
             t.run(test_status, bus)
             t.run(test_readers, bus)
             t.run(test_show, bus, pcsc)
