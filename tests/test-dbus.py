@@ -208,6 +208,12 @@ def test_end_to_end_and_privacy(t, bus, h, d):
                       for b in done),
          "the PropertiesChanged that says State=done also carries Status=verified "
          "(a client reacts within one event)", done)
+    card_path = ben.get("path", "?")
+    sigs = [("added" if "member=InterfacesAdded" in b else "changed")
+            for b in blocks if ("member=PropertiesChanged" in b and "path=%s;" % card_path in b)
+            or ("member=InterfacesAdded" in b and 'object path "%s"' % card_path in b)]
+    t.eq(sigs, ["added", "changed"], "coalesced: the card was announced once, then one "
+         "PropertiesChanged took it from reading to its verdict")
     pc = [b for b in blocks if "member=PropertiesChanged" in b or "member=InterfacesAdded" in b]
     t.ok(pc and not any(leaks(b) for b in pc), "no personal data in any signal")
     a = [line for line in audit_lines(d) if "uid %d " % uid_of("member") in line]
