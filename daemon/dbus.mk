@@ -30,6 +30,14 @@ daemon/dbus-introspect.h: $(dbus_interface_xml)
 # Also when building just the daemon (BUILT_SOURCES only covers all/check).
 daemon/vitaled-dbus-service.$(OBJEXT): daemon/dbus-introspect.h
 
+# Unit test: dates, dictionaries read back from real messages, release rules.
+check_PROGRAMS += tests/unit/test-dbus-data
+TESTS += tests/unit/test-dbus-data
+tests_unit_test_dbus_data_SOURCES = tests/unit/test-dbus-data.c daemon/dbus-data.c \
+	daemon/dbus-error.c daemon/log.c
+tests_unit_test_dbus_data_CFLAGS = $(AM_CFLAGS) $(DBUS_CFLAGS) -I$(top_srcdir)/daemon
+tests_unit_test_dbus_data_LDADD = lib/libvitaled-core.la $(DBUS_LIBS) $(OPENSSL_LIBS)
+
 # Tests (real private bus with our policy, real pcscd and virtual cards).
 TESTS += tests/test-dbus.py tests/test-dbus-robust.py
 EXTRA_DIST += tests/test-dbus.py tests/test-dbus-robust.py tests/lib/vtest/bus.py tests/lib/vtest/family.py \
