@@ -12,6 +12,7 @@ the others are served meanwhile, the daemon does not grow without bound
 and every call is accounted for in the audit log.
 """
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -191,6 +192,28 @@ def test_non_reader(t, bus, h, d, path):
     t.ok("ok" in r, "served after the non-readers are gone", r)
 
 
+def test_bus_stall(t, bus, h, d):
+    """The bus daemon stops reading (SIGSTOP): vitaled must not block."""
+    h.remove(0)
+    start = len(d.log())
+    os.kill(bus.proc.pid, signal.SIGSTOP)
+    try:
+        for i in range(3):
+            h.insert(0, "card", family="reference")
+            seen = wait_for(lambda: d.log().count("card, verified", start) > i, 30)
+            h.remove(0)
+            wait_for(lambda: d.log().count("data wiped", start) > i, 30)
+        t.ok(seen and d.log().count("card, verified", start) == 3,
+             "bus stopped: the daemon still reads and verifies cards (3 reads)")
+    finally:
+        os.kill(bus.proc.pid, signal.SIGCONT)
+    h.insert(0, "card", family="reference")
+    p = wait_verified(bus)
+    r = bus.call_as("member", p or "/", CARD1, "GetBeneficiaries", "")
+    t.ok(p and "ok" in r and len(r["ok"]) == 4,
+         "bus back: the current card is there, verified, and served", r)
+
+
 def test_big_message(t, bus, d, path):
     code = ("import sys, dbus\n"
             "o = dbus.SystemBus().get_object('org.vitaled', sys.argv[1], introspect=False)\n"
@@ -244,6 +267,8 @@ def main():
         path = path or "/"
         t.run(test_disconnect_mid_call, bus, d, path)
         t.run(test_non_reader, bus, h, d, path)
+        path = wait_verified(bus) or path
+        t.run(test_bus_stall, bus, h, d)
         path = wait_verified(bus) or path
         t.run(test_big_message, bus, d, path)
         t.run(test_crowd, bus, d, path)
