@@ -144,8 +144,8 @@ size_t vd_trust_find_signers(const struct vd_trust *trust,
  */
 int vd_trust_check_signer(struct vd_trust *trust, X509 *signer, time_t now,
 		struct vd_verdict *why);
-/* The store's own copy of this document-signer certificate, or NULL. */
-X509 *vd_trust_same_signer(const struct vd_trust *trust, X509 *cert);
+/* The store's document-signer certificate a CMS SignerInfo names, or NULL. */
+X509 *vd_trust_signer_of(const struct vd_trust *trust, CMS_SignerInfo *si);
 /* Full chain validations done so far (cache misses): tests and bench
  * check that a repeat signer costs none. */
 unsigned int vd_trust_chain_validations(struct vd_trust *trust);

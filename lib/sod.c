@@ -260,30 +260,30 @@ static X509 *find_signer(CMS_SignerInfo *si, STACK_OF(X509) *certs)
 	return NULL;
 }
 
-/* The signer certificate: the trust store's copy when it has one (its key
- * is ready), else the embedded one, reparsed with its key. */
+/*
+ * The signer certificate: the trust store's copy when it has the one the
+ * SignerInfo names (its key is ready; the signature must verify under the
+ * trusted key whatever the document carries), else the embedded one,
+ * reparsed with its key.
+ */
 static X509 *signer_cert(struct vd_sod *sod, const struct vd_trust *trust,
 		STACK_OF(X509) **certs)
 {
-	STACK_OF(CMS_SignerInfo) *infos = CMS_get0_SignerInfos(sod->cms);
-	CMS_SignerInfo *si = sk_CMS_SignerInfo_value(infos, 0);
+	CMS_SignerInfo *si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(sod->cms), 0);
 	CMS_ContentInfo *full;
-	X509 *signer, *known;
+	X509 *known;
 
-	*certs = CMS_get1_certs(sod->cms);
-	signer = find_signer(si, *certs);
-	known = signer ? vd_trust_same_signer(trust, signer) : NULL;
-	if (known || !signer)
+	known = vd_trust_signer_of(trust, si);
+	if (known)
 		return known;
 	full = parse_cms(sod->der, sod->der_len, NULL);
 	if (!full)
 		return NULL;
 	CMS_ContentInfo_free(sod->cms);
 	sod->cms = full;
-	sk_X509_pop_free(*certs, X509_free);
 	*certs = CMS_get1_certs(sod->cms);
-	infos = CMS_get0_SignerInfos(sod->cms);
-	return find_signer(sk_CMS_SignerInfo_value(infos, 0), *certs);
+	si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(sod->cms), 0);
+	return find_signer(si, *certs);
 }
 
 int vd_sod_verify(struct vd_sod *sod, struct vd_trust *trust, time_t now,
@@ -300,7 +300,7 @@ int vd_sod_verify(struct vd_sod *sod, struct vd_trust *trust, time_t now,
 	signer = signer_cert(sod, trust, &certs);
 	if (!signer) {
 		vd_verdict_set(why, VD_STATUS_UNTRUSTED,
-				"EF.SOD: the signer certificate is not included");
+				"EF.SOD: the signer certificate is neither included nor known");
 		goto out;
 	}
 	/* The chain is validated here, with a cache, at `now`; CMS_verify

@@ -37,7 +37,7 @@
 
 struct signer {
 	X509 *cert;
-	uint8_t kid[VD_KID_LEN];
+	uint8_t fingerprint[32];	/* SHA-256 of the DER; the kid is its start */
 };
 
 /* A signer whose chain validated, and the window that result holds for. */
@@ -199,6 +199,7 @@ static bool is_root(X509 *cert)
 static int add_signer(struct loader *ld, X509 *cert)
 {
 	struct vd_trust *trust = ld->trust;
+	unsigned int fp_len = 0;
 	struct signer *s;
 
 	if (trust->n_signers == ld->cap_signers) {
@@ -211,7 +212,7 @@ static int add_signer(struct loader *ld, X509 *cert)
 		ld->cap_signers = cap;
 	}
 	s = &trust->signers[trust->n_signers];
-	if (vd_cert_kid(cert, s->kid) < 0)
+	if (X509_digest(cert, EVP_sha256(), s->fingerprint, &fp_len) != 1 || fp_len != 32)
 		return -EINVAL;
 	if (!X509_up_ref(cert))
 		return -ENOMEM;
@@ -506,7 +507,7 @@ size_t vd_trust_find_signers(const struct vd_trust *trust,
 	size_t i, found = 0;
 
 	for (i = 0; i < trust->n_signers; i++) {
-		if (memcmp(trust->signers[i].kid, kid, VD_KID_LEN))
+		if (memcmp(trust->signers[i].fingerprint, kid, VD_KID_LEN))
 			continue;
 		if (found < max)
 			out[found] = trust->signers[i].cert;
@@ -515,13 +516,14 @@ size_t vd_trust_find_signers(const struct vd_trust *trust,
 	return found;
 }
 
-X509 *vd_trust_same_signer(const struct vd_trust *trust, X509 *cert)
+X509 *vd_trust_signer_of(const struct vd_trust *trust, CMS_SignerInfo *si)
 {
 	size_t i;
 
-	/* X509_cmp compares the cached SHA-1 of both: cheap */
+	/* issuer and serial (or key identifier) against each signer: no
+	 * hashing of the certificate the document carries */
 	for (i = 0; i < trust->n_signers; i++)
-		if (!X509_cmp(trust->signers[i].cert, cert))
+		if (!CMS_SignerInfo_cert_cmp(si, trust->signers[i].cert))
 			return trust->signers[i].cert;
 	return NULL;
 }
@@ -695,6 +697,21 @@ static bool chain_failed(const struct chain_errors *e, struct vd_verdict *why)
 	return false;
 }
 
+/* SHA-256 of the DER: precomputed for the store's own signers. */
+static int fingerprint(const struct vd_trust *trust, X509 *cert, uint8_t fp[32])
+{
+	unsigned int len = 0;
+	size_t i;
+
+	for (i = 0; i < trust->n_signers; i++) {
+		if (trust->signers[i].cert == cert) {
+			memcpy(fp, trust->signers[i].fingerprint, 32);
+			return 0;
+		}
+	}
+	return X509_digest(cert, EVP_sha256(), fp, &len) == 1 && len == 32 ? 0 : -EINVAL;
+}
+
 int vd_trust_check_signer(struct vd_trust *trust, X509 *signer, time_t now,
 		struct vd_verdict *why)
 {
@@ -702,13 +719,12 @@ int vd_trust_check_signer(struct vd_trust *trust, X509 *signer, time_t now,
 	X509_VERIFY_PARAM *param;
 	STACK_OF(X509) *chain;
 	uint8_t fp[32];
-	unsigned int fp_len = 0;
 	struct chain_errors errors = { .revoked_depth = -1 };
 	time_t from, until;
 	int ret = -EPERM;
 	bool ok;
 
-	if (!signer || X509_digest(signer, EVP_sha256(), fp, &fp_len) != 1 || fp_len != 32) {
+	if (!signer || fingerprint(trust, signer, fp) < 0) {
 		vd_verdict_set(why, VD_STATUS_UNTRUSTED, "unusable signer certificate");
 		return -EPERM;
 	}
