@@ -69,7 +69,7 @@ static void drop_all(struct watch *w)
 		drop(w, &w->objects[w->n - 1]);
 }
 
-/* Takes the items of props (left empty). */
+/* Takes the items of props (left empty, also on failure). */
 static struct object *add(struct watch *w, enum kind kind, const char *path,
 		struct ctl_value *props)
 {
@@ -87,8 +87,10 @@ static struct object *add(struct watch *w, enum kind kind, const char *path,
 	o = &w->objects[w->n];
 	memset(o, 0, sizeof(*o));
 	o->path = strdup(path);
-	if (!o->path)
+	if (!o->path) {
+		ctl_value_clear(props);
 		return NULL;
+	}
 	o->kind = kind;
 	o->props = *props;
 	memset(props, 0, sizeof(*props));
