@@ -142,7 +142,11 @@ def test_end_to_end_and_privacy(t, bus, h, d):
     ready = wait_for(lambda: '"ready"' in open(clog).read(), 30)
     # the eavesdropper says when it listens
     wait_for(lambda: "listening" in open(os.path.join(work, "eavesdrop-outsider.txt")).read(), 30)
-    time.sleep(0.3)  # dbus-monitor has no ready line; give it a moment
+    # dbus-monitor is ready once root's became a monitor (it loses its
+    # name) and the outsider's fell back to eavesdropping (it got one)
+    wait_for(lambda: "member=NameLost" in open(os.path.join(work, "monitor-root.txt")).read(), 30)
+    wait_for(lambda: "member=NameAcquired" in open(os.path.join(work, "monitor-outsider.txt"))
+             .read(), 30)
     t.ok(ready, "the example client (member) subscribed and listed the objects", open(clog).read())
 
     h.insert(0, "card", family="reference")
@@ -425,11 +429,11 @@ def test_manager_signals(t, bus, h, d):
         mon = bus.popen_as("root", ["dbus-monitor", "--system",
                                     "type='signal',sender='org.vitaled',path='/org/vitaled'"],
                            stdout=f, stderr=subprocess.STDOUT)
+    wait_for(lambda: "member=NameLost" in open(out).read(), 30)
 
     def get(prop):
         return bus.call_as("root", "/org/vitaled", "org.freedesktop.DBus.Properties", "Get",
                            MANAGER1, prop).get("ok")
-    time.sleep(0.3)
     roots = get("TrustRoots")
     t.ok(get("PcscAvailable") is True and roots and roots >= 1
          and get("TrustEarliestExpiry") > 0 and get("TrustCrls") >= 1,
@@ -447,7 +451,7 @@ def test_manager_signals(t, bus, h, d):
     d.write_conf(conf())
     d.signal(signal.SIGHUP)
     t.ok(wait_for(lambda: get("TrustRoots") == roots, 30), "SIGHUP again: the trust store is back")
-    time.sleep(0.3)
+    wait_for(lambda: open(out).read().count('string "TrustRoots"') >= 2, 10)
     mon.send_signal(signal.SIGINT)
     mon.wait(10)
     text = open(out, errors="replace").read()
