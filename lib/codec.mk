@@ -37,7 +37,7 @@ tests_unit_test_replay_LDADD = lib/libvitaled-core.la
 FUZZ_TARGETS = base45 cbor cose token
 FUZZ_SECONDS = 60
 EXTRA_DIST += tests/fuzz/corpus/base45 tests/fuzz/corpus/cbor tests/fuzz/corpus/cose \
-	tests/fuzz/corpus/token
+	tests/fuzz/corpus/token tests/fuzz/token-seeds.sh
 
 codec_regress = tests/fuzz/regress-base45 tests/fuzz/regress-cbor tests/fuzz/regress-cose \
 	tests/fuzz/regress-token
@@ -81,6 +81,8 @@ tests_fuzz_fuzz_token_LDADD = lib/libvitaled-core.la
 # The test PKI's trust store lets token inputs reach the signature checks.
 fuzz: $(FUZZ_TARGETS:%=tests/fuzz/fuzz-%)
 	@$(SHELL) $(top_srcdir)/tests/pki/mkpki.sh $(abs_builddir)/tests/fuzz/pki
+	@$(SHELL) $(top_srcdir)/tests/fuzz/token-seeds.sh $(abs_builddir)/tests/fuzz/pki \
+		tests/fuzz/work/token
 	@for t in $(FUZZ_TARGETS); do \
 		mkdir -p tests/fuzz/work/$$t && \
 		echo "fuzz-$$t: $(FUZZ_SECONDS) s" && \
