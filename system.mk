@@ -64,7 +64,7 @@ AM_DISTCHECK_CONFIGURE_FLAGS = \
 
 
 TESTS += tests/test-system.py tests/test-notify.py
-EXTRA_DIST += tests/test-system.py tests/test-notify.py tests/test-deb.sh tests/system/polkit-rule.js \
+EXTRA_DIST += tests/test-system.py tests/test-notify.py tests/test-deb.sh tests/system/org.debian.pcsc-lite.policy \
 	tests/system/hidpos.umockdev tests/system/serial.umockdev \
 	tests/system/wedge.umockdev tests/system/camera.umockdev \
 	tests/system/other.umockdev
