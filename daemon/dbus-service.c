@@ -38,8 +38,7 @@ struct value {
 		dbus_uint32_t u;
 		dbus_uint64_t t;
 	} n;
-	const char *s;
-	char buf[64];		/* for values formatted on the fly (paths) */
+	const char *s;		/* strings and object paths */
 };
 
 struct property {
@@ -456,9 +455,11 @@ static void value_get(const struct property *p, void *object, struct value *v)
 {
 	memset(v, 0, sizeof(*v));
 	p->get(object, v);
-	/* libdbus aborts on invalid UTF-8; no property should ever hold it. */
-	if (is_string_type(p->type) && (!v->s || !dbus_validate_utf8(v->s, NULL)))
+	/* libdbus aborts on invalid UTF-8 or paths; no property should hold them. */
+	if (p->type == DBUS_TYPE_STRING && (!v->s || !dbus_validate_utf8(v->s, NULL)))
 		v->s = "";
+	else if (p->type == DBUS_TYPE_OBJECT_PATH && (!v->s || !dbus_validate_path(v->s, NULL)))
+		v->s = "/";
 }
 
 static bool append_variant(DBusMessageIter *iter, const struct property *p, void *object)
