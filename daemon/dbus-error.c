@@ -90,7 +90,8 @@ DBusMessage *bus_error_reply(DBusMessage *call, int err, const struct vitaled_ca
 			message = error_map[i].message;
 	if (detail) {
 		message = detail;
-	} else if (err == -ENODATA && card && card->result) {
+	} else if (err == -ENODATA && card && card->result &&
+			dbus_validate_utf8(card->result->verdict.reason, NULL)) {
 		snprintf(text, sizeof(text), "the card's verdict is \"%s\" (%s): no data is released",
 				vd_status_name(card->result->verdict.status),
 				card->result->verdict.reason);
