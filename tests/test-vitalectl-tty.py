@@ -104,6 +104,20 @@ def test_progress(t, tm, env, pcsc):
          "watch: the verdict in bold green", text)
     pcsc.remove(0)
     t.ok(tm.wait(w, r"card removed from Virtual PCD 00 00"), "watch: the removal")
+    # show on a terminal waits for a card being read, with a progress line
+    pcsc.insert(0, profile="card", variant="slow", wait=False)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and '"state": "reading"' not in subprocess.run(
+            [CTL, "--json", "readers"], capture_output=True, text=True,
+            env=dict(os.environ, **env)).stdout:
+        time.sleep(0.05)
+    s = tm.run(dict(env, TERM="xterm-256color"), [CTL, "show"])
+    text = tm.wait(s, r"[|/\\-] waiting for the card to be read… \d+\.\d s", timeout=30)
+    t.ok(text, "show: a progress line while the card is read", tm.capture(s, False))
+    text = tm.wait(s, r"^ 4  MARTIN Hugo", timeout=30)
+    t.ok(text and "waiting for the card" not in text, "show: then the table, progress line gone",
+         tm.capture(s, False))
+    pcsc.remove(0)
 
 
 def main():

@@ -315,6 +315,16 @@ def test_show(t, bus, pcsc):
     wait_no_card(bus, 0)
     r = ctl(bus, "member", "show", card["path"])
     t.eq(r.returncode, 1, "show of a pulled card: exit 1 (its data is gone)")
+    # a card still being read (0.2 s per APDU) is waited for
+    pcsc.insert(0, profile="card", variant="slow", wait=False)
+    reading = wait_card(bus, 0, want_done=False)
+    r = ctl(bus, "member", "--json", "show")
+    t.ok(reading["state"] == "reading" and r.returncode == 0
+         and json.loads(r.stdout)["card"] == reading["path"]
+         and len(json.loads(r.stdout)["beneficiaries"]) == 4,
+         "show waits for a card still being read", (reading, r.stdout, r.stderr))
+    pcsc.remove(0)
+    wait_no_card(bus, 0)
     pcsc.insert(0, profile="card", variant="wrong-hash")
     forged = wait_card(bus, 0)
     r = ctl(bus, "member", "show", forged["path"])

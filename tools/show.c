@@ -6,9 +6,13 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <vitaled/dbus.h>
 #include "vitalectl.h"
+
+/* Longer than any read timeout ([Chips] ReadTimeout is at most 60 s). */
+#define SHOW_WAIT_S	70
 
 /* "3", "cards/3" or the full object path. */
 static int card_path(const char *arg, char *buf, size_t size)
@@ -25,15 +29,53 @@ static int card_path(const char *arg, char *buf, size_t size)
 	return 0;
 }
 
-/* The newest card holding data, else the newest card. */
-static const struct ctl_value *pick_card(const struct ctl_value **cards, size_t n)
+/*
+ * Properties of the card once its read is done.  A card still being read
+ * is waited for — the verdict is at most a read timeout away — with a
+ * progress line when stderr is a terminal.  Woken by the card's signals.
+ */
+static int wait_read(DBusConnection *conn, const char *path, struct ctl_value *props,
+		DBusError *err)
 {
-	size_t i;
+	static const char frames[] = "|/-\\";
+	bool tty = isatty(STDERR_FILENO);
+	struct timespec start, now;
+	unsigned int spin = 0;
+	DBusMessage *msg;
+	char rule[256];
+	double waited;
 
-	for (i = n; i-- > 0;)
-		if (ctl_bool(ctl_object_iface(cards[i], VITALED_DBUS_CARD_INTERFACE), "HasData"))
-			return cards[i];
-	return n ? cards[n - 1] : NULL;
+	snprintf(rule, sizeof(rule), "type='signal',sender='%s',interface='%s',"
+			"member='PropertiesChanged',path='%s'", VITALED_DBUS_NAME,
+			DBUS_INTERFACE_PROPERTIES, path);
+	dbus_bus_add_match(conn, rule, err);
+	if (dbus_error_is_set(err))
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		ctl_value_clear(props);
+		if (ctl_get_all(conn, path, VITALED_DBUS_CARD_INTERFACE, props, err) < 0)
+			break;
+		if (!strcmp(ctl_str(props, "State"), "done"))
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		waited = (double)(now.tv_sec - start.tv_sec) +
+			(double)(now.tv_nsec - start.tv_nsec) / 1e9;
+		if (waited > SHOW_WAIT_S) {
+			dbus_set_error_const(err, DBUS_ERROR_TIMEOUT,
+					"the card is still being read: try again");
+			break;
+		}
+		if (tty)
+			fprintf(stderr, "\r\033[K%c waiting for the card to be read… %.1f s",
+					frames[spin++ % 4], waited);
+		dbus_connection_read_write(conn, tty ? 100 : 1000);
+		while ((msg = dbus_connection_pop_message(conn)))
+			dbus_message_unref(msg);
+	}
+	if (tty && spin)
+		fputs("\r\033[K", stderr);
+	return dbus_error_is_set(err) ? -1 : 0;
 }
 
 static int fetch(DBusConnection *conn, const char *path, const char *method, const char *date,
@@ -195,7 +237,8 @@ static void usage(FILE *out)
 {
 	fprintf(out, "Usage: vitalectl [--json] show [CARD] [--date YYYY-MM-DD]\n\n"
 			"Shows the beneficiaries and their rights for CARD (a number, as in\n"
-			"/org/vitaled/cards/N, or that path), by default the newest card with data.\n"
+			"/org/vitaled/cards/N, or that path), by default the newest card; a card\n"
+			"still being read is waited for.\n"
 			"Rights are evaluated on --date (default: today).  Needs root or membership\n"
 			"of the vitaled client group: exit status 4 otherwise.\n");
 }
@@ -207,8 +250,8 @@ int cmd_show(int argc, char **argv, const struct vitalectl_opts *opts)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct ctl_value objects = { 0 }, aff = { 0 }, bens = { 0 };
-	const struct ctl_value **cards = NULL, *card = NULL, *props;
+	struct ctl_value objects = { 0 }, aff = { 0 }, bens = { 0 }, props = { 0 };
+	const struct ctl_value **cards = NULL, *card = NULL;
 	const char *date = "";
 	char path[128];
 	DBusConnection *conn;
@@ -253,8 +296,8 @@ int cmd_show(int argc, char **argv, const struct vitalectl_opts *opts)
 		for (i = 0; i < n; i++)
 			if (!strcmp(cards[i]->key, path))
 				card = cards[i];
-	} else {
-		card = pick_card(cards, n);
+	} else if (n) {
+		card = cards[n - 1];	/* the newest: the card at the desk */
 	}
 	if (!card) {
 		if (path[0])
@@ -266,16 +309,20 @@ int cmd_show(int argc, char **argv, const struct vitalectl_opts *opts)
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s", card->key);
-	props = ctl_object_iface(card, VITALED_DBUS_CARD_INTERFACE);
-	if (!ctl_bool(props, "HasData")) {
-		const char *state = ctl_str(props, "State");
-
-		if (strcmp(state, "done"))
-			fprintf(stderr, "vitalectl show: card %s is still being read; try again\n", path);
+	if (wait_read(conn, path, &props, &err) < 0) {
+		if (dbus_error_has_name(&err, DBUS_ERROR_UNKNOWN_OBJECT) ||
+				dbus_error_has_name(&err, DBUS_ERROR_UNKNOWN_METHOD))
+			fprintf(stderr, "vitalectl show: card %s went away during its read\n",
+					path);
 		else
-			fprintf(stderr, "vitalectl show: card %s was not verified (%s: %s): it has no "
-					"data to show\n", path, ctl_str(props, "Status"),
-					ctl_str(props, "StatusReason"));
+			ctl_error_report("show", &err);
+		ret = ctl_error_exit(&err);
+		goto out;
+	}
+	if (!ctl_bool(&props, "HasData")) {
+		fprintf(stderr, "vitalectl show: card %s was not verified (%s: %s): it has no "
+				"data to show\n", path, ctl_str(&props, "Status"),
+				ctl_str(&props, "StatusReason"));
 		ret = VITALECTL_FAILED;
 		goto out;
 	}
@@ -285,13 +332,14 @@ int cmd_show(int argc, char **argv, const struct vitalectl_opts *opts)
 		goto out;
 	}
 	if (opts->json)
-		print_json(path, props, &aff, &bens);
+		print_json(path, &props, &aff, &bens);
 	else
-		print_human(path, props, &aff, &bens, opts);
+		print_human(path, &props, &aff, &bens, opts);
 	ret = VITALECTL_OK;
 out:
 	dbus_error_free(&err);
 	free(cards);
+	ctl_value_clear(&props);
 	ctl_value_clear(&aff);
 	ctl_value_clear(&bens);
 	ctl_value_clear(&objects);
