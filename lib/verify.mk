@@ -61,3 +61,11 @@ tests_fuzz_fuzz_datagroups_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_datagroups_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_datagroups_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS)
 endif
+
+# vd_chip_read() through the real pcscd against every virtual chip of tests/emu.
+check_PROGRAMS += tests/unit/chip-pcsc
+tests_unit_chip_pcsc_SOURCES = tests/unit/chip-pcsc.c
+tests_unit_chip_pcsc_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS)
+tests_unit_chip_pcsc_LDADD = $(verify_test_ldadd) $(PCSC_LIBS)
+TESTS += tests/test-chip-pcsc.py
+EXTRA_DIST += tests/test-chip-pcsc.py
