@@ -627,7 +627,34 @@ def test_config(t):
              r.stdout + r.stderr)
 
 
+def help_words(argv):
+    """Commands (first word under "Commands:") and --options of a --help."""
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
+    commands, options, section = [], [], None
+    for line in out.splitlines():
+        if line.endswith(":") and not line.startswith(" "):
+            section = line
+            continue
+        if section == "Commands:" and line.startswith("  "):
+            commands.append(line.split()[0])
+        options += re.findall(r"(?<![\w-])--[a-z][a-z-]*", line)
+    return commands, sorted(set(options))
+
+
+def test_vitalectl_man(t):
+    man = read(os.path.join(SRC, "doc", "vitalectl.1"))
+    tool = os.path.join(BUILD, "tools", "vitalectl")
+    commands, options = help_words([tool, "--help"])
+    t.ok(commands, "vitalectl --help lists commands", commands)
+    missing = [c for c in commands
+               if not re.search(r"^\.TP\n(\.B |\\fB)%s\b" % re.escape(c), man, re.M)]
+    t.ok(not missing, "vitalectl(1) documents every command of vitalectl --help", missing)
+    _, token_options = help_words([tool, "token", "verify", "--help"])
+    missing = [o for o in options + token_options if o.replace("-", "\\-") not in man]
+    t.ok(not missing, "vitalectl(1) documents every option of the --help texts", missing)
+
+
 for test in (test_install, test_unit, test_sysusers, test_activation, test_udev,
-             test_polkit, test_config):
+             test_polkit, test_config, test_vitalectl_man):
     t.run(test)
 t.done()
