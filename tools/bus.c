@@ -124,7 +124,7 @@ const struct ctl_value *ctl_object_iface(const struct ctl_value *object, const c
 }
 
 /* Numeric suffix order, so readers/10 comes after readers/9. */
-int ctl_path_compare(const char *a, const char *b)
+static int path_compare(const char *a, const char *b)
 {
 	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
 	size_t pa = sa ? (size_t)(sa - a) : 0, pb = sb ? (size_t)(sb - b) : 0;
@@ -143,7 +143,7 @@ static int compare_objects(const void *pa, const void *pb)
 	const struct ctl_value *a = *(const struct ctl_value *const *)pa;
 	const struct ctl_value *b = *(const struct ctl_value *const *)pb;
 
-	return ctl_path_compare(a->key, b->key);
+	return path_compare(a->key, b->key);
 }
 
 size_t ctl_objects_with(const struct ctl_value *objects, const char *iface,

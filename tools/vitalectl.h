@@ -139,8 +139,6 @@ const struct ctl_value *ctl_object_iface(const struct ctl_value *object, const c
  * the array (not the objects). */
 size_t ctl_objects_with(const struct ctl_value *objects, const char *iface,
 		const struct ctl_value ***out);
-/* Order of object paths ".../readers/2" < ".../readers/10". */
-int ctl_path_compare(const char *a, const char *b);
 
 /* ---- output.c: terminal presentation ---------------------------------- */
 
