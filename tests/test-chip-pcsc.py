@@ -32,6 +32,8 @@ def read(h, trust, allow_test=False):
     r = subprocess.run(argv, env=h.env(), capture_output=True, text=True, timeout=60)
     out = dict(kv.split("=", 1) for kv in r.stdout.split())
     out["reason"] = r.stderr.strip()
+    # a sanitizer report (leak, overflow) changes the exit status
+    out["rc"] = r.returncode
     return out
 
 
@@ -41,7 +43,8 @@ def check(h, profile, variant, want, pki=None, allow_test=False):
     got = read(h, trust, allow_test)
     h.remove(0)
     name = "%s/%s: %s" % (profile, variant, want)
-    t.ok(got.get("status") == want, name, "got %s (%s)" % (got.get("status"), got.get("reason")))
+    t.ok(got.get("status") == want and got["rc"] == 0, name,
+         "got %s, exit %d (%s)" % (got.get("status"), got["rc"], got.get("reason")))
     t.ok((got.get("record") == "1") == (want in ("verified", "unverifiable")),
          "%s/%s: a record only when verified (or a legacy identity)" % (profile, variant))
     return got
