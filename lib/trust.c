@@ -186,13 +186,15 @@ out:
 	return bio;
 }
 
-static bool is_root(X509 *cert)
+static bool self_issued_ca(X509 *cert)
 {
-	EVP_PKEY *key;
+	return X509_check_issued(cert, cert) == X509_V_OK && X509_check_ca(cert) > 0;
+}
 
-	if (X509_check_issued(cert, cert) != X509_V_OK || X509_check_ca(cert) <= 0)
-		return false;
-	key = X509_get0_pubkey(cert);
+static bool self_signature_ok(X509 *cert)
+{
+	EVP_PKEY *key = X509_get0_pubkey(cert);
+
 	return key && X509_verify(cert, key) == 1;
 }
 
@@ -237,6 +239,7 @@ static void load_pem_certs(struct loader *ld, int dfd, const char *name, const c
 		return;
 	ERR_clear_error();
 	while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		bool root;
 		int err;
 
 		found++;
@@ -245,13 +248,13 @@ static void load_pem_certs(struct loader *ld, int dfd, const char *name, const c
 			X509_free(cert);
 			break;
 		}
-		if (X509_check_issued(cert, cert) == X509_V_OK && X509_check_ca(cert) > 0 &&
-				!is_root(cert)) {
+		root = self_issued_ca(cert);
+		if (root && !self_signature_ok(cert)) {
 			report(ld, path, "certificate %u: self-signature does not verify", found);
 			X509_free(cert);
 			continue;
 		}
-		if (is_root(cert)) {
+		if (root) {
 			err = X509_STORE_add_cert(trust->store, cert) == 1 ? 0 : -EINVAL;
 			if (!err)
 				trust->n_roots++;

@@ -26,6 +26,9 @@ static void report(const char *path, const char *why, void *user_data)
 
 	printf("# reported: %s: %s\n", path, why);
 	r->n++;
+	/* " name1 name2 ": every name between spaces */
+	if (!r->seen[0])
+		strcpy(r->seen, " ");
 	strncat(r->seen, base ? base + 1 : path, sizeof(r->seen) - strlen(r->seen) - 2);
 	strncat(r->seen, " ", sizeof(r->seen) - strlen(r->seen) - 1);
 }
@@ -128,6 +131,33 @@ static void test_good_store(struct vd_trust *trust)
 	X509_free(cert);
 }
 
+/* The test root with one bit of its signature flipped. */
+static void write_broken_root(const char *dir)
+{
+	char path[PATH_MAX + 64];
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	X509 *root = load_cert("root"), *broken = NULL;
+	int len;
+	FILE *f;
+
+	len = root ? i2d_X509(root, &der) : -1;
+	if (len > 0) {
+		der[len - 1] ^= 0x01;
+		p = der;
+		broken = d2i_X509(NULL, &p, len);
+	}
+	snprintf(path, sizeof(path), "%s/badroot.pem", dir);
+	f = fopen(path, "w");
+	if (f && broken)
+		PEM_write_X509(f, broken);
+	if (f)
+		fclose(f);
+	OPENSSL_free(der);
+	X509_free(broken);
+	X509_free(root);
+}
+
 static void test_bad_files(const char *good)
 {
 	char dir[] = "/tmp/vitaled-trust.XXXXXX", cmd[3 * PATH_MAX];
@@ -152,6 +182,7 @@ static void test_bad_files(const char *good)
 	write_file(dir, "opposition.txt", "# comment\n  VTD0000009999  \n\nNOT A SERIAL\n"
 			"VTD000000000000000000000000000001\nVTX1\n");
 	write_file(dir, "README", "not looked at\n");
+	write_broken_root(dir);
 
 	err = vd_trust_load(dir, report, &r, &trust);
 	tap_is(err, 0, "a directory with bad files still loads");
@@ -161,9 +192,10 @@ static void test_bad_files(const char *good)
 			info.n_crls, info.n_opposed);
 	tap_ok(strstr(r.seen, "garbage.pem") && strstr(r.seen, "broken.crl") &&
 			strstr(r.seen, "cut.pem") && strstr(r.seen, "dir.pem") &&
-			strstr(r.seen, "zero.pem"), "each bad file reported by name");
+			strstr(r.seen, "zero.pem") && strstr(r.seen, "badroot.pem"),
+			"each bad file reported by name");
 	tap_ok(strstr(r.seen, "opposition.txt") != NULL, "bad opposition lines reported");
-	tap_ok(!strstr(r.seen, "README") && !strstr(r.seen, "root.pem "),
+	tap_ok(!strstr(r.seen, "README") && !strstr(r.seen, " root.pem "),
 			"good and foreign files not reported");
 	tap_ok(vd_trust_is_opposed(trust, "VTX1") && !vd_trust_is_opposed(trust, "NOT"),
 			"opposition list: good lines kept");
