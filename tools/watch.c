@@ -326,6 +326,7 @@ static void spinner(struct watch *w)
 	static const char frames[] = "|/-\\";
 	struct timespec now;
 	struct object *o = NULL;
+	const char *form;
 	size_t i;
 
 	for (i = 0; i < w->n; i++)
@@ -337,8 +338,11 @@ static void spinner(struct watch *w)
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	form = ctl_str(&o->props, "FormFactor");
+	/* the form is only known once the application answered */
 	printf("\r\033[K%s%c reading %s in %s… %.1f s%s", ctl_color(w->opts, CTL_CYAN),
-			frames[w->spin++ % 4], ctl_form_text(ctl_str(&o->props, "FormFactor")),
+			frames[w->spin++ % 4],
+			strcmp(form, "unknown") && form[0] ? ctl_form_text(form) : "the card",
 			reader_name_of(w, o),
 			(double)(now.tv_sec - o->since.tv_sec) +
 			(double)(now.tv_nsec - o->since.tv_nsec) / 1e9,
