@@ -197,6 +197,11 @@ def test_end_to_end_and_privacy(t, bus, h, d):
          "positive control: root's monitor sees the NIRs go by in the member's replies")
     t.ok(not leaks(out_text), "outsider's dbus-monitor saw no name, NIR or birth date",
          leaks(out_text))
+    t.ok("BecomeMonitor: %s" % DENIED in eav_text and "match type='signal': accepted" in eav_text
+         and "match sender='org.vitaled': accepted" in eav_text
+         and "match eavesdrop=true: " in eav_text,
+         "the outsider listened to every signal and tried to eavesdrop and to become a "
+         "monitor (both refused by the bus)", eav_text[:2000])
     t.ok(not leaks(eav_text) and "listening" in eav_text,
          "outsider's eavesdropper (eavesdrop=true match rules) saw no personal data",
          leaks(eav_text) or eav_text[-2000:])
