@@ -68,7 +68,9 @@ void bus_access_reload(void)
 {
 	const char *name = vitaled_config_string("DBus", "ClientGroup");
 	struct group grp, *found = NULL;
-	char buf[4096];
+	size_t size = 4096;
+	char *buf = NULL;
+	int err;
 
 	memset(access_state.cache, 0, sizeof(access_state.cache));
 	access_state.have_gid = false;
@@ -76,13 +78,29 @@ void bus_access_reload(void)
 		vitaled_warn("D-Bus: no client group configured: only root may read personal data");
 		return;
 	}
-	if (getgrnam_r(name, &grp, buf, sizeof(buf), &found) != 0 || !found) {
-		vitaled_warn("D-Bus: client group \"%s\" does not exist: only root may read personal data",
-			     name);
-		return;
+	/* A group with many members needs a bigger buffer (ERANGE). */
+	do {
+		char *p = realloc(buf, size);
+
+		if (!p) {
+			err = ENOMEM;
+			break;
+		}
+		buf = p;
+		err = getgrnam_r(name, &grp, buf, size, &found);
+		size *= 2;
+	} while (err == ERANGE && size <= 1024 * 1024);
+	if (!err && found) {
+		access_state.client_gid = found->gr_gid;
+		access_state.have_gid = true;
+	} else if (err) {
+		vitaled_warn("D-Bus: cannot look up client group \"%s\" (%s): only root may read "
+			     "personal data", name, strerror(err));
+	} else {
+		vitaled_warn("D-Bus: client group \"%s\" does not exist: only root may read "
+			     "personal data", name);
 	}
-	access_state.client_gid = found->gr_gid;
-	access_state.have_gid = true;
+	free(buf);
 }
 
 static const struct caller *cache_lookup(const char *name)
