@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -218,6 +219,7 @@ struct simcard {
 	unsigned int vanish_after;	/* -ENODEV after that many APDUs; 0 never */
 	bool garbage;			/* answers one byte */
 	bool odd_sw;			/* answers 6F 00 with data */
+	unsigned int delay_ms;		/* before each answer */
 	unsigned int count;
 	bool selected, in_vitale;
 	int ef;				/* current EF (SFI), -1 none */
@@ -254,6 +256,8 @@ static int sim_transmit(void *io_data, const uint8_t *cmd, size_t cmd_len, uint8
 	s->count++;
 	if (s->vanish_after && s->count > s->vanish_after)
 		return -ENODEV;
+	if (s->delay_ms)
+		nanosleep(&(struct timespec){ 0, s->delay_ms * 1000000L }, NULL);
 	if (s->garbage) {
 		resp[0] = 0x42;
 		*resp_len = 1;
@@ -328,8 +332,8 @@ static int sim_transmit(void *io_data, const uint8_t *cmd, size_t cmd_len, uint8
 	return answer(resp, resp_len, NULL, 0, 0x6d00);
 }
 
-static void sim_read(struct simcard *s, const uint8_t *atr, size_t atr_len,
-		struct vd_read_result *res)
+static void sim_read_with(struct vd_context *c, struct simcard *s, const uint8_t *atr,
+		size_t atr_len, struct vd_read_result *res)
 {
 	struct vd_card_io io = { sim_transmit, s };
 
@@ -337,7 +341,13 @@ static void sim_read(struct simcard *s, const uint8_t *atr, size_t atr_len,
 	s->selected = s->in_vitale = false;
 	s->ef = -1;
 	s->pending_len = 0;
-	vd_chip_read(ctx, &io, atr, atr_len, now, res);
+	vd_chip_read(c, &io, atr, atr_len, now, res);
+}
+
+static void sim_read(struct simcard *s, const uint8_t *atr, size_t atr_len,
+		struct vd_read_result *res)
+{
+	sim_read_with(ctx, s, atr, atr_len, res);
 }
 
 /* APDUs a READ BINARY sequence of one file takes with Le=00 */
@@ -425,6 +435,23 @@ static void test_io(void)
 	tap_ok(s.vanish_after == want, "card pulled after 1..%u APDUs: read-failed, no record",
 			want - 1);
 	s.vanish_after = 0;
+
+	/* a card slower than the read timeout: 3 answers of 30 ms against 50 ms */
+	{
+		struct vd_settings st;
+		struct vd_context *quick;
+
+		vd_settings_default(&st);
+		st.read_timeout_ms = 50;
+		quick = vd_context_new(vd_context_trust(ctx), &st);
+		s.delay_ms = 30;
+		sim_read_with(quick, &s, card_atr, sizeof(card_atr), res);
+		tap_ok(res->verdict.status == VD_STATUS_READ_FAILED && !res->has_record &&
+				res->apdu_count <= 3, "slow card: read-failed after %u APDUs (%s)",
+				res->apdu_count, res->verdict.reason);
+		s.delay_ms = 0;
+		vd_context_unref(quick);
+	}
 
 	/* answers without a status word: the card is going away */
 	s.garbage = true;
