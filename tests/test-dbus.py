@@ -352,7 +352,7 @@ def test_legacy_and_phone(t, bus, h, d):
          "phone over NFC: verified, form phone-nfc", props)
     h.remove(1)
     # the phone left the field: its read stays for the practice software
-    time.sleep(0.5)
+    wait_for(lambda: cards(bus).get(path, {}).get("Reader") == "/", 30)
     left = cards(bus).get(path, {})
     t.ok(left.get("Reader") == "/" and left.get("HasData"),
          "phone read outlives the tap (Reader \"/\", data still there)", left)
@@ -506,7 +506,7 @@ def test_phone_lifetime(t, bus, h):
     h.insert(1, "phone", family="reference")
     path, props = wait_card(bus)
     h.remove(1)
-    time.sleep(1)
+    wait_for(lambda: cards(bus).get(path, {}).get("Reader") == "/", 30)
     t.ok(path in cards(bus), "a phone read stays after the phone left the field")
     t.ok(wait_no_card(bus, 60), "... until PhoneReadLifetime (10 s) runs out: Card1 removed")
     r = bus.call_as("member", path or "/", CARD1, "GetBeneficiaries", "")
