@@ -10,3 +10,7 @@ builtin_libadd += $(PCSC_LIBS)
 check_PROGRAMS += tests/unit/test-pcsc-name
 tests_unit_test_pcsc_name_SOURCES = tests/unit/test-pcsc-name.c plugins/pcsc-name.c
 TESTS += tests/unit/test-pcsc-name
+
+# Integration tests: private pcscd + vpcd + emulators + vitaled.
+TESTS += tests/test-pcsc.py
+EXTRA_DIST += tests/test-pcsc.py tests/lib/vtest/cardrig.py
