@@ -80,7 +80,9 @@ fi
 [ -f "$tree/debian/control" ]
 ok $? "source tree copied to $tree"
 
-(cd "$tree" && dpkg-buildpackage -us -uc -b) > "$work/build.log" 2>&1
+jobs=$(nproc 2> /dev/null || echo 1)
+(cd "$tree" && DEB_BUILD_OPTIONS="parallel=$jobs ${DEB_BUILD_OPTIONS:-}" \
+	dpkg-buildpackage -us -uc -b) > "$work/build.log" 2>&1
 ok $? "dpkg-buildpackage -us -uc -b builds" "$work/build.log"
 
 arch=$(dpkg --print-architecture)
