@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libusb.h>
@@ -29,6 +30,7 @@
 #define HID_REPORT_DESCRIPTOR	0x22
 #define REPORT_DESC_MAX		4096
 #define CONTROL_TIMEOUT_MS	1000
+#define UNWATCHED_SERVICE_MS	10
 
 struct scanner {
 	struct scanner *next;
@@ -37,7 +39,8 @@ struct scanner {
 	struct libusb_transfer *transfer;
 	int iface;
 	bool claimed;
-	bool closing;		/* transfer cancelled: free when it returns */
+	bool in_flight;		/* the transfer is with libusb */
+	bool closing;		/* stopping: freed once the transfer is back */
 	struct hidpos_layout layout;
 	struct vitaled_reader *reader;
 	struct qr_line line;
@@ -64,6 +67,7 @@ static struct pending *pending_head, **pending_tail = &pending_head;
 static struct usb_fd *usb_fds;
 static struct vitaled_timer *usb_timer;
 static bool timeouts_in_fds;
+static unsigned int unwatched_fds;
 
 static const struct vitaled_option hidpos_options[] = {
 	/* empty: every HID-POS scanner; else "vvvv:pppp" hex pairs */
@@ -72,6 +76,7 @@ static const struct vitaled_option hidpos_options[] = {
 };
 
 static void process_pending(void);
+static void reap_stopped(void);
 static void update_timeout(void);
 
 /* ---- libusb on the loop --------------------------------------------- */
@@ -81,6 +86,7 @@ static void usb_handle(void)
 	struct timeval zero = { 0, 0 };
 
 	libusb_handle_events_timeout_completed(ctx, &zero, NULL);
+	reap_stopped();
 	process_pending();
 	update_timeout();
 }
@@ -96,21 +102,33 @@ static void usb_timer_fired(void *user_data)
 	usb_handle();
 }
 
+static bool any_in_flight(void)
+{
+	struct scanner *s;
+
+	for (s = scanners; s; s = s->next)
+		if (s->in_flight)
+			return true;
+	return false;
+}
+
 static void update_timeout(void)
 {
 	struct timeval tv;
-	unsigned int ms;
+	unsigned int ms = UINT_MAX;
 
-	if (timeouts_in_fds || !ctx)
+	if (!ctx)
 		return;
 	if (usb_timer) {
 		vitaled_timer_remove(usb_timer);
 		usb_timer = NULL;
 	}
-	if (libusb_get_next_timeout(ctx, &tv) != 1)
-		return;
-	ms = (unsigned int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
-	usb_timer = vitaled_timer_add(ms, usb_timer_fired, NULL);
+	if (!timeouts_in_fds && libusb_get_next_timeout(ctx, &tv) == 1)
+		ms = (unsigned int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+	if (unwatched_fds && any_in_flight() && ms > UNWATCHED_SERVICE_MS)
+		ms = UNWATCHED_SERVICE_MS;
+	if (ms != UINT_MAX)
+		usb_timer = vitaled_timer_add(ms, usb_timer_fired, NULL);
 }
 
 static uint32_t poll_to_epoll(short events)
@@ -121,6 +139,7 @@ static uint32_t poll_to_epoll(short events)
 static void fd_added(int fd, short events, void *user_data)
 {
 	struct usb_fd *u = calloc(1, sizeof(*u));
+	struct stat st;
 
 	if (!u) {
 		vitaled_error("hidpos: out of memory watching a USB descriptor");
@@ -129,9 +148,17 @@ static void fd_added(int fd, short events, void *user_data)
 	u->fd = fd;
 	u->watch = vitaled_watch_add(fd, poll_to_epoll(events), usb_fd_event, NULL);
 	if (!u->watch) {
-		vitaled_error("hidpos: cannot watch USB descriptor %d", fd);
-		free(u);
-		return;
+		/* A regular file standing in for a device node (umockdev) cannot
+		 * be watched; it is always ready, so libusb is serviced by a
+		 * short timer while a transfer waits on it.  Real usbfs nodes
+		 * are watched like any other descriptor. */
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			vitaled_error("hidpos: cannot watch USB descriptor %d", fd);
+			free(u);
+			return;
+		}
+		vitaled_debug("hidpos: descriptor %d is a plain file: serviced by a timer", fd);
+		unwatched_fds++;
 	}
 	u->next = usb_fds;
 	usb_fds = u;
@@ -146,7 +173,10 @@ static void fd_removed(int fd, void *user_data)
 			struct usb_fd *u = *p;
 
 			*p = u->next;
-			vitaled_watch_remove(u->watch);
+			if (u->watch)
+				vitaled_watch_remove(u->watch);
+			else
+				unwatched_fds--;
 			free(u);
 			return;
 		}
@@ -180,22 +210,30 @@ static void scanner_destroy(struct scanner *s)
 	free(s);
 }
 
-/* Stop a scanner: its reader goes at once; the memory once the cancelled
- * transfer is back (libusb must not free a transfer in flight). */
+/* The reader goes at once; the rest once the transfer is back, and never
+ * from inside a libusb callback (libusb_close there deadlocks). */
 static void scanner_stop(struct scanner *s)
 {
-	if (s->closing)
-		return;
-	s->closing = true;
-	if (s->reader) {
+	if (!s->closing && s->reader) {
 		qr_line_abort(&s->line, "scanner unplugged");
 		vitaled_reader_remove(s->reader);
 		s->reader = NULL;
 	}
-	if (!s->transfer)
-		scanner_destroy(s);
-	else
+	s->closing = true;
+	if (s->in_flight)
 		libusb_cancel_transfer(s->transfer);
+}
+
+/* After libusb returns: free the scanners whose transfer has come back. */
+static void reap_stopped(void)
+{
+	struct scanner *s, *next;
+
+	for (s = scanners; s; s = next) {
+		next = s->next;
+		if (s->closing && !s->in_flight)
+			scanner_destroy(s);
+	}
 }
 
 static void report_received(struct scanner *s, const uint8_t *report, size_t len)
@@ -223,10 +261,9 @@ static void transfer_done(struct libusb_transfer *t)
 {
 	struct scanner *s = t->user_data;
 
-	if (s->closing) {
-		scanner_destroy(s);
+	s->in_flight = false;
+	if (s->closing)
 		return;
-	}
 	switch (t->status) {
 	case LIBUSB_TRANSFER_COMPLETED:
 		report_received(s, t->buffer, (size_t)t->actual_length);
@@ -235,20 +272,22 @@ static void transfer_done(struct libusb_transfer *t)
 		break;
 	case LIBUSB_TRANSFER_NO_DEVICE:
 		vitaled_info("reader %s: scanner gone", vitaled_reader_id(s->reader));
-		scanner_destroy(s);
+		scanner_stop(s);
 		return;
 	default:
 		vitaled_warn("reader %s: transfer failed (status %d); scanner released",
 				vitaled_reader_id(s->reader), t->status);
-		scanner_destroy(s);
+		scanner_stop(s);
 		return;
 	}
 	explicit_bzero(t->buffer, (size_t)t->length);
 	if (libusb_submit_transfer(t) < 0) {
 		vitaled_warn("reader %s: cannot read the scanner any more; released",
 				vitaled_reader_id(s->reader));
-		scanner_destroy(s);
+		scanner_stop(s);
+		return;
 	}
+	s->in_flight = true;
 }
 
 /* Report descriptor length from the HID class descriptor of an interface. */
@@ -455,7 +494,9 @@ static void scanner_probe(libusb_device *dev)
 	if (libusb_submit_transfer(s->transfer) < 0) {
 		vitaled_warn("reader %s: cannot start reading", id);
 		scanner_destroy(s);
+		return;
 	}
+	s->in_flight = true;
 	return;
 ignore:
 	scanner_destroy(s);
@@ -477,6 +518,7 @@ static void process_pending(void)
 				if (s->dev == p->dev) {
 					vitaled_info("reader %s: unplugged", vitaled_reader_id(s->reader));
 					scanner_stop(s);
+					reap_stopped();
 					break;
 				}
 			}
@@ -518,9 +560,12 @@ static void hidpos_exit(void)
 		next = s->next;
 		scanner_stop(s);
 	}
+	reap_stopped();
 	/* bounded wait for the cancelled transfers to come back */
-	for (tries = 0; scanners && tries < 10; tries++)
+	for (tries = 0; scanners && tries < 10; tries++) {
 		libusb_handle_events_timeout_completed(ctx, &tv, NULL);
+		reap_stopped();
+	}
 	if (scanners)
 		vitaled_warn("hidpos: a USB transfer did not return; its scanner is left to libusb");
 	while (pending_head) {
