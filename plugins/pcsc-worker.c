@@ -109,6 +109,9 @@ static int card_transmit(void *data, const uint8_t *cmd, size_t cmd_len,
 		return -ETIMEDOUT;
 	io->apdus++;
 	rv = SCardTransmit(io->card, io->pci, cmd, (DWORD)cmd_len, NULL, resp, &len);
+	/* no status word: the card went mute, or away before pcscd noticed */
+	if (rv == SCARD_S_SUCCESS && len < 2)
+		rv = SCARD_E_COMM_DATA_LOST;
 	if (rv == SCARD_S_SUCCESS) {
 		*resp_len = len;
 		return 0;
@@ -161,11 +164,14 @@ static LONG connect_card(struct pcsc_worker *w, SCARDHANDLE *card, DWORD *proto)
 	return rv;
 }
 
-/* The whole read of one card, retried if another application resets it. */
-static struct vd_read_result *read_card(struct pcsc_worker *w, uint64_t generation,
-		const uint8_t *atr, size_t atr_len, struct vd_context *ctx,
-		unsigned int timeout_ms, bool *gone)
+/*
+ * The whole read of one card, retried if another application resets it.
+ * Fills ev: the result, whether the card went away, the PC/SC error.
+ */
+static void read_card(struct pcsc_worker *w, const uint8_t *atr, size_t atr_len,
+		struct vd_context *ctx, unsigned int timeout_ms, struct pcsc_event *ev)
 {
+	uint64_t generation = ev->generation;
 	struct vd_read_result *res = vd_read_result_new();
 	struct read_io io = { .worker = w, .generation = generation };
 	struct vd_card_io card_io = { card_transmit, &io };
@@ -173,11 +179,13 @@ static struct vd_read_result *read_card(struct pcsc_worker *w, uint64_t generati
 	LONG rv;
 
 	if (!res)
-		return NULL;
+		return;
 	pcsc_timespec_after(&io.deadline, CLOCK_MONOTONIC, timeout_ms);
+	ev->result = res;
 	rv = connect_card(w, &io.card, &proto);
 	if (rv != SCARD_S_SUCCESS) {
-		*gone = card_gone(rv);
+		ev->card_gone = card_gone(rv);
+		ev->code = rv;
 		if (rv == SCARD_E_PROTO_MISMATCH)
 			fail(res, VD_STATUS_UNSUPPORTED, "the card speaks neither T=0 nor T=1", rv);
 		else if (rv == SCARD_W_UNRESPONSIVE_CARD || rv == SCARD_W_UNPOWERED_CARD)
@@ -186,7 +194,7 @@ static struct vd_read_result *read_card(struct pcsc_worker *w, uint64_t generati
 			fail(res, VD_STATUS_READ_FAILED, "another application holds the card", rv);
 		else
 			fail(res, VD_STATUS_READ_FAILED, "cannot connect to the card", rv);
-		return res;
+		return;
 	}
 	io.pci = proto == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
 
@@ -213,21 +221,22 @@ static struct vd_read_result *read_card(struct pcsc_worker *w, uint64_t generati
 				SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, SCARD_LEAVE_CARD, &proto);
 		if (rv != SCARD_S_SUCCESS)
 			break;
+		ev->reconnects++;
 		io.pci = proto == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
 		vd_read_result_free(res);
-		res = vd_read_result_new();
+		res = ev->result = vd_read_result_new();
 		if (!res)
 			break;
 		io.apdus = 0;
 	}
 	SCardDisconnect(io.card, SCARD_LEAVE_CARD);
+	ev->card_gone = card_gone(rv) || is_abandoned(w, generation);
+	ev->code = rv;
 	if (!res)
-		return NULL;
-	*gone = card_gone(rv) || is_abandoned(w, generation);
+		return;
 	if (rv != SCARD_S_SUCCESS && res->verdict.status == VD_STATUS_VERIFIED)
 		fail(res, VD_STATUS_READ_FAILED, "the read did not complete", rv);
 	res->apdu_count = io.apdus;
-	return res;
 }
 
 static void *worker_thread(void *data)
@@ -242,7 +251,6 @@ static void *worker_thread(void *data)
 		size_t atr_len;
 		uint64_t generation;
 		unsigned int timeout_ms;
-		bool gone = false;
 
 		while (!w->stop && !w->pending)
 			pthread_cond_wait(&w->cond, &w->lock);
@@ -258,14 +266,13 @@ static void *worker_thread(void *data)
 		pthread_mutex_unlock(&w->lock);
 
 		ev = pcsc_event_new(PCSC_EV_READ_DONE, w->reader);
-		if (ev && !is_abandoned(w, generation))
-			ev->result = read_card(w, generation, atr, atr_len, ctx, timeout_ms, &gone);
-		vd_context_unref(ctx);
 		if (ev) {
 			ev->generation = generation;
-			ev->card_gone = gone;
+			if (!is_abandoned(w, generation))
+				read_card(w, atr, atr_len, ctx, timeout_ms, ev);
 			pcsc_event_post(ev);
 		}
+		vd_context_unref(ctx);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);

@@ -20,6 +20,10 @@
 /* The loop's watchdog fires this long after a read's own deadline:
  * only an APDU that never returns gets that far. */
 #define WATCHDOG_GRACE_MS	1000
+/* A card pulled mid-read often shows as an I/O error before pcscd (which
+ * polls some readers) reports it gone: such a failure is published only
+ * if the card is still there after this long. */
+#define IO_GRACE_MS		1000
 
 struct pcsc_reader {
 	struct pcsc_reader *next;
@@ -30,6 +34,8 @@ struct pcsc_reader {
 	struct vitaled_card *card;
 	uint64_t reading;		/* generation of the read in flight, 0 none */
 	struct vitaled_timer *watchdog;
+	struct vd_read_result *held;	/* an I/O failure waiting for IO_GRACE_MS */
+	struct vitaled_timer *hold;
 	unsigned int timeout_ms;
 	struct timespec seen;		/* when pcscd reported the card */
 	bool stale;			/* pcscd went away; gone unless listed again */
@@ -139,6 +145,10 @@ static void drop_card(struct pcsc_reader *r)
 	}
 	vitaled_timer_remove(r->watchdog);
 	r->watchdog = NULL;
+	vitaled_timer_remove(r->hold);
+	r->hold = NULL;
+	vd_read_result_free(r->held);
+	r->held = NULL;
 	if (r->card) {
 		vitaled_card_remove(r->card);
 		r->card = NULL;
@@ -269,11 +279,24 @@ static void card_inserted(struct pcsc_reader *r, const struct pcsc_event *ev)
 	r->watchdog = vitaled_timer_add(r->timeout_ms + WATCHDOG_GRACE_MS, watchdog_fired, r);
 }
 
+static void hold_expired(void *data)
+{
+	struct pcsc_reader *r = data;
+	struct vd_read_result *res = r->held;
+
+	r->hold = NULL;		/* freed by the loop */
+	r->held = NULL;
+	complete(r, res);
+}
+
 static void read_done(struct pcsc_reader *r, struct pcsc_event *ev)
 {
 	struct vd_read_result *res = ev->result;
 
 	ev->result = NULL;
+	if (ev->reconnects)
+		vitaled_info("reader %s: the card was reset by another application; reconnected",
+				r->id);
 	if (!r->reading || ev->generation != r->reading) {
 		/* abandoned: the card left or the watchdog gave up on it */
 		vd_read_result_free(res);
@@ -283,6 +306,18 @@ static void read_done(struct pcsc_reader *r, struct pcsc_event *ev)
 		vd_read_result_free(res);
 		vitaled_info("reader %s: the card left during the read", r->id);
 		drop_card(r);
+		return;
+	}
+	if (ev->code != SCARD_S_SUCCESS && res->verdict.status == VD_STATUS_READ_FAILED) {
+		vitaled_debug("reader %s: card I/O failed (%s)", r->id,
+				pcsc_stringify_error(ev->code));
+		vitaled_timer_remove(r->watchdog);
+		r->watchdog = NULL;
+		r->reading = 0;
+		r->held = res;
+		r->hold = vitaled_timer_add(IO_GRACE_MS, hold_expired, r);
+		if (!r->hold)
+			hold_expired(r);
 		return;
 	}
 	complete(r, res);

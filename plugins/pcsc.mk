@@ -12,5 +12,13 @@ tests_unit_test_pcsc_name_SOURCES = tests/unit/test-pcsc-name.c plugins/pcsc-nam
 TESTS += tests/unit/test-pcsc-name
 
 # Integration tests: private pcscd + vpcd + emulators + vitaled.
-TESTS += tests/test-pcsc.py
-EXTRA_DIST += tests/test-pcsc.py tests/lib/vtest/cardrig.py
+TESTS += tests/test-pcsc.py tests/test-pcsc-faults.py
+EXTRA_DIST += tests/test-pcsc.py tests/test-pcsc-faults.py tests/lib/vtest/cardrig.py
+
+# Fault injection for test-pcsc-faults.py: a real reset by another
+# application right before the daemon's transaction.
+check_LTLIBRARIES += tests/pcsc/reset-inject.la
+tests_pcsc_reset_inject_la_SOURCES = tests/pcsc/reset-inject.c
+tests_pcsc_reset_inject_la_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS)
+tests_pcsc_reset_inject_la_LIBADD = $(PCSC_LIBS) -ldl
+tests_pcsc_reset_inject_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere

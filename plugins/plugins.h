@@ -55,7 +55,8 @@ struct pcsc_event {
 	struct timespec seen;		/* CARD_INSERTED: when pcscd told us (monotonic) */
 	uint64_t generation;		/* READ_DONE: which read */
 	bool card_gone;			/* READ_DONE: the card left mid-read */
-	long code;			/* SERVICE_DOWN: the PC/SC error, if any */
+	unsigned int reconnects;	/* READ_DONE: stale handle after a reset */
+	long code;			/* SERVICE_DOWN, READ_DONE: the PC/SC error, if any */
 	struct vd_read_result *result;	/* READ_DONE, owned */
 };
 
