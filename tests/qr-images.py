@@ -17,11 +17,12 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
+from vtest.paths import shared_dir  # noqa: E402
 from vtest.tap import Tap  # noqa: E402
 
 SRC = os.environ.get("top_srcdir", ".")
 BUILD = os.environ.get("top_builddir", ".")
-DGC = os.path.join(SRC, "..", "shared", "testdata", "dgc")
+DGC = shared_dir("testdata", "dgc")
 QRSCAN = os.path.join(BUILD, "tests", "qr", "qrscan")
 
 

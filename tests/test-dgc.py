@@ -18,24 +18,14 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
+from vtest.paths import shared_dir  # noqa: E402
 from vtest.tap import Tap  # noqa: E402
 
 SRC = os.environ.get("top_srcdir", ".")
 BUILD = os.environ.get("top_builddir", ".")
 
 
-def find_dgc():
-    """../shared beside the source tree; from a `make distcheck` tree the
-    same directory is found further up."""
-    d = os.path.abspath(SRC)
-    while True:
-        cand = os.path.join(os.path.dirname(d), "shared", "testdata", "dgc")
-        if os.path.isdir(cand) or os.path.dirname(d) == d:
-            return cand
-        d = os.path.dirname(d)
-
-
-DGC = find_dgc()
+DGC = shared_dir("testdata", "dgc")
 VITALECTL = os.path.join(BUILD, "tools", "vitalectl")
 STEP = os.path.join(BUILD, "tests", "unit", "dgc-step")
 

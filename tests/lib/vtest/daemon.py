@@ -8,12 +8,7 @@ import tempfile
 import time
 
 
-def builddir():
-    return os.environ.get("top_builddir", os.getcwd())
-
-
-def srcdir():
-    return os.environ.get("top_srcdir", os.getcwd())
+from .paths import builddir, srcdir  # noqa: F401 - re-exported for tests
 
 
 def vitaled_path():
