@@ -66,6 +66,9 @@ static void open_replay_cache(void)
 		replay = NULL;
 		vitaled_error("replay cache: cannot open %s: %s; QR tokens will be refused",
 				path, strerror(-err));
+	} else if (vd_replay_problem(replay)) {
+		vitaled_warn("replay cache: %s was unusable (%s) and was rebuilt; tokens issued "
+				"before now count as replayed", path, vd_replay_problem(replay));
 	}
 }
 
