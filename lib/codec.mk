@@ -98,9 +98,10 @@ fuzz:
 	@echo "make fuzz needs: CC=clang ./configure --enable-fuzzing --enable-sanitizers" >&2
 	@exit 1
 endif
-# Scratch corpora and the PKI of `make fuzz` (nothing else uses clean-local).
+# Scratch corpora and the PKI of `make fuzz`, and the PKI the C unit tests
+# make (tests/unit/chipimg.c).  The only clean-local of the build.
 clean-local:
-	rm -rf tests/fuzz/work tests/fuzz/pki tests/fuzz/pki.lock
+	rm -rf tests/fuzz/work tests/fuzz/pki tests/fuzz/pki.lock tests/pki.d
 
 # Benchmark: tokens per second against `openssl speed` (bench/bench-token.sh).
 noinst_PROGRAMS += bench/bench-token
