@@ -49,14 +49,15 @@ class Scanner:
             pass
 
 
-def tokens(n, variant="valid", now=None):
-    """Yield n token texts of variant, each with its own unique id."""
+def tokens(n, variant="valid", now=None, ttl=None):
+    """Yield n token texts of variant, each with its own unique id (ttl:
+    presentation lifetime in seconds, default mktoken's)."""
     sys.path.insert(0, os.path.join(_pki.SRCDIR, "tests", "tokens"))
     import mktoken  # noqa: E402 (needs the path above)
     pki = _pki.pki_dir()
     fam = mktoken.op.load_family(mktoken.op.family_path("reference"))
     for _ in range(n):
-        texts, _info = mktoken.make(pki, fam, variant, now)
+        texts, _info = mktoken.make(pki, fam, variant, now, ttl=ttl)
         yield texts[0]
 
 

@@ -1,0 +1,278 @@
+#!/usr/bin/python3
+"""System benchmark of vitaled (issue 10): idle wakeups and memory.
+
+A private pcscd with its two vpcd readers (no card), --scanners serial QR
+scanners (ptys), a private session bus and the daemon (non-sanitizer build: the
+numbers are the product's, not ASan's).
+
+1. Idle: context switches of every daemon thread (/proc/PID/task/*/status,
+   voluntary + involuntary) over --idle-seconds with readers present and
+   no activity, as wakeups per minute.  Goal 0.
+2. Memory: VmRSS idle (and RssAnon); after --warmup-cycles card cycles and
+   --warmup-scans QR scans (first-use allocations: OpenSSL, thread stacks,
+   D-Bus, the replay cache at its steady size); after --cycles insert/remove
+   cycles (both readers, bench/cycler.py: one emulator process per reader
+   plugged in and out through vpcd) and --scans QR scans of distinct valid
+   tokens (10 s lifetime, over --scanners ptys: each scanner is
+   rate-limited).  Growth = final - after warm-up.  Goals: idle < 4 MiB, growth
+   < 64 KiB.
+
+Prints a human table and "bench-result: {json}" lines for bench/run.
+
+    top_srcdir=... top_builddir=... /usr/bin/python3 bench/bench-sys.py \
+        [--idle-seconds 60] [--cycles 10000] [--scans 10000] \
+        [--warmup-cycles 100] [--warmup-scans 1000] [--scanners 16]
+    A card cycle takes about a second (pcscd polls vpcd for presence):
+    10,000 cycles take hours; bench/run passes --cycles from BENCH_CYCLES.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.environ.get("top_srcdir") or os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(SRCDIR, "tests", "lib"))
+
+from vtest import pki as vpki  # noqa: E402
+from vtest.cardrig import Rig  # noqa: E402
+from vtest.daemon import context_switches  # noqa: E402
+from vtest.soak import Scanner, tokens  # noqa: E402
+
+PY = "/usr/bin/python3"
+
+
+def result(**kw):
+    print("bench-result: " + json.dumps(kw), flush=True)
+
+
+def rss_kib(pid, field="VmRSS"):
+    """VmRSS, or RssAnon (the daemon's own memory, without the pages of
+    shared libraries it maps)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def thread_switches(pid):
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = f.read().strip()
+            out["%s/%s" % (tid, name)] = context_switches_tid(pid, tid)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def context_switches_tid(pid, tid):
+    n = 0
+    with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+        for line in f:
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                n += int(line.split()[1])
+    return n
+
+
+class LogTail:
+    """Counts the daemon's log lines incrementally (the log grows to
+    megabytes over 10,000 cycles: never re-read it whole)."""
+
+    def __init__(self, path, daemon):
+        self.f = open(path, errors="replace")
+        self.f.seek(0, os.SEEK_END)
+        self.daemon = daemon
+        self.partial = ""
+        self.count = {}
+
+    def poll(self):
+        data = self.f.read()
+        if not data:
+            return
+        lines = (self.partial + data).split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            m = re.search(r"reader (\S+): card \d+(: | removed)", line)
+            if m:
+                key = (m.group(1), "verdict" if m.group(2) == ": " else "removed")
+                self.count[key] = self.count.get(key, 0) + 1
+            if "ERROR: AddressSanitizer" in line:
+                raise RuntimeError("sanitizer report in the daemon's log")
+
+    def wait(self, key, n, timeout=60):
+        deadline = time.monotonic() + timeout
+        while self.count.get(key, 0) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError("waited for %d %s lines, saw %d" % (n, key, self.count.get(key, 0)))
+            if self.daemon.proc.poll() is not None:
+                raise RuntimeError("vitaled exited (%s)" % self.daemon.proc.returncode)
+            time.sleep(0.002)
+            self.poll()
+
+
+class Cycler:
+    def __init__(self, rig, reader):
+        self.p = rig.pcsc.netns_popen(
+            [PY, os.path.join(HERE, "cycler.py"), "--pki", vpki.pki_dir(), "--reader", str(reader)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def do(self, cmd):
+        self.p.stdin.write(cmd.encode() + b"\n")
+        self.p.stdin.flush()
+        if self.p.stdout.readline().strip() != b"ok":
+            raise RuntimeError("cycler died")
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(10)
+
+
+def card_cycles(rig, tail, cyclers, n):
+    """n insert/remove cycles in each reader, the readers in lockstep."""
+    for _ in range(n):
+        for what, cmd in (("verdict", "insert"), ("removed", "remove")):
+            keys = [(rig.ids[i], what) for i in range(len(cyclers))]
+            want = [tail.count.get(k, 0) + 1 for k in keys]
+            for c in cyclers:
+                c.do(cmd)
+            for k, w in zip(keys, want):
+                tail.wait(k, w)
+
+
+def qr_scans(tail, scanners, toks, n):
+    """n scans spread over the scanners, one code per scanner per round at
+    most every QR_REFILL_MS (plugins/qrline.c rate-limits each scanner to
+    4 codes a second after a burst of 8: a person cannot scan faster)."""
+    done = 0
+    while done < n:
+        t0 = time.monotonic()
+        batch = scanners[:n - done]
+        want = [((rid, "verdict"), tail.count.get((rid, "verdict"), 0) + 1)
+                for rid, _ in batch]
+        for _, sc in batch:
+            sc.scan(next(toks))
+        for key, w in want:
+            tail.wait(key, w)
+        done += len(batch)
+        time.sleep(max(0.0, 0.26 - (time.monotonic() - t0)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--idle-seconds", type=float, default=60)
+    ap.add_argument("--cycles", type=int, default=10000, help="per reader pair (both readers)")
+    ap.add_argument("--scans", type=int, default=10000)
+    ap.add_argument("--warmup-cycles", type=int, default=100)
+    ap.add_argument("--warmup-scans", type=int, default=1000,
+                    help="enough for the replay cache to reach its steady size")
+    ap.add_argument("--scanners", type=int, default=16)
+    a = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="vitaled-bench-sys-")
+    shm = tempfile.mkdtemp(prefix="vitaled-bench-state-", dir="/dev/shm")
+    # Short-lived tokens and no skew keep the replay cache (rewritten on
+    # each accepted token) small; it lives on tmpfs like /var/lib on a
+    # clinic PC's SSD would not, but this measures memory, not fsync.
+    conf = ("[General]\nEnablePlugins = pcsc, serial\nStateDirectory = %s\n\n"
+            "[serial]\nDevices = %s/scanner*\n\n[Tokens]\nClockSkew = 0\nDuplicateWindow = 0\n\n"
+            "[DBus]\nPhoneReadLifetime = 10\n" % (shm, tmp))
+    rig = Rig(conf=conf)
+    cyclers = []
+    scanners = []
+    try:
+        rig.start()
+        pid = rig.pid()
+        for i in range(a.scanners):
+            path = os.path.join(tmp, "scanner%d" % i)
+            scanners.append(("serial-" + path, Scanner(path)))
+            rig.wait(r"reader %s: added" % re.escape(scanners[-1][0]))
+        time.sleep(3)  # let start-up settle before counting
+
+        before = thread_switches(pid)
+        t0 = time.monotonic()
+        time.sleep(a.idle_seconds)
+        secs = time.monotonic() - t0
+        after = thread_switches(pid)
+        woke = {k: after.get(k, 0) - v for k, v in before.items() if after.get(k, 0) - v}
+        per_min = sum(woke.values()) * 60.0 / secs
+        idle_rss = rss_kib(pid)
+        idle_anon = rss_kib(pid, "RssAnon")
+        nthreads = len(after)
+
+        tail = LogTail(rig.daemon.log_path, rig.daemon)
+        cyclers = [Cycler(rig, 0), Cycler(rig, 1)]
+        # 10 s tokens: the replay cache holds ~10 s of scans at its steady size.
+        toks = tokens(a.warmup_scans + a.scans, ttl=10)
+        t0 = time.monotonic()
+        card_cycles(rig, tail, cyclers, a.warmup_cycles // 2)
+        qr_scans(tail, scanners, toks, a.warmup_scans)
+        time.sleep(11)  # phone reads of the warm-up outlive their lifetime
+        warm_rss = rss_kib(pid)
+        card_cycles(rig, tail, cyclers, a.cycles // 2)
+        cards_rss = rss_kib(pid)
+        t_cards = time.monotonic() - t0
+        qr_scans(tail, scanners, toks, a.scans)
+        time.sleep(11)
+        final_rss = rss_kib(pid)
+        elapsed = time.monotonic() - t0
+        log = rig.log()
+        for c in cyclers:
+            c.close()
+        cyclers = []
+        for _, sc in scanners:
+            sc.unplug()
+        scanners = []
+        status = rig.daemon.stop()
+        log = rig.log()
+    finally:
+        for c in cyclers:
+            c.p.kill()
+        for _, sc in scanners:
+            sc.unplug()
+        rig.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(shm, ignore_errors=True)
+
+    verdicts = re.findall(r"reader pcsc\S+: card \d+: \S+, ([\w-]+)", log)
+    qr = re.findall(r"reader serial\S+: card \d+: phone-qr, ([\w-]+)", log)
+    print("vitaled system benchmark (%s, %d CPUs)" % (time.strftime("%Y-%m-%d %H:%M:%S"),
+                                                      os.cpu_count()))
+    print("%-58s %12s %12s" % ("measure", "value", "goal"))
+    print("%-58s %12.1f %12s" % ("idle wakeups/min (%d threads, %.0f s, 2+%d readers)"
+                                 % (nthreads, secs, a.scanners), per_min, "0"))
+    for k, v in sorted(woke.items()):
+        print("  thread %-49s %12d" % (k, v))
+    print("%-58s %12d %12s" % ("RSS idle (KiB)", idle_rss, "< 4096"))
+    print("%-58s %12d" % ("  of which anonymous (RssAnon, KiB)", idle_anon))
+    print("%-58s %12d" % ("RSS after warm-up: %d cycles + %d scans (KiB)"
+                          % (a.warmup_cycles, a.warmup_scans), warm_rss))
+    print("%-58s %12d" % ("RSS after %d card cycles (KiB)" % a.cycles, cards_rss))
+    print("%-58s %12d" % ("RSS after %d QR scans too (KiB)" % a.scans, final_rss))
+    print("%-58s %12d %12s" % ("growth after the runs (KiB)", final_rss - warm_rss, "< 64"))
+    print("card verdicts: %s; QR verdicts: %s; %.1f s for the cycles, %.1f s in all; "
+          "daemon exit %s" % (
+              {v: verdicts.count(v) for v in set(verdicts)}, {v: qr.count(v) for v in set(qr)},
+              t_cards, elapsed, status))
+    result(measure="idle wakeups per minute, 2 readers present", value=round(per_min, 1),
+           unit="/min", goal="0", ok=per_min == 0)
+    result(measure="RSS idle", value=idle_rss, unit="KiB", goal="< 4096", ok=idle_rss < 4096,
+           detail="RssAnon %d KiB" % idle_anon)
+    result(measure="RSS growth after %d card cycles and %d QR scans" % (a.cycles, a.scans),
+           value=final_rss - warm_rss, unit="KiB", goal="< 64", ok=final_rss - warm_rss < 64,
+           detail="warm %d, after cards %d, final %d KiB" % (warm_rss, cards_rss, final_rss))
+    bad = [v for v in verdicts if v != "verified"] + [v for v in qr if v != "verified"]
+    if bad or status != 0:
+        print("WARNING: unexpected verdicts %r or exit status %s" % (bad[:5], status))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
