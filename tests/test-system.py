@@ -641,7 +641,7 @@ def help_words(argv):
     return commands, sorted(set(options))
 
 
-def test_vitalectl_man(t):
+def test_man_pages(t):
     man = read(os.path.join(SRC, "doc", "vitalectl.1"))
     tool = os.path.join(BUILD, "tools", "vitalectl")
     commands, options = help_words([tool, "--help"])
@@ -653,8 +653,13 @@ def test_vitalectl_man(t):
     missing = [o for o in options + token_options if o.replace("-", "\\-") not in man]
     t.ok(not missing, "vitalectl(1) documents every option of the --help texts", missing)
 
+    man = read(os.path.join(SRC, "doc", "vitaled.8"))
+    _, options = help_words([os.path.join(BUILD, "daemon", "vitaled"), "--help"])
+    missing = [o for o in options if o.replace("-", "\\-") not in man]
+    t.ok(options and not missing, "vitaled(8) documents every option of vitaled --help", missing)
+
 
 for test in (test_install, test_unit, test_sysusers, test_activation, test_udev,
-             test_polkit, test_config, test_vitalectl_man):
+             test_polkit, test_config, test_man_pages):
     t.run(test)
 t.done()
