@@ -18,6 +18,7 @@ Checked, from the daemon's log and from a D-Bus client that saw it all:
 - every Card1 object that appeared was removed again (cards pulled, phone
   reads released by the client) and none is left; the data calls the
   client made were answered;
+- no name, NIR or member number of the families reaches the log;
 - the daemon exits with status 0 on SIGTERM and, in a sanitizer build,
   without a LeakSanitizer/AddressSanitizer/UBSan report.
 """
@@ -29,7 +30,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 from vtest.tap import Tap  # noqa: E402
-from vtest.cardrig import Rig, HarnessUnavailable  # noqa: E402
+from vtest.cardrig import Rig, HarnessUnavailable, family_strings  # noqa: E402
 from vtest.soak import Scanner, Watcher, tokens  # noqa: E402
 from vtest import daemon as vdaemon  # noqa: E402
 
@@ -183,6 +184,9 @@ def main():
         t.ok(stats.get("queries", 0) > 0 and not stats.get("query_errors"),
              "%d GetManagedObjects queries meanwhile, none failed (errors: %s)"
              % (stats.get("queries", 0), stats.get("query_errors")))
+        leaked = sorted(s for s in family_strings("reference") | family_strings("legacy")
+                        if s in log)
+        t.eq(leaked, [], "no name, NIR or member number anywhere in the soak's log")
         t.diag("reads: %d, data calls: %d, queries: %d"
                % (len(all_reads), stats.get("data_calls", 0), stats.get("queries", 0)))
     finally:
