@@ -305,6 +305,8 @@ mount --bind "$W/realdev/pts" /dev/pts
 ln -s pts/ptmx /dev/ptmx
 ln -s /proc/self/fd /dev/fd
 mount -t tmpfs tmpfs /run
+# udev prefers /etc/systemd/hwdb/hwdb.bin: hide one, ours is /etc/udev's.
+if [ -d /etc/systemd/hwdb ]; then mount -t tmpfs tmpfs /etc/systemd/hwdb; fi
 mount -t tmpfs tmpfs /etc/udev
 cp -a "$W/etc-udev/." /etc/udev/
 mkdir -p /etc/udev/rules.d /etc/udev/hwdb.d
