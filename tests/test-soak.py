@@ -7,7 +7,8 @@ Short by default (make check). The long run, on demand:
     VITALED_SOAK=long make check TESTS=tests/test-soak.py
     top_srcdir=... top_builddir=... /usr/bin/python3 tests/test-soak.py --long
 (VITALED_SOAK_ROUNDS=N sets the number of rounds; each round inserts one
-card in each reader and scans two tokens.)
+card in each reader and scans two tokens.  VITALED_VALGRIND=1 runs the
+daemon under valgrind's memcheck.)
 
 Checked, from the daemon's log and from a D-Bus client that saw it all:
 - each insertion on a reader is one "inserted, reading" line, and each such
@@ -27,6 +28,7 @@ import os
 import re
 import sys
 import tempfile
+import traceback
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 from vtest.tap import Tap  # noqa: E402
@@ -53,7 +55,11 @@ VERDICT = re.compile(r"reader (\S+): card (\d+): ([\w-]+), ([\w-]+) \(", re.M)
 ABANDONED = re.compile(r"reader (\S+): card (\d+) removed before the read finished", re.M)
 GONE = re.compile(r"card (\d+)(?: removed, data wiped| removed before the read finished"
                   r"|: released by a client|: phone read lifetime over)", re.M)
-SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:")
+SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:"
+                       r"|ERROR SUMMARY: [1-9]")
+# VITALED_VALGRIND=1: the daemon under valgrind (memcheck, leaks), any build.
+VALGRIND = ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--error-exitcode=99", "--num-callers=30"]
 
 
 def rounds():
@@ -99,7 +105,7 @@ def main():
             "[Chips]\nReadTimeout = 20000\n" % tmp)
     toks = tokens(n_rounds * SCANS_PER_ROUND)
     try:
-        rig = Rig(conf=conf)
+        rig = Rig(conf=conf, wrapper=VALGRIND if os.environ.get("VITALED_VALGRIND") else ())
         rig.start()
     except HarnessUnavailable as e:
         t.skip("soak", "no private pcscd here: %s" % e)
@@ -189,6 +195,8 @@ def main():
         t.eq(leaked, [], "no name, NIR or member number anywhere in the soak's log")
         t.diag("reads: %d, data calls: %d, queries: %d"
                % (len(all_reads), stats.get("data_calls", 0), stats.get("queries", 0)))
+    except Exception:  # noqa: BLE001 - a dead daemon is a failure; its report follows
+        t.ok(False, "the soak ran to the end", traceback.format_exc())
     finally:
         if watcher:
             watcher.kill()
