@@ -21,8 +21,8 @@
  * only an APDU that never returns gets that far. */
 #define WATCHDOG_GRACE_MS	1000
 /* A card pulled mid-read often shows as an I/O error before pcscd (which
- * polls some readers) reports it gone: such a failure is published only
- * if the card is still there after this long. */
+ * polls some readers) reports it gone: such a failure waits this long for
+ * the removal before anything else happens. */
 #define IO_GRACE_MS		1000
 
 struct pcsc_reader {
@@ -38,6 +38,9 @@ struct pcsc_reader {
 	struct vitaled_timer *hold;
 	unsigned int timeout_ms;
 	struct timespec seen;		/* when pcscd reported the card */
+	uint8_t atr[PCSC_ATR_MAX];
+	size_t atr_len;
+	bool retried;			/* the card's read was restarted once */
 	bool stale;			/* pcscd went away; gone unless listed again */
 };
 
@@ -253,12 +256,28 @@ static void watchdog_fired(void *data)
 	read_failed(r, why);
 }
 
+static void start_read(struct pcsc_reader *r)
+{
+	struct vd_context *ctx = vitaled_verify_context();
+
+	if (!ctx) {
+		read_failed(r, "no verification context");
+		return;
+	}
+	r->timeout_ms = vd_context_settings(ctx)->read_timeout_ms;
+	r->reading = ++pcsc.generation;
+	pcsc_worker_read(r->worker, r->reading, r->atr, r->atr_len, ctx, r->timeout_ms);
+	vd_context_unref(ctx);
+	r->watchdog = vitaled_timer_add(r->timeout_ms + WATCHDOG_GRACE_MS, watchdog_fired, r);
+}
+
 static void card_inserted(struct pcsc_reader *r, const struct pcsc_event *ev)
 {
-	struct vd_context *ctx;
-
 	drop_card(r);	/* a removal we were not told about */
 	r->seen = ev->seen;
+	r->retried = false;
+	r->atr_len = ev->atr_len;
+	memcpy(r->atr, ev->atr, ev->atr_len);
 	r->card = vitaled_card_new(r->reader);
 	if (!r->card)
 		return;
@@ -267,18 +286,14 @@ static void card_inserted(struct pcsc_reader *r, const struct pcsc_event *ev)
 		read_failed(r, "the card does not answer (no ATR)");
 		return;
 	}
-	ctx = vitaled_verify_context();
-	if (!ctx) {
-		read_failed(r, "no verification context");
-		return;
-	}
-	r->timeout_ms = vd_context_settings(ctx)->read_timeout_ms;
-	r->reading = ++pcsc.generation;
-	pcsc_worker_read(r->worker, r->reading, ev->atr, ev->atr_len, ctx, r->timeout_ms);
-	vd_context_unref(ctx);
-	r->watchdog = vitaled_timer_add(r->timeout_ms + WATCHDOG_GRACE_MS, watchdog_fired, r);
+	start_read(r);
 }
 
+/*
+ * pcscd still shows the same card a while after its read failed on I/O:
+ * a glitch, or a card swapped faster than pcscd polls the reader.  Read
+ * it once more; a second failure is published.
+ */
 static void hold_expired(void *data)
 {
 	struct pcsc_reader *r = data;
@@ -286,7 +301,17 @@ static void hold_expired(void *data)
 
 	r->hold = NULL;		/* freed by the loop */
 	r->held = NULL;
-	complete(r, res);
+	if (!r->retried) {
+		r->retried = true;
+		vd_read_result_free(res);
+		vitaled_info("reader %s: the card is still there; reading it again", r->id);
+		start_read(r);
+		return;
+	}
+	if (res)
+		complete(r, res);
+	else
+		read_failed(r, "the card could not be read");
 }
 
 static void read_done(struct pcsc_reader *r, struct pcsc_event *ev)
@@ -302,13 +327,13 @@ static void read_done(struct pcsc_reader *r, struct pcsc_event *ev)
 		vd_read_result_free(res);
 		return;
 	}
-	if (ev->card_gone || !res) {
-		vd_read_result_free(res);
-		vitaled_info("reader %s: the card left during the read", r->id);
-		drop_card(r);
-		return;
-	}
-	if (ev->code != SCARD_S_SUCCESS && res->verdict.status == VD_STATUS_READ_FAILED) {
+	/*
+	 * Only the monitor (pcscd's event counter) says a card is gone: a
+	 * failed APDU often comes first.  Nothing is published meanwhile;
+	 * the removal, if it comes, drops the card and the held result.
+	 */
+	if (ev->card_gone || !res ||
+	    (ev->code != SCARD_S_SUCCESS && res->verdict.status == VD_STATUS_READ_FAILED)) {
 		vitaled_debug("reader %s: card I/O failed (%s)", r->id,
 				pcsc_stringify_error(ev->code));
 		vitaled_timer_remove(r->watchdog);

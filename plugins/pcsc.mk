@@ -12,8 +12,10 @@ tests_unit_test_pcsc_name_SOURCES = tests/unit/test-pcsc-name.c plugins/pcsc-nam
 TESTS += tests/unit/test-pcsc-name
 
 # Integration tests: private pcscd + vpcd + emulators + vitaled.
-TESTS += tests/test-pcsc.py tests/test-pcsc-faults.py
-EXTRA_DIST += tests/test-pcsc.py tests/test-pcsc-faults.py tests/lib/vtest/cardrig.py
+# test-pcsc-leak.py needs a sanitizer build or valgrind (else it skips).
+TESTS += tests/test-pcsc.py tests/test-pcsc-faults.py tests/test-pcsc-leak.py
+EXTRA_DIST += tests/test-pcsc.py tests/test-pcsc-faults.py tests/test-pcsc-leak.py \
+	tests/lib/vtest/cardrig.py tests/pcsc/cycler.py
 
 # Fault injection for test-pcsc-faults.py: a real reset by another
 # application right before the daemon's transaction.

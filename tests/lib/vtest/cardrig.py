@@ -79,9 +79,9 @@ class Rig:
     def start_vitaled(self, timeout=60):
         env = self.pcsc.env(self.bus.env())
         env.update(self.extra_env)
-        # the daemon dies with the test, even a killed one
+        # the daemon (or its valgrind) dies with the test, even a killed one
         self.daemon = Daemon(conf=self.conf, env=env, session=True,
-                             wrapper=self.wrapper + ["setpriv", "--pdeathsig", "KILL", "--"])
+                             wrapper=["setpriv", "--pdeathsig", "KILL", "--"] + self.wrapper)
         at = 0
         self.daemon.start(timeout=timeout)
         self.ids = [self.reader_id(name, at, timeout) if i in self.readers else None
@@ -155,6 +155,36 @@ class Rig:
 
     def pid(self):
         return self.daemon.proc.pid
+
+
+class Cycler:
+    """tests/pcsc/cycler.py in a reader: one chip inserted and pulled fast."""
+
+    def __init__(self, rig, reader, profile="card", variant="reference"):
+        argv = ["/usr/bin/python3", os.path.join(_pki.SRCDIR, "tests", "pcsc", "cycler.py"),
+                "--pki", _pki.pki_dir(), "--profile", profile, "--variant", variant,
+                "--reader", str(reader)]
+        self.log = open(os.path.join(rig.pcsc.workdir, "cycler-%d.log" % reader), "wb")
+        self.proc = rig.pcsc.netns_popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=self.log)
+        line = self.proc.stdout.readline().decode().strip()
+        if line != "ready":
+            self.close()
+            raise RuntimeError("cycler did not start: %r" % line)
+
+    def cmd(self, line):
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().decode().strip()
+        if answer != "ok":
+            raise RuntimeError("cycler: %s: %r" % (line, answer))
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout, self.log):
+            f.close()
 
 
 def cpu_ticks(pid):
