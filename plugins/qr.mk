@@ -16,5 +16,6 @@ check_PROGRAMS += tests/qr/qrscan
 tests_qr_qrscan_SOURCES = tests/qr/qrscan.c
 tests_qr_qrscan_LDADD = lib/libvitaled-core.la
 
-TESTS += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py
-EXTRA_DIST += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/lib/vtest/qr.py
+TESTS += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos.py
+EXTRA_DIST += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos.py \
+	tests/lib/vtest/qr.py

@@ -60,6 +60,14 @@ def rss_kib(pid):
     return 0
 
 
+def under_umockdev_wrapper():
+    """Re-run this test under umockdev-wrapper unless already there: uevents
+    (hotplug) are sent from this process and need its /sys redirected."""
+    import sys
+    if "umockdev-preload" not in os.environ.get("LD_PRELOAD", ""):
+        os.execvp("umockdev-wrapper", ["umockdev-wrapper", sys.executable] + sys.argv)
+
+
 class Testbed:
     """A umockdev testbed (GI) the daemon runs in: LD_PRELOAD plus
     UMOCKDEV_DIR in its environment; ioctls and evemu events are served

@@ -1,0 +1,203 @@
+#!/usr/bin/python3
+"""USB HID-POS QR scanners end to end, on umockdev USB devices.
+
+A umockdev testbed (GI) holds fake USB devices: sysfs descriptors, the HID
+report descriptor, and an ioctl script whose interrupt reports libusb
+reaps.  Checked: enumeration at start; a scanner laid out like Access-IS /
+Honeywell (report id, length byte, AIM symbology, 56 data bytes, "more
+follows" bit) sending codes split over several reports; a vendor variant
+with another layout (no report id, no length, flag byte first) plugged in
+after start (libusb hotplug), then a second one in another socket; a HID keyboard
+that is left alone; a disconnect in the middle of a multi-report code.
+
+umockdev's ioctl scripts cannot leave a transfer pending (they answer
+every reap and wrap around), so each script ends with a "no device"
+completion: the scanner goes away at the end of its script.  Nor can the
+same device be added again after remove_device() (umockdev asserts on the
+leftover /sys/bus symlink) or get a second script for its node, so replug
+of one USB scanner is covered by the serial test, not here.
+"""
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
+from vtest import daemon as vdaemon  # noqa: E402
+from vtest import qr  # noqa: E402
+from vtest.tap import Tap  # noqa: E402
+
+ENODEV = 19
+EP_IN = 0x81
+
+# Access-IS / Honeywell style: id 2, length, 3 AIM bytes, 56 data,
+# further symbology, reserved, flags (bit 0: more follows).
+DESC_AIM = bytes.fromhex(
+    "058C 0902 A101 8502 0912 A102 150026FF00 7508 9501"
+    " 0600FF 0901 8102"
+    " 058C 09FB 09FC 09FD 9503 8102"
+    " 09FE 9538 8102"
+    " 0600FF 0902 9502 8102"
+    " 058C 09FF 7501 9501 8102"
+    " 7507 9501 8103"
+    " C0 C0".replace(" ", ""))
+
+# Vendor variant: no report id, flag bit first, 62 data bytes NUL-padded.
+DESC_VENDOR = bytes.fromhex(
+    "058C 0902 A101 0912 A102"
+    " 058C 09FF 1500 2501 7501 9501 8102"
+    " 7507 9501 8103"
+    " 09FE 7508 953E 150026FF00 8102"
+    " C0 C0".replace(" ", ""))
+
+# A boot keyboard: HID, but not a bar code scanner.
+DESC_KEYBOARD = bytes.fromhex(
+    "0501 0906 A101 0507 19E0 29E7 1500 2501 7501 9508 8102"
+    " 9506 7508 1500 2565 1900 2965 8100 C0".replace(" ", ""))
+
+
+def aim_reports(data):
+    out = []
+    chunks = [data[i:i + 56] for i in range(0, len(data), 56)] or [b""]
+    for i, c in enumerate(chunks):
+        more = 1 if i < len(chunks) - 1 else 0
+        out.append(bytes([2, len(c)]) + b"]Q1" + c.ljust(56, b"\0") + b"\0\0" + bytes([more]))
+    return out
+
+
+def vendor_reports(data):
+    out = []
+    chunks = [data[i:i + 62] for i in range(0, len(data), 62)] or [b""]
+    for i, c in enumerate(chunks):
+        more = 1 if i < len(chunks) - 1 else 0
+        out.append(bytes([more]) + c.ljust(62, b"\0"))
+    return out
+
+
+def script(reports, packet=64):
+    lines = ["USBDEVFS_REAPURBNDELAY 0 1 %d 0 0 %d %d 0 %s"
+             % (EP_IN, packet, len(r), r.hex().upper()) for r in reports]
+    lines.append("USBDEVFS_REAPURBNDELAY 0 1 %d -%d 0 %d 0 0 " % (EP_IN, ENODEV, packet))
+    return "\n".join(lines) + "\n"
+
+
+def usb_device(port, devnum, vid, pid, report_desc, name):
+    dev = bytes.fromhex("1201000200000040") + vid.to_bytes(2, "little") + \
+        pid.to_bytes(2, "little") + bytes.fromhex("000101020301")
+    rest = bytes.fromhex("090400000103000000") + \
+        bytes([9, 0x21, 0x11, 0x01, 0, 1, 0x22]) + len(report_desc).to_bytes(2, "little") + \
+        bytes([7, 5, EP_IN, 3, 64, 0, 10])
+    cfg = bytes([9, 2]) + (9 + len(rest)).to_bytes(2, "little") + bytes([1, 1, 0, 0x80, 50]) + rest
+    sysp = "/devices/pci0000:00/0000:00:14.0/usb1/1-%d" % port
+    node = "bus/usb/001/%03d" % devnum
+    text = ("P: %s\nN: %s\nE: DEVNAME=/dev/%s\nE: DEVTYPE=usb_device\nE: DRIVER=usb\n"
+            "E: PRODUCT=%x/%x/100\nE: BUSNUM=001\nE: DEVNUM=%03d\nE: MAJOR=189\nE: MINOR=%d\n"
+            "E: SUBSYSTEM=usb\nA: busnum=1\nA: devnum=%d\nA: speed=12\nA: idVendor=%04x\n"
+            "A: idProduct=%04x\nA: bConfigurationValue=1\nA: bNumInterfaces= 1\n"
+            "A: product=%s\nH: descriptors=%s\n\n"
+            "P: %s/1-%d:1.0\nE: DEVTYPE=usb_interface\nE: SUBSYSTEM=usb\nE: INTERFACE=3/0/0\n"
+            "A: bInterfaceNumber=00\nA: bInterfaceClass=03\n\n"
+            "P: %s/1-%d:1.0/0003:%04X:%04X.%04X\nE: SUBSYSTEM=hid\nH: report_descriptor=%s\n\n"
+            % (sysp, node, node, vid, pid, devnum, devnum - 1, devnum, vid, pid, name,
+               (dev + cfg).hex().upper(), sysp, port, sysp, port, vid, pid, devnum,
+               report_desc.hex().upper()))
+    return sysp, "/dev/" + node, text
+
+
+ROOT_HUB = ("P: /devices/pci0000:00/0000:00:14.0/usb1\nN: bus/usb/001/001\n"
+            "E: DEVNAME=/dev/bus/usb/001/001\nE: DEVTYPE=usb_device\nE: SUBSYSTEM=usb\n"
+            "E: BUSNUM=001\nE: DEVNUM=001\nA: busnum=1\nA: devnum=1\nA: speed=480\n"
+            "H: descriptors=12010002090001406B1D020006050302010109021900010100E0000904"
+            "000001090000000705810304000C\n\n")
+
+
+def plug(bed, tmp, port, devnum, vid, pid, desc, reports, name, hotplug=False):
+    sysp, node, text = usb_device(port, devnum, vid, pid, desc, name)
+    path = os.path.join(tmp, "%04x-%d.ioctl" % (pid, port))
+    with open(path, "w") as f:
+        f.write(script(reports))
+    bed.add(text)
+    bed.tb.load_ioctl(node, path)
+    if hotplug:
+        # add_from_string announces the device before its interface and
+        # HID children exist; announce it again once the tree is whole
+        bed.tb.uevent("/sys" + sysp, "remove")
+        bed.tb.uevent("/sys" + sysp, "add")
+    return "/sys" + sysp, node
+
+
+def main():
+    qr.under_umockdev_wrapper()
+    t = Tap()
+    if not os.access(vdaemon.vitaled_path(), os.X_OK):
+        t.bail("daemon/vitaled not built")
+    tmp = tempfile.mkdtemp(prefix="vitaled-hidpos-")
+    bed = qr.Testbed()
+    bed.add(ROOT_HUB)
+
+    valid, _ = qr.token("valid")
+    expired, _ = qr.token("expired")
+    cut, _ = qr.token("valid")
+    n_reports = len(aim_reports(valid[0].encode()))
+    reports = aim_reports(valid[0].encode()) + aim_reports(expired[0].encode())
+    # a code cut off by the unplug: its first reports only ("more" still set)
+    reports += aim_reports(cut[0].encode())[:2]
+    rid_a = "hidpos-0c2e:0b61-1-1"
+    plug(bed, tmp, 1, 7, 0x0C2E, 0x0B61, DESC_AIM, reports, "Scanner AIM")
+    plug(bed, tmp, 3, 9, 0x046D, 0xC31C, DESC_KEYBOARD, [bytes(8)], "Keyboard")
+
+    bus = vdaemon.SessionBus()
+    d = vdaemon.Daemon(qr.daemon_conf("hidpos", ""), env=dict(bus.env(), **bed.env()),
+                       session=True)
+    try:
+        d.start()
+        m = d.wait_log(r"reader %s: added \(qr-hid" % rid_a)
+        t.ok(m, "a HID-POS scanner present at start is enumerated and claimed")
+        v1, _, pos = qr.wait_verdict(d, rid_a, 0)
+        t.eq(v1, "verified", "a token in %d reports joined by the 'more follows' bit is verified"
+             % n_reports)
+        v2, _, pos = qr.wait_verdict(d, rid_a, pos)
+        t.eq(v2, "expired", "the next code on the same scanner: expired")
+        m = d.wait_log(r"reader %s: scanner unplugged in the middle of a code; partial code "
+                       r"dropped" % rid_a, 30, pos)
+        t.ok(m, "a disconnect in the middle of a multi-report code drops it with a log line")
+        d.wait_log(r"reader %s: removed" % rid_a, 30, pos)
+        t.ok(d.wait_log(r"hidpos: 046d:c31c is not a HID-POS scanner"),
+             "a HID keyboard is read by its report descriptor and left alone")
+        t.ok("reader hidpos-046d:c31c" not in d.log(), "no reader for the keyboard")
+
+        # hotplug: a vendor variant arrives after start
+        rid_b = "hidpos-05e0:1200-1-2"
+        pos = d.log_size()
+        token_b, _ = qr.token("valid")
+        sysp, _ = plug(bed, tmp, 2, 8, 0x05E0, 0x1200, DESC_VENDOR,
+                       vendor_reports(token_b[0].encode()), "Scanner Vendor", hotplug=True)
+        m = d.wait_log(r"reader %s: added \(qr-hid" % rid_b, 30, pos)
+        t.ok(m, "a scanner plugged in after start is found by libusb hotplug")
+        v, _, pos = qr.wait_verdict(d, rid_b, pos)
+        t.eq(v, "verified", "the vendor layout (no report id, no length byte) is read "
+             "from its report descriptor")
+        d.wait_log(r"reader %s: removed" % rid_b, 30, pos)
+        bed.tb.uevent(sysp, "remove")  # libusb: device left (already released)
+
+        # a second scanner of the same kind in another socket: its own reader
+        rid_c = "hidpos-05e0:1200-1-4"
+        pos = d.log_size()
+        again, _ = qr.token("valid")
+        sysp, _ = plug(bed, tmp, 4, 10, 0x05E0, 0x1200, DESC_VENDOR,
+                       vendor_reports(again[0].encode()), "Scanner Vendor", hotplug=True)
+        m = d.wait_log(r"reader %s: added \(qr-hid" % rid_c, 30, pos)
+        t.ok(m, "the same model in another socket is another reader (id from the port path)")
+        v, _, pos = qr.wait_verdict(d, rid_c, pos)
+        t.eq(v, "verified", "and reads a valid code")
+        t.ok(d.proc.poll() is None, "the daemon is still running")
+    except Exception as e:  # noqa: BLE001 - report, then tear down
+        t.ok(False, "HID-POS scenario ran to the end", "%s\n%s" % (e, d.log()[-3000:]))
+    finally:
+        status = d.stop()
+        bus.close()
+    t.eq(status, 0, "vitaled exits cleanly on SIGTERM")
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
