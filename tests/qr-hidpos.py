@@ -145,16 +145,15 @@ def main():
     plug(bed, tmp, 1, 7, 0x0C2E, 0x0B61, DESC_AIM, reports, "Scanner AIM")
     plug(bed, tmp, 3, 9, 0x046D, 0xC31C, DESC_KEYBOARD, [bytes(8)], "Keyboard")
 
-    bus = vdaemon.SessionBus()
-    d = vdaemon.Daemon(qr.daemon_conf("hidpos", ""), env=dict(bus.env(), **bed.env()),
-                       session=True)
+    bus, d = qr.start_daemon("hidpos", "", env=bed.env())
     try:
-        d.start()
         m = d.wait_log(r"reader %s: added \(qr-hid" % rid_a)
         t.ok(m, "a HID-POS scanner present at start is enumerated and claimed")
         v1, _, pos = qr.wait_verdict(d, rid_a, 0)
         t.eq(v1, "verified", "a token in %d reports joined by the 'more follows' bit is verified"
              % n_reports)
+        t.ok(qr.card_on_bus(bus, rid_a, "verified"),
+             "a client on the private system bus sees the verified Card1")
         v2, _, pos = qr.wait_verdict(d, rid_a, pos)
         t.eq(v2, "expired", "the next code on the same scanner: expired")
         m = d.wait_log(r"reader %s: scanner unplugged in the middle of a code; partial code "
@@ -194,7 +193,7 @@ def main():
         t.ok(False, "HID-POS scenario ran to the end", "%s\n%s" % (e, d.log()[-3000:]))
     finally:
         status = d.stop()
-        bus.close()
+        bus.stop()
     t.eq(status, 0, "vitaled exits cleanly on SIGTERM")
     t.done()
 

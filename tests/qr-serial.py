@@ -53,12 +53,9 @@ def main():
     tmp = tempfile.mkdtemp(prefix="vitaled-serial-")
     path = os.path.join(tmp, "scanner0")
     rid = "serial-" + path
-    bus = vdaemon.SessionBus()
-    d = vdaemon.Daemon(qr.daemon_conf("serial", "Devices = %s/scanner*" % tmp),
-                       env=bus.env(), session=True)
+    bus, d = qr.start_daemon("serial", "Devices = %s/scanner*" % tmp)
     sc = None
     try:
-        d.start()
         sc = Scanner(path)
         m = d.wait_log(r"reader %s: added \(qr-serial" % rid)
         t.ok(m, "a scanner linked after start is found (inotify) as a qr-serial reader")
@@ -68,6 +65,9 @@ def main():
         sc.scan(texts[0])
         verdict, _, pos = qr.wait_verdict(d, rid, pos)
         t.eq(verdict, "verified", "a valid token scanned on the serial line is verified")
+        card = qr.card_on_bus(bus, rid, "verified")
+        t.ok(card and card.get("FormFactor") == "phone-qr",
+             "a client on the private system bus sees the Card1 object, verified", card)
 
         sc.scan(texts[0])
         m = d.wait_log(r"reader %s: same code scanned again" % rid, 30, pos)
@@ -158,7 +158,7 @@ def main():
         if sc and sc.master is not None:
             sc.unplug()
         status = d.stop()
-        bus.close()
+        bus.stop()
     t.eq(status, 0, "vitaled exits cleanly on SIGTERM")
     t.done()
 

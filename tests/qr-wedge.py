@@ -134,12 +134,8 @@ def main():
             f.write(s.text())
         bed.tb.load_evemu_events(dev, events)
     devices = ", ".join("/dev/input/event%d=%s" % (n, conf) for n, (_, conf) in plan.items())
-    bus = vdaemon.SessionBus()
-    env = dict(bus.env(), **bed.env())
-    d = vdaemon.Daemon(qr.daemon_conf("wedge", "Devices = %s\nLayout = us" % devices),
-                       env=env, session=True)
+    bus, d = qr.start_daemon("wedge", "Devices = %s\nLayout = us" % devices, env=bed.env())
     try:
-        d.start()
         for n, (typed, conf) in plan.items():
             rid = "wedge-/dev/input/event%d" % n
             m = d.wait_log(r"reader %s: added \(qr-keyboard, \"QR Wedge %s\"\)"
@@ -164,6 +160,8 @@ def main():
                      "event%d: the code with the unknown key gets a verdict" % n)
                 v, _, pos = qr.wait_verdict(d, rid, pos)
                 t.eq(v, "verified", "event%d: the code after them is verified" % n)
+                t.ok(qr.card_on_bus(bus, rid, "verified"),
+                     "event%d: a client on the private system bus sees the verified Card1" % n)
             else:
                 t.ok("verified" not in verdicts,
                      "event%d: AZERTY typing read as US never verifies (%s)"
@@ -179,7 +177,7 @@ def main():
         t.ok(False, "wedge scenario ran to the end", "%s\n%s" % (e, d.log()[-3000:]))
     finally:
         status = d.stop()
-        bus.close()
+        bus.stop()
     t.eq(status, 0, "vitaled exits cleanly on SIGTERM")
     t.done()
 

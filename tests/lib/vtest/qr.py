@@ -44,6 +44,37 @@ def daemon_conf(plugin, group_text):
             % (plugin, vpki.trust_dir(), plugin, group_text))
 
 
+def start_daemon(plugin, group_text, env=None):
+    """(bus, daemon): a private system bus with our policy, and vitaled on it
+    running one QR plugin.  The daemon runs as root because the test's
+    device nodes (ptys, umockdev nodes) are root's."""
+    from vtest.bus import SystemBus
+    bus = SystemBus()
+    bus.start()
+    try:
+        d = bus.start_vitaled(daemon_conf(plugin, group_text), env=env, user="root")
+    except BaseException:
+        bus.stop()
+        raise
+    return bus, d
+
+
+def card_on_bus(bus, reader_id, status, timeout=30):
+    """Properties of a Card1 object read on reader_id with that status, as a
+    client in the client group sees them (GetManagedObjects), or None."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = bus.call_as("member", "/org/vitaled", "org.freedesktop.DBus.ObjectManager",
+                        "GetManagedObjects")
+        for path, ifaces in r.get("ok", {}).items():
+            card = ifaces.get("org.vitaled.Card1")
+            if card and card.get("ReaderId") == reader_id and card.get("Status") == status:
+                return dict(card, path=path)
+        time.sleep(0.1)
+    return None
+
+
 def wait_verdict(d, reader_id, start, timeout=30):
     """The verdict of the next read on reader_id logged after offset start:
     (verdict, card number, end offset in the log)."""
