@@ -1,10 +1,11 @@
 # QR sources (issue 7): serial, HID-POS and keyboard-wedge scanners, webcam,
 # and QR codes in image files.
 
-builtin_plugins += serial hidpos wedge
-builtin_sources += plugins/qrline.c plugins/devwatch.c plugins/serial.c plugins/hidpos.c plugins/hidpos-desc.c plugins/wedge.c
-builtin_cflags += $(LIBUSB_CFLAGS)
-builtin_libadd += $(LIBUSB_LIBS)
+builtin_plugins += serial hidpos wedge camera
+builtin_sources += plugins/qrline.c plugins/devwatch.c plugins/serial.c plugins/hidpos.c plugins/hidpos-desc.c plugins/wedge.c \
+	plugins/camera.c
+builtin_cflags += $(LIBUSB_CFLAGS) $(ZBAR_CFLAGS)
+builtin_libadd += $(LIBUSB_LIBS) $(ZBAR_LIBS)
 
 # Images → QR bytes, in the engine library (vitalectl token verify --image).
 lib_libvitaled_core_la_SOURCES += lib/qrimage.c
@@ -16,6 +17,8 @@ check_PROGRAMS += tests/qr/qrscan
 tests_qr_qrscan_SOURCES = tests/qr/qrscan.c
 tests_qr_qrscan_LDADD = lib/libvitaled-core.la
 
-TESTS += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos.py
+TESTS += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos.py \
+	tests/qr-camera.py
 EXTRA_DIST += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos.py \
+	tests/qr-camera.py \
 	tests/lib/vtest/qr.py

@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""Webcam source: off unless enabled; a missing or unusable device gets a
+clear log line and the daemon carries on.
+
+No V4L2 device exists on CI machines (no kernel modules, so no
+v4l2loopback) and umockdev has no V4L2 ioctl emulation, so frames are not
+tested here: the libzbar decoding the camera worker uses is the one
+tests/qr-images.py checks on real images.  When a /dev/video* capture
+device is present, the last test opens it for real.
+"""
+import glob
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
+from vtest import daemon as vdaemon  # noqa: E402
+from vtest import qr  # noqa: E402
+from vtest.tap import Tap  # noqa: E402
+
+
+def threads(pid):
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+def main():
+    t = Tap()
+    if not os.access(vdaemon.vitaled_path(), os.X_OK):
+        t.bail("daemon/vitaled not built")
+    tmp = tempfile.mkdtemp(prefix="vitaled-camera-")
+    node = os.path.join(tmp, "video0")
+
+    bus, d = qr.start_daemon("camera", "Device = %s" % node)
+    try:
+        t.ok(d.wait_log(r"camera: not enabled; nothing opened"),
+             "by default the camera is off: nothing opened")
+        t.ok("reader camera-" not in d.log(), "and no camera reader is published")
+    finally:
+        t.eq(d.stop(), 0, "vitaled exits cleanly")
+        bus.stop()
+
+    bus, d = qr.start_daemon("camera", "Enabled = true\nDevice = %s" % node)
+    try:
+        rid = "camera-" + node
+        t.ok(d.wait_log(r"reader %s: added \(camera" % rid),
+             "enabled: the camera reader exists before its device does")
+        n = threads(d.proc.pid)
+        with open(node, "wb") as f:
+            f.write(b"not a video device")
+        t.ok(d.wait_log(r"camera: %s: cannot capture: " % node),
+             "a device node that is not a V4L2 camera: a clear log line")
+        t.ok(d.wait_log(r"reader %s: camera stopped; waiting for it to come back" % rid),
+             "the worker ends and the source waits for the camera")
+        # a joined thread leaves /proc a moment after pthread_join returns
+        deadline = time.monotonic() + 10
+        while threads(d.proc.pid) > n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        t.ok(threads(d.proc.pid) <= n, "no worker thread is left behind (%d, %d before)"
+             % (threads(d.proc.pid), n))
+        t.ok(d.proc.poll() is None, "the daemon keeps running")
+    finally:
+        t.eq(d.stop(), 0, "vitaled exits cleanly")
+        bus.stop()
+
+    cams = sorted(glob.glob("/dev/video*"))
+    if not cams:
+        t.skip("capture from a real camera", "no /dev/video* device on this machine")
+    else:
+        bus, d = qr.start_daemon("camera", "Enabled = true\nDevice = %s" % cams[0])
+        try:
+            m = d.wait_log(r"reader camera-%s: added" % cams[0])
+            t.ok(m and "cannot capture" not in d.log(), "%s opens for capture" % cams[0])
+        finally:
+            d.stop()
+            bus.stop()
+    t.done()
+
+
+if __name__ == "__main__":
+    main()
