@@ -24,3 +24,10 @@ tests_pcsc_reset_inject_la_SOURCES = tests/pcsc/reset-inject.c
 tests_pcsc_reset_inject_la_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS)
 tests_pcsc_reset_inject_la_LIBADD = $(PCSC_LIBS) -ldl
 tests_pcsc_reset_inject_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+
+# bench/bench-card.py (run by bench/run): card read vs the APDU replay floor.
+noinst_PROGRAMS += bench/bench-card-floor
+bench_bench_card_floor_SOURCES = bench/bench-card-floor.c
+bench_bench_card_floor_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS) $(OPENSSL_CFLAGS)
+bench_bench_card_floor_LDADD = $(PCSC_LIBS) $(OPENSSL_LIBS)
+EXTRA_DIST += bench/bench-card.py
