@@ -115,6 +115,24 @@ static char *read_text(const char *path, size_t *len)
 	return buf;
 }
 
+/* The text of the QR code in an image (PNG, JPEG, PGM); NULL after saying why. */
+static char *read_image(const char *path, size_t *len)
+{
+	char *buf = malloc(TOKEN_TEXT_MAX + 1);
+	int err;
+
+	if (!buf)
+		return NULL;
+	err = vd_qr_scan_file(path, (uint8_t *)buf, TOKEN_TEXT_MAX, len);
+	if (err) {
+		fprintf(stderr, "vitalectl: %s: %s\n", path, vd_qr_strerror(err));
+		free(buf);
+		return NULL;
+	}
+	buf[*len] = '\0';
+	return buf;
+}
+
 static X509 *load_cert(const char *path)
 {
 	FILE *f = fopen(path, "re");
@@ -224,8 +242,9 @@ static int verify_token(const char *trust_dir, const char *text, size_t len, tim
 
 static void token_usage(FILE *out)
 {
-	fprintf(out, "Usage: vitalectl [--json] token verify [OPTIONS] STRING|--file FILE\n\n"
+	fprintf(out, "Usage: vitalectl [--json] token verify [OPTIONS] STRING|--file FILE|--image IMG\n\n"
 			"  --file FILE       read the token text from FILE\n"
+			"  --image IMG       read the QR code in IMG (PNG, JPEG or binary PGM)\n"
 			"  --trust-dir DIR   trust directory (default: vitaled.conf's, else %s)\n"
 			"  --cert CERT       check a plain HCERT (\"HC1:\") against this signer\n"
 			"  --at TIME         verify at TIME (ISO 8601 or @SECONDS; default now)\n"
@@ -251,6 +270,7 @@ int cmd_token(int argc, char **argv, const struct vitalectl_opts *opts)
 {
 	static const struct option longopts[] = {
 		{ "file", required_argument, NULL, 'f' },
+		{ "image", required_argument, NULL, 'i' },
 		{ "trust-dir", required_argument, NULL, 't' },
 		{ "cert", required_argument, NULL, 'c' },
 		{ "at", required_argument, NULL, 'a' },
@@ -260,7 +280,7 @@ int cmd_token(int argc, char **argv, const struct vitalectl_opts *opts)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *file = NULL, *trust_dir = NULL, *cert = NULL;
+	const char *file = NULL, *image = NULL, *trust_dir = NULL, *cert = NULL;
 	struct ctl_config cfg;
 	struct vd_settings set;
 	char *text, *owned = NULL;
@@ -285,6 +305,9 @@ int cmd_token(int argc, char **argv, const struct vitalectl_opts *opts)
 		switch (opt) {
 		case 'f':
 			file = optarg;
+			break;
+		case 'i':
+			image = optarg;
 			break;
 		case 't':
 			trust_dir = optarg;
@@ -317,7 +340,7 @@ int cmd_token(int argc, char **argv, const struct vitalectl_opts *opts)
 			return VITALECTL_USAGE;
 		}
 	}
-	if ((file != NULL) == (optind < argc) || argc - optind > 1) {
+	if ((file != NULL) + (image != NULL) + (optind < argc) != 1 || argc - optind > 1) {
 		token_usage(stderr);
 		return VITALECTL_USAGE;
 	}
@@ -327,6 +350,11 @@ int cmd_token(int argc, char **argv, const struct vitalectl_opts *opts)
 		owned = read_text(file, &len);
 		if (!owned)
 			return VITALECTL_USAGE;
+		text = owned;
+	} else if (image) {
+		owned = read_image(image, &len);
+		if (!owned)
+			return VITALECTL_FAILED;
 		text = owned;
 	} else {
 		text = argv[optind];
