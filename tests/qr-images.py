@@ -182,6 +182,54 @@ def test_generated_tokens(t, tmp):
     t.ok(not bad, "%d generated token images decode to their text" % len(images), "\n".join(bad))
 
 
+def test_vitalectl_image(t, tmp):
+    """vitalectl token verify --image: image → QR → the verification engine."""
+    from vtest import pki
+    ctl = os.path.join(BUILD, "tools", "vitalectl")
+    if not os.access(ctl, os.X_OK):
+        t.skip("vitalectl token verify --image", "tools/vitalectl not built")
+        return
+    from vtest import qr
+    trust = pki.trust_dir()
+
+    def verify(path):
+        r = subprocess.run([ctl, "--json", "token", "verify", "--trust-dir", trust,
+                            "--image", path], capture_output=True, text=True, timeout=60)
+        try:
+            return r.returncode, json.loads(r.stdout).get("status"), r.stderr
+        except ValueError:
+            return r.returncode, None, r.stderr
+
+    png = os.path.join(tmp, "ctl-valid.png")
+    qr.token_image(png, "valid")
+    jpg = os.path.join(tmp, "ctl-valid.jpg")
+    pgm = os.path.join(tmp, "ctl-valid.pgm")
+    if not shutil.which("convert"):
+        t.skip("vitalectl --image on JPEG", "ImageMagick convert not installed")
+        jpg = png
+    else:
+        subprocess.run(["convert", png, "-quality", "90", jpg], check=True, timeout=60)
+    qr.token_image(pgm, "valid", "pgm")
+    for path in (png, jpg, pgm):
+        rc, status, err = verify(path)
+        t.ok(rc == 0 and status == "verified", "vitalectl --image %s: verified"
+             % os.path.splitext(path)[1], (rc, status, err))
+    exp = os.path.join(tmp, "ctl-expired.png")
+    qr.token_image(exp, "expired")
+    rc, status, err = verify(exp)
+    t.ok(rc == 1 and status == "expired", "an expired token image: expired", (rc, status, err))
+    dcc = sorted(glob.glob(os.path.join(DGC, "FR", "png", "*.png")))[0]
+    rc, status, err = verify(dcc)
+    t.ok(rc == 1 and status == "unsupported", "a QR code that is not ours: unsupported",
+         (rc, status, err))
+    bad = os.path.join(tmp, "ctl-truncated.png")
+    with open(png, "rb") as f, open(bad, "wb") as g:
+        g.write(f.read()[:200])
+    rc, status, err = verify(bad)
+    t.ok(rc == 1 and "unreadable or damaged image" in err,
+         "an unreadable image: exit 1 and a clear message", (rc, status, err))
+
+
 def main():
     t = Tap()
     if not os.access(QRSCAN, os.X_OK):
@@ -197,6 +245,7 @@ def main():
         t.run(test_binary_payload, tmp)
         t.run(test_hostile, tmp)
         t.run(test_generated_tokens, tmp)
+        t.run(test_vitalectl_image, tmp)
     t.done()
 
 
