@@ -179,6 +179,16 @@ def test_reset_reconnect(t):
         rig.remove(0, card)
 
 
+def test_exit_with_hung_card(t, rig):
+    # the last test: SIGTERM while a worker is stuck in a card that never answers
+    at = rig.mark()
+    rig.insert(0, profile="card", args=("--delay", "120"))
+    rig.wait(r"reader %s: card-present" % rid(rig, 0), at)
+    status, report = rig.finish()
+    t.eq(status, 0, "vitaled exits cleanly with a card hung in a reader")
+    t.eq(report, [], "no sanitizer report")
+
+
 def main():
     t = Tap()
     try:
@@ -189,7 +199,8 @@ def main():
         t.done()
     with rig:
         for test in (test_two_readers, test_too_slow, test_hung_card, test_pulled_mid_read,
-                     test_garbage, test_pcscd_restart, test_pcscd_killed_mid_read):
+                     test_garbage, test_pcscd_restart, test_pcscd_killed_mid_read,
+                     test_exit_with_hung_card):
             t.run(test, rig)
     t.run(test_reset_reconnect)
     t.done()

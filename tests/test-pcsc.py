@@ -95,7 +95,9 @@ def test_no_personal_data(t, rig):
 
 def test_stable_across_restarts(t, rig):
     ids = list(rig.ids)
-    rig.daemon.stop()
+    status, report = rig.finish()
+    t.eq(status, 0, "vitaled exits cleanly")
+    t.eq(report, [], "no sanitizer report")
     rig.start_vitaled()
     t.eq(rig.ids, ids, "same reader ids after a daemon restart")
 

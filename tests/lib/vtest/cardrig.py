@@ -153,6 +153,15 @@ class Rig:
             self.wait(r"reader %s: (card %d removed|idle)" % (re.escape(self.ids[reader]), card),
                       at, timeout)
 
+    def finish(self, timeout=60):
+        """Stop vitaled (SIGTERM): its exit status and any sanitizer or
+        valgrind report found in its log."""
+        status = self.daemon.stop(timeout=timeout)
+        report = [ln for ln in self.log().splitlines()
+                  if re.search(r"LeakSanitizer|AddressSanitizer|runtime error|definitely lost|"
+                               r"indirectly lost|Invalid (read|write)|uninitialised", ln)]
+        return status, report
+
     def pid(self):
         return self.daemon.proc.pid
 
