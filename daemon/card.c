@@ -48,6 +48,12 @@ static void update_reader_state(struct vitaled_reader *reader)
 	vitaled_reader_set_state(reader, VITALED_READER_IDLE);
 }
 
+/*
+ * The read is over for everyone: off the list, off the bus, data wiped.
+ * A source plugin may still hold the card (a phone released by a client
+ * while it lies on the reader): the empty shell then waits for the
+ * plugin's vitaled_card_remove() before it is freed.
+ */
 static void card_destroy(struct vitaled_card *card)
 {
 	struct card_node **pp;
@@ -60,13 +66,29 @@ static void card_destroy(struct vitaled_card *card)
 			continue;
 		*pp = n->next;
 		vitaled_timer_remove(card->lifetime);
+		card->lifetime = NULL;
 		observer_notify(OBSERVE_CARD_REMOVED, card);
 		vd_read_result_free(card->result);
+		card->result = NULL;
+		card->reader = NULL;
+		update_reader_state(reader);
+		if (card->held) {
+			card->gone = true;
+			return;
+		}
 		memset(n, 0, sizeof(*n));
 		free(n);
-		update_reader_state(reader);
 		return;
 	}
+}
+
+/* The shell of a card destroyed while its plugin held it. */
+static void card_free_gone(struct vitaled_card *card)
+{
+	struct card_node *n = (struct card_node *)card;
+
+	memset(n, 0, sizeof(*n));
+	free(n);
 }
 
 struct vitaled_card *vitaled_card_new(struct vitaled_reader *reader)
@@ -82,6 +104,7 @@ struct vitaled_card *vitaled_card_new(struct vitaled_reader *reader)
 	n->card.reader = reader;
 	snprintf(n->card.reader_id, sizeof(n->card.reader_id), "%s", reader->id);
 	n->card.state = CARD_STATE_READING;
+	n->card.held = true;
 	clock_gettime(CLOCK_MONOTONIC, &n->card.started);
 	n->next = cards;
 	cards = n;
@@ -102,7 +125,7 @@ static void lifetime_expired(void *user_data)
 
 void vitaled_card_complete(struct vitaled_card *card, struct vd_read_result *result)
 {
-	if (!card || !result) {
+	if (!card || !result || card->gone) {
 		vd_read_result_free(result);
 		return;
 	}
@@ -129,6 +152,11 @@ void vitaled_card_remove(struct vitaled_card *card)
 
 	if (!card)
 		return;
+	card->held = false;
+	if (card->gone) {
+		card_free_gone(card);
+		return;
+	}
 	/* A phone leaves the field right after the tap: its read stays
 	 * available to the practice software until its lifetime ends. */
 	if (card->state == CARD_STATE_DONE && is_phone_read(card) && card->lifetime) {
@@ -158,13 +186,18 @@ void card_reader_gone(struct vitaled_reader *reader)
 	struct card_node *n, *next;
 
 	for (n = cards; n; n = next) {
+		struct vitaled_card *card = &n->card;
+
 		next = n->next;
-		if (n->card.reader == reader)
-			vitaled_card_remove(&n->card);
+		if (card->reader != reader)
+			continue;
+		if (card->state == CARD_STATE_DONE && is_phone_read(card) && card->lifetime) {
+			card->reader = NULL;
+			observer_notify(OBSERVE_CARD_CHANGED, card);
+		} else {
+			card_destroy(card);
+		}
 	}
-	for (n = cards; n; n = n->next)
-		if (n->card.reader == reader)
-			n->card.reader = NULL;
 }
 
 struct vitaled_card *card_find(unsigned int serial)

@@ -126,6 +126,8 @@ struct vitaled_card {
 	time_t read_time;		/* wall clock, when the read finished */
 	struct timespec started;	/* monotonic, when the read began */
 	struct vitaled_timer *lifetime;	/* phone reads: wiped when it fires */
+	bool held;			/* the source plugin still holds it */
+	bool gone;			/* destroyed while held: a shell until released */
 	void *bus_data;
 };
 

@@ -121,5 +121,6 @@ void vitaled_token_submit(struct vitaled_reader *reader, const uint8_t *data, si
 	vitaled_card_complete(card, result);
 	/* The scanner holds nothing: the read lives on until its lifetime ends. */
 	card->reader = NULL;
+	card->held = false;
 	vitaled_reader_set_state(reader, VITALED_READER_IDLE);
 }

@@ -131,6 +131,10 @@ VITALED_EXPORT struct vitaled_reader *vitaled_reader_add(const char *stable_id,
 		const char *name, enum vitaled_reader_kind kind);
 VITALED_EXPORT void vitaled_reader_set_state(struct vitaled_reader *reader,
 		enum vitaled_reader_state state);
+/* What the reader turned out to be (e.g. a contactless card in a slot
+ * whose name did not say so). */
+VITALED_EXPORT void vitaled_reader_set_kind(struct vitaled_reader *reader,
+		enum vitaled_reader_kind kind);
 VITALED_EXPORT void vitaled_reader_remove(struct vitaled_reader *reader);
 VITALED_EXPORT const char *vitaled_reader_id(const struct vitaled_reader *reader);
 
@@ -138,6 +142,10 @@ VITALED_EXPORT const char *vitaled_reader_id(const struct vitaled_reader *reader
  * A chip (card or phone over NFC) appeared: the card object exists in
  * state "reading" until vitaled_card_complete().  vitaled_card_remove()
  * wipes what it holds; a card removed before completion publishes nothing.
+ * The plugin holds the card until it calls vitaled_card_remove() — even if
+ * the daemon ended the read meanwhile (a client released a phone read, its
+ * lifetime ran out): the pointer stays valid until then.  Remove a
+ * reader's card before removing the reader.
  */
 VITALED_EXPORT struct vitaled_card *vitaled_card_new(struct vitaled_reader *reader);
 /* Takes ownership of result (wiped and freed by the daemon). */
