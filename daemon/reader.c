@@ -82,6 +82,15 @@ void vitaled_reader_set_state(struct vitaled_reader *reader, enum vitaled_reader
 	observer_notify(OBSERVE_READER_CHANGED, reader);
 }
 
+void vitaled_reader_set_kind(struct vitaled_reader *reader, enum vitaled_reader_kind kind)
+{
+	if (!reader || reader->kind == kind)
+		return;
+	reader->kind = kind;
+	vitaled_info("reader %s: %s", reader->id, reader_kind_name(kind));
+	observer_notify(OBSERVE_READER_CHANGED, reader);
+}
+
 const char *vitaled_reader_id(const struct vitaled_reader *reader)
 {
 	return reader ? reader->id : NULL;

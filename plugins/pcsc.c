@@ -278,6 +278,9 @@ static void card_inserted(struct pcsc_reader *r, const struct pcsc_event *ev)
 	r->retried = false;
 	r->atr_len = ev->atr_len;
 	memcpy(r->atr, ev->atr, ev->atr_len);
+	/* a slot whose name did not say it: the card's ATR does */
+	if (pcsc_atr_is_contactless(ev->atr, ev->atr_len))
+		vitaled_reader_set_kind(r->reader, VITALED_READER_CONTACTLESS);
 	r->card = vitaled_card_new(r->reader);
 	if (!r->card)
 		return;

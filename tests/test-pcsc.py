@@ -58,7 +58,10 @@ def test_profiles(t, rig):
     read_profile(t, rig, "card", "card", "verified")
     # the phone's read outlives the tap (PhoneReadLifetime), but the
     # reader is free again
+    at = rig.mark()
     read_profile(t, rig, "phone", "phone-nfc", "verified")
+    t.ok(re.search(r"reader %s: contactless$" % re.escape(rig.ids[0]), rig.log()[at:], re.M),
+         "a contactless ATR makes the slot a contactless reader")
     read_profile(t, rig, "legacy", "legacy-card", "unverifiable")
     # a card that is not a health card: one plain verdict, no error loop
     v = read_profile(t, rig, "iso7816", "card", "unsupported")
