@@ -127,6 +127,10 @@ def test_pcscd_restart(t, rig):
     t.ok(rig.wait(r"reader %s: card %d removed, data wiped" % (rid(rig, 0), card), at),
          "pcscd gone: the card's data is wiped")
     t.ok(rig.wait(r"reader %s: unavailable" % rid(rig, 1), at), "readers marked unavailable")
+    t.eq(rig.prop("/org/vitaled", "Manager1", "PcscAvailable"), False,
+         "D-Bus: PcscAvailable false while pcscd is away")
+    t.eq({i: r["State"] for i, r in rig.readers_on_bus().items() if i in rig.ids},
+         {i: "unavailable" for i in rig.ids}, "D-Bus: readers unavailable, not gone")
     time.sleep(1.0)     # let the back-off settle into its long waits
     pid = rig.pid()
     ticks, switches = cpu_ticks(pid), context_switches(pid)
@@ -140,6 +144,8 @@ def test_pcscd_restart(t, rig):
     rig.wait(r"reader %s: idle" % rid(rig, 0), at)
     rig.wait(r"reader %s: idle" % rid(rig, 1), at)
     t.ok(not re.search(r"added \(", rig.log()[at:]), "readers come back as the same objects")
+    t.eq(rig.prop("/org/vitaled", "Manager1", "PcscAvailable"), True,
+         "D-Bus: PcscAvailable true again")
     card = rig.insert(0, profile="card")
     v = rig.verdict(0, at)
     t.eq((v["card"], v["status"]), (card, "verified"), "cards read again after the restart")

@@ -36,6 +36,12 @@ def test_readers(t, rig):
     log = rig.log()
     t.ok(re.search(r'added \(contact, "Virtual PCD 00 00"\)', log), "vpcd slot is a contact reader")
     t.ok("pcsc: pcscd is reachable" in log, "pcscd reachable logged")
+    t.eq(rig.prop("/org/vitaled", "Manager1", "PcscAvailable"), True,
+         "D-Bus: Manager1.PcscAvailable")
+    on_bus = rig.readers_on_bus()
+    t.eq(sorted((i, on_bus.get(i, {}).get("Kind"), on_bus.get(i, {}).get("State"))
+                for i in rig.ids),
+         sorted((i, "contact", "idle") for i in rig.ids), "D-Bus: Reader1 Id, Kind, State")
 
 
 def read_profile(t, rig, profile, want_form, want_status, variant="reference", reader=0):

@@ -12,6 +12,7 @@ private session bus and vitaled reading cards from them.
 The daemon is observed through its log lines (stderr, --debug): the plugin
 and the daemon core name readers by stable id and reads by verdict only.
 """
+import json
 import os
 import re
 import subprocess
@@ -161,6 +162,26 @@ class Rig:
                   if re.search(r"LeakSanitizer|AddressSanitizer|runtime error|definitely lost|"
                                r"indirectly lost|Invalid (read|write)|uninitialised", ln)]
         return status, report
+
+    # -- the daemon's D-Bus objects (private session bus), through busctl
+
+    def busctl(self, *args):
+        out = subprocess.run(["busctl", "--address=" + self.bus.address, "--json=short"]
+                             + list(args), capture_output=True, text=True, timeout=30)
+        if out.returncode:
+            raise RuntimeError("busctl %s: %s" % (" ".join(args), out.stderr.strip()))
+        return json.loads(out.stdout)["data"] if out.stdout.strip() else None
+
+    def prop(self, path, interface, name):
+        return self.busctl("get-property", "org.vitaled", path, "org.vitaled." + interface, name)
+
+    def readers_on_bus(self):
+        """{Id: {"Kind":..., "State":..., "path":...}} of every Reader1 object."""
+        paths = self.busctl("call", "org.vitaled", "/org/vitaled", "org.vitaled.Manager1",
+                            "GetReaders")[0]
+        return {self.prop(p, "Reader1", "Id"): {"Kind": self.prop(p, "Reader1", "Kind"),
+                                                "State": self.prop(p, "Reader1", "State"),
+                                                "path": p} for p in paths}
 
     def pid(self):
         return self.daemon.proc.pid
