@@ -31,3 +31,5 @@ bench_bench_card_floor_SOURCES = bench/bench-card-floor.c
 bench_bench_card_floor_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS) $(OPENSSL_CFLAGS)
 bench_bench_card_floor_LDADD = $(PCSC_LIBS) $(OPENSSL_LIBS)
 EXTRA_DIST += bench/bench-card.py
+
+dist_doc_DATA += doc/pcsc.md
