@@ -1,5 +1,6 @@
 # Test harness shared by every test fragment.
-EXTRA_DIST += tests/unit/tap.h tests/lib/vtest/__init__.py tests/lib/vtest/tap.py tests/lib/vtest/paths.py
+EXTRA_DIST += tests/unit/tap.h tests/lib/vtest/__init__.py tests/lib/vtest/tap.py tests/lib/vtest/paths.py \
+	tests/lib/vtest/proc.py
 
 # External plugins for the loader tests (one with a wrong ABI version).
 check_LTLIBRARIES = tests/plugins/external.la tests/plugins/wrongabi.la

@@ -24,28 +24,11 @@ from vtest.tap import Tap  # noqa: E402
 from vtest import pki as vpki  # noqa: E402
 from vtest.pcsc import Pcsc, HarnessUnavailable  # noqa: E402
 from vtest.bus import SystemBus, BusUnavailable  # noqa: E402
+from vtest.proc import rss_kib, sanitizer_report, wait_for  # noqa: E402
 
 PY = "/usr/bin/python3"
 CARD1 = "org.vitaled.Card1"
 t = Tap()
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def wait_for(pred, timeout=30, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 def card_path(bus):
@@ -251,8 +234,7 @@ def main():
         print("1..0 # SKIP %s" % e)
         return 0
     try:
-        os.chmod(h.workdir, 0o711)
-        os.chmod(os.path.join(h.workdir, "run"), 0o755)
+        h.share_socket()
         conf = ("[General]\nEnablePlugins = pcsc\n[Trust]\nDirectory = %s\n"
                 % vpki.trust_dir())
         # Under --enable-sanitizers, ASan's quarantine of freed blocks would
@@ -273,9 +255,9 @@ def main():
         t.run(test_big_message, bus, d, path)
         t.run(test_crowd, bus, d, path)
         status = d.stop()
-        report = [x for x in d.log().splitlines() if "Sanitizer" in x or "runtime error:" in x]
+        report = sanitizer_report(d.log())
         t.ok(status == 0 and not report, "the daemon stops cleanly (exit %s), no sanitizer "
-             "report" % status, report[:20])
+             "report" % status, report)
     finally:
         bus.stop()
         h.stop()

@@ -24,7 +24,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -35,6 +34,7 @@ from vtest import pki as vpki  # noqa: E402
 from vtest import family as vfam  # noqa: E402
 from vtest.pcsc import Pcsc, HarnessUnavailable  # noqa: E402
 from vtest.bus import SystemBus, BusUnavailable, uid_of  # noqa: E402
+from vtest.proc import sanitizer_report, wait_for  # noqa: E402
 
 SRCDIR = os.environ.get("top_srcdir") or os.path.dirname(HERE)
 CLIENT = os.path.join(SRCDIR, "doc", "examples", "vitaled-client.py")
@@ -59,16 +59,6 @@ def leaks(text):
     return [s for s in SECRETS if s in text]
 
 
-def wait_for(pred, timeout=30, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
-
-
 def cards(bus):
     import dbus
     obj = bus.connection().get_object("org.vitaled", "/org/vitaled", introspect=False)
@@ -89,11 +79,6 @@ def wait_card(bus, state="done", timeout=30):
 
 def wait_no_card(bus, timeout=30):
     return wait_for(lambda: not cards(bus), timeout)
-
-
-def sanitizer_report(log):
-    return [x for x in log.splitlines()
-            if "Sanitizer" in x or "runtime error:" in x][:20]
 
 
 def audit_lines(d):
@@ -581,9 +566,7 @@ def main():
         print("1..0 # SKIP %s" % e)
         return 0
     try:
-        # the daemon's user reaches the private pcscd's socket
-        os.chmod(h.workdir, 0o711)
-        os.chmod(os.path.join(h.workdir, "run"), 0o755)
+        h.share_socket()  # the daemon's user reaches the private pcscd's socket
         d = bus.start_vitaled(conf(), env={"PCSCLITE_CSOCK_NAME": h.socket})
         wait_for(lambda: "reader " in d.log() and "added" in d.log(), 30)
         for test in (test_ownership,):

@@ -128,7 +128,7 @@ def main():
     tm = Tmux()
     try:
         with Pcsc() as pcsc, SystemBus() as bus:
-            os.chmod(pcsc.workdir, 0o755)
+            pcsc.share_socket()  # the daemon's user reaches pcscd's socket
             conf = "[Trust]\nDirectory = %s\n[General]\nEnablePlugins = pcsc\n" % vpki.trust_dir()
             d = bus.start_vitaled(conf, env={"PCSCLITE_CSOCK_NAME": pcsc.socket})
             os.chmod(d.conf_path, 0o644)

@@ -442,7 +442,7 @@ def main():
     t.run(test_completion)
     try:
         with Pcsc() as pcsc, SystemBus() as bus:
-            os.chmod(pcsc.workdir, 0o755)  # the daemon's user reaches pcscd's socket
+            pcsc.share_socket()  # the daemon's user reaches pcscd's socket
             t.run(test_no_daemon, bus)
             early = bus.popen_as("root", [CTL, "--json", "watch"], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)

@@ -27,8 +27,6 @@ users, a member of the group and an outsider: dbus-daemon refuses
 connections from uids it cannot look up, and takes groups from the group
 database.
 """
-import atexit
-import ctypes
 import grp
 import json
 import os
@@ -36,11 +34,11 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 
 from . import daemon as _daemon
+from .proc import on_exit, pdeathsig as _pdeathsig
 
 SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -57,12 +55,6 @@ WHO = ("root", "member", "outsider", "vitaled")
 
 class BusUnavailable(Exception):
     """The private bus or the test identities cannot be set up here."""
-
-
-def _pdeathsig():
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    os.setsid()
 
 
 def _retry(argv):
@@ -186,9 +178,7 @@ class SystemBus:
         if not shutil.which("dbus-daemon") or not shutil.which("setpriv"):
             raise BusUnavailable("dbus-daemon or setpriv not installed")
         ensure_identities()
-        atexit.register(self.stop)
-        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-            self._old_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        self._old_term = on_exit(self.stop)
         self.dir = tempfile.mkdtemp(prefix="vtest-bus-")
         os.chmod(self.dir, 0o755)  # other users reach the socket
         socket = os.path.join(self.dir, "system_bus_socket")

@@ -7,6 +7,7 @@ Stable API (other test areas import it; extend, do not change):
     with Pcsc(workdir=None, pki=None, debug=False) as h:
         h.socket            # path for PCSCLITE_CSOCK_NAME (also set in os.environ)
         h.env(extra=None)   # os.environ copy with PCSCLITE_CSOCK_NAME (for subprocesses)
+        h.share_socket()    # other users (the daemon's) may reach the socket
         h.readers           # ["Virtual PCD 00 00", "Virtual PCD 00 01"]
         card = h.insert(reader=0, profile="card", variant="reference",
                         family=None, pki=None, args=(), wait=True)
@@ -43,17 +44,15 @@ when the namespaces cannot be made, so a test can skip with the reason.
 
 PKI: pki defaults to vtest.pki.pki_dir() (tests/pki/mkpki.sh, cached).
 """
-import atexit
-import ctypes
 import os
 import signal
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
 from . import pki as _pki
+from .proc import on_exit, pdeathsig as _pdeathsig
 
 SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -66,13 +65,6 @@ READERS = ["Virtual PCD 00 00", "Virtual PCD 00 01"]
 
 class HarnessUnavailable(Exception):
     """The private pcscd cannot be set up here (no namespaces, no pcscd...)."""
-
-
-def _pdeathsig():
-    # Die with the test process, even when it is SIGKILLed.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    os.setsid()
 
 
 def _scard():
@@ -137,9 +129,7 @@ class Pcsc:
                 raise HarnessUnavailable("%s not found" % tool)
         if not os.path.exists(VPCD_LIB):
             raise HarnessUnavailable("vsmartcard-vpcd not installed (%s)" % VPCD_LIB)
-        atexit.register(self.stop)
-        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-            self._old_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        self._old_term = on_exit(self.stop)
         os.makedirs(os.path.join(self.workdir, "run"), exist_ok=True)
         conf = os.path.join(self.workdir, "conf")
         os.makedirs(conf, exist_ok=True)
@@ -242,6 +232,11 @@ class Pcsc:
         for f in (proc.stdout, proc.stderr):
             if f:
                 f.close()
+
+    def share_socket(self):
+        """Let other users (the daemon's, a test client's) reach pcscd's socket."""
+        os.chmod(self.workdir, 0o711)
+        os.chmod(os.path.join(self.workdir, "run"), 0o755)
 
     def env(self, extra=None):
         e = dict(os.environ)
