@@ -227,6 +227,17 @@ static int add_signer(struct loader *ld, X509 *cert)
 	return 0;
 }
 
+/* After a PEM read loop: the end of the data is "no start line";
+ * anything else is damage, and so is a file with nothing in it. */
+static void pem_done(struct loader *ld, const char *path, BIO *bio,
+		unsigned int found, const char *none)
+{
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE || !found)
+		report(ld, path, "%s", found ? ssl_reason() : none);
+	ERR_clear_error();
+	BIO_free(bio);
+}
+
 static void load_pem_certs(struct loader *ld, int dfd, const char *name, const char *path)
 {
 	struct vd_trust *trust = ld->trust;
@@ -267,12 +278,7 @@ static void load_pem_certs(struct loader *ld, int dfd, const char *name, const c
 			note_earliest(&trust->earliest_expiry, X509_get0_notAfter(cert));
 		X509_free(cert);
 	}
-	/* End of the PEM data is "no start line"; anything else is damage. */
-	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE || !found)
-		report(ld, path, "%s", found ? ssl_reason() :
-				"no certificate found");
-	ERR_clear_error();
-	BIO_free(bio);
+	pem_done(ld, path, bio, found, "no certificate found");
 }
 
 static void load_crl(struct loader *ld, int dfd, const char *name, const char *path)
@@ -304,10 +310,7 @@ static void load_crl(struct loader *ld, int dfd, const char *name, const char *p
 		}
 		X509_CRL_free(crl);
 	}
-	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE || !found)
-		report(ld, path, "%s", found ? ssl_reason() : "no CRL found");
-	ERR_clear_error();
-	BIO_free(bio);
+	pem_done(ld, path, bio, found, "no CRL found");
 }
 
 static bool valid_serial(const char *s, size_t len)
