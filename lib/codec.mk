@@ -29,6 +29,13 @@ tests_unit_test_cbor_LDADD = lib/libvitaled-core.la
 tests_unit_test_cose_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS)
 tests_unit_test_replay_LDADD = lib/libvitaled-core.la
 
+# Personal data wiped before it is freed (free/realloc wrapped at link time).
+check_PROGRAMS += tests/unit/test-wipe
+TESTS += tests/unit/test-wipe
+tests_unit_test_wipe_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(ZLIB_CFLAGS)
+tests_unit_test_wipe_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=free,--wrap=realloc
+tests_unit_test_wipe_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS) $(ZLIB_LIBS)
+
 # Fuzzing.  Each target NAME has tests/fuzz/fuzz-NAME.c (LLVMFuzzerTestOneInput
 # only) and seeds in tests/fuzz/corpus/NAME/.  `make check` replays every
 # corpus through tests/fuzz/regress-NAME (plain main, any compiler); with

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
@@ -214,6 +215,8 @@ int vd_cose_sign1_verify(const struct vd_cose_sign1 *msg, EVP_PKEY *key)
 	else
 		ret = verify_ps256(key, tbs, tbs_len, msg->signature,
 				msg->signature_len);
+	/* it holds a copy of the payload: personal data */
+	OPENSSL_cleanse(tbs, tbs_len);
 	free(tbs);
 	return ret;
 }

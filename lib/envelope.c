@@ -6,13 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "internal.h"
 
 int vd_envelope_open(const uint8_t *text, size_t len, const char *prefix,
 		size_t cap, uint8_t **cose, size_t *cose_len,
 		struct vd_verdict *why, const char **step)
 {
-	size_t plen = strlen(prefix), zlen;
+	size_t plen = strlen(prefix), zlen, zsize;
 	uint8_t *zbuf;
 	int ret;
 
@@ -34,14 +36,14 @@ int vd_envelope_open(const uint8_t *text, size_t len, const char *prefix,
 		vd_verdict_set(why, VD_STATUS_MALFORMED, "document too long");
 		return -EBADMSG;
 	}
-	zbuf = malloc(VD_BASE45_MAX_DECODED(len));
+	zsize = VD_BASE45_MAX_DECODED(len);
+	zbuf = malloc(zsize);
 	if (!zbuf) {
 		*step = "base45";
 		vd_verdict_set(why, VD_STATUS_READ_FAILED, "out of memory");
 		return -ENOMEM;
 	}
-	ret = vd_base45_decode((const char *)text, len, zbuf,
-			VD_BASE45_MAX_DECODED(len), &zlen);
+	ret = vd_base45_decode((const char *)text, len, zbuf, zsize, &zlen);
 	if (ret) {
 		*step = "base45";
 		vd_verdict_set(why, VD_STATUS_MALFORMED, "invalid base45 text");
@@ -61,6 +63,8 @@ int vd_envelope_open(const uint8_t *text, size_t len, const char *prefix,
 		vd_verdict_set(why, VD_STATUS_MALFORMED, "invalid zlib data");
 	}
 out:
+	/* compressed, but the personal data all the same */
+	OPENSSL_cleanse(zbuf, zsize);
 	free(zbuf);
 	return ret;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/x509.h>
 
 #include "internal.h"
@@ -110,6 +111,8 @@ const char *vd_hcert_verify(X509 *signer, const uint8_t *text, size_t len,
 	step = NULL;
 	vd_verdict_set(out, VD_STATUS_VERIFIED, "signature and validity period good");
 out:
+	/* a health certificate: names and birth date */
+	OPENSSL_cleanse(cose, cose_len);
 	free(cose);
 	return step;
 }

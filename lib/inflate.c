@@ -9,10 +9,59 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include <openssl/crypto.h>
 #include <zlib.h>
 
 #include "internal.h"
+
+/*
+ * The output is personal data, and so is zlib's window (the last 32 KiB of
+ * it): both are wiped before they are freed.  zlib's own allocations keep
+ * their size in front of them so they can be.
+ */
+union zhead {
+	size_t size;
+	max_align_t align;
+};
+
+static voidpf zalloc_wiped(voidpf opaque, uInt items, uInt size)
+{
+	union zhead *h;
+
+	(void)opaque;
+	if (size && items > (SIZE_MAX - sizeof(*h)) / size)
+		return Z_NULL;
+	h = malloc(sizeof(*h) + (size_t)items * size);
+	if (!h)
+		return Z_NULL;
+	h->size = (size_t)items * size;
+	return h + 1;
+}
+
+static void zfree_wiped(voidpf opaque, voidpf address)
+{
+	union zhead *h = (union zhead *)address - 1;
+
+	(void)opaque;
+	OPENSSL_cleanse(address, h->size);
+	free(h);
+}
+
+/* realloc() would leave the old copy behind when it moves the block. */
+static uint8_t *grow(uint8_t *buf, size_t used, size_t size)
+{
+	uint8_t *nbuf = malloc(size);
+
+	if (nbuf && buf) {
+		memcpy(nbuf, buf, used);
+		OPENSSL_cleanse(buf, used);
+	}
+	if (nbuf)
+		free(buf);
+	return nbuf;
+}
 
 int vd_inflate(const uint8_t *in, size_t len, size_t cap, uint8_t **out,
 		size_t *out_len)
@@ -32,6 +81,8 @@ int vd_inflate(const uint8_t *in, size_t len, size_t cap, uint8_t **out,
 	if (size > limit)
 		size = limit;
 
+	zs.zalloc = zalloc_wiped;
+	zs.zfree = zfree_wiped;
 	if (inflateInit(&zs) != Z_OK)
 		return -ENOMEM;
 	zs.next_in = (Bytef *)in;
@@ -48,7 +99,7 @@ int vd_inflate(const uint8_t *in, size_t len, size_t cap, uint8_t **out,
 				}
 				size = size > limit / 2 ? limit : size * 2;
 			}
-			nbuf = realloc(buf, size);
+			nbuf = grow(buf, zs.total_out, size);
 			if (!nbuf) {
 				ret = -ENOMEM;
 				goto out;
@@ -83,6 +134,8 @@ int vd_inflate(const uint8_t *in, size_t len, size_t cap, uint8_t **out,
 	ret = 0;
 out:
 	inflateEnd(&zs);
+	if (buf)
+		OPENSSL_cleanse(buf, zs.total_out);
 	free(buf);
 	return ret;
 }

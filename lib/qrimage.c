@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <jpeglib.h>
+#include <openssl/crypto.h>
 #include <png.h>
 #include <zbar.h>
 
@@ -284,6 +285,8 @@ int vd_qr_scan_image(const uint8_t *buf, size_t len,
 	if (err)
 		return err;
 	err = vd_qr_scan_grey(grey, width, height, out, out_size, out_len);
+	/* the picture of a token is the token */
+	OPENSSL_cleanse(grey, (size_t)width * height);
 	free(grey);
 	return err;
 }
@@ -327,6 +330,7 @@ int vd_qr_scan_file(const char *path, uint8_t *out, size_t out_size, size_t *out
 	}
 	close(fd);
 	err = vd_qr_scan_image(buf, got, out, out_size, out_len);
+	OPENSSL_cleanse(buf, got);
 	free(buf);
 	return err;
 }
