@@ -122,7 +122,8 @@ void vd_settings_default(struct vd_settings *settings)
 {
 	memset(settings, 0, sizeof(*settings));
 	settings->allow_test_cards = false;
-	settings->clock_skew = 60;
+	/* as vitaled.conf's [Tokens] defaults (daemon/config.c) */
+	settings->clock_skew = 30;
 	settings->token_max_age = 120;
 	settings->token_max_inflated = 64 * 1024;
 	settings->read_timeout_ms = 5000;

@@ -200,6 +200,30 @@ def test_vitalectl(t):
     t.eq(p.returncode, 2, "an unreadable --at is a usage error")
 
 
+def test_vitalectl_settings(t):
+    """vitalectl token verify judges with the daemon's [Tokens] settings."""
+    ctl = os.path.join(BUILD, "tools", "vitalectl")
+    early = mktoken("valid", now=NOW + 45)["token"]     # issued 45 s ahead of NOW
+    good = mktoken("valid")["token"]                    # a 60 s presentation
+
+    def status(conf, *args):
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+            f.write(conf)
+            f.flush()
+            p = subprocess.run([ctl, "--json", "--config", f.name, "token", "verify",
+                                "--trust-dir", vpki.trust_dir(), "--at", "@%d" % NOW]
+                               + list(args), capture_output=True, text=True, timeout=60)
+        return json.loads(p.stdout)["status"]
+    t.eq(status("", early), "not-yet-valid",
+         "45 s ahead is past the default skew of 30 s, as in the daemon")
+    t.eq(status("[Tokens]\nClockSkew = 60\n", early), "verified",
+         "[Tokens] ClockSkew = 60 from the config is applied")
+    t.eq(status("[Tokens]\nMaxAge = 30\n", good), "expired",
+         "[Tokens] MaxAge = 30 from the config refuses a 60 s presentation")
+    t.eq(status("[Tokens]\nMaxAge = 30\n", "--max-age", "120", good), "verified",
+         "--max-age overrides the config")
+
+
 def main():
     t = Tap()
     if not os.access(CHECK, os.X_OK):
@@ -209,6 +233,7 @@ def main():
     t.run(test_replay_corrupt)
     t.run(crafted)
     t.run(test_vitalectl)
+    t.run(test_vitalectl_settings)
     t.done()
 
 

@@ -1,10 +1,11 @@
 /*
  * The few vitaled.conf keys vitalectl needs when it works without the
- * daemon (diag, trust list).  Lenient on purpose: `vitaled --check-config`
+ * daemon (diag, trust list, token verify).  Lenient on purpose: `vitaled --check-config`
  * is the validator; here a key we do not use is simply skipped.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -24,9 +25,27 @@ static bool parse_bool(const char *v)
 	return !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcmp(v, "1");
 }
 
+/* A number the daemon would take; anything else leaves the default. */
+static void set_number(long *dst, const char *value, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (!errno && end != value && !*end && v >= min && v <= max)
+		*dst = v;
+}
+
 static void apply(struct ctl_config *cfg, const char *group, const char *key, const char *value)
 {
-	if (!strcmp(group, "Trust") && !strcmp(key, "Directory"))
+	if (!strcmp(group, "Tokens") && !strcmp(key, "ClockSkew"))
+		set_number(&cfg->clock_skew, value, 0, 600);
+	else if (!strcmp(group, "Tokens") && !strcmp(key, "MaxAge"))
+		set_number(&cfg->token_max_age, value, 10, 3600);
+	else if (!strcmp(group, "Tokens") && !strcmp(key, "MaxInflatedSize"))
+		set_number(&cfg->token_max_inflated, value, 1024, 1048576);
+	else if (!strcmp(group, "Trust") && !strcmp(key, "Directory"))
 		set(cfg->trust_dir, sizeof(cfg->trust_dir), value);
 	else if (!strcmp(group, "Trust") && !strcmp(key, "AllowTestCards"))
 		cfg->allow_test_cards = parse_bool(value);
@@ -71,6 +90,7 @@ void ctl_config_load(const char *path, struct ctl_config *cfg)
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->clock_skew = cfg->token_max_age = cfg->token_max_inflated = -1;
 	set(cfg->trust_dir, sizeof(cfg->trust_dir), TRUSTDIR);
 	set(cfg->client_group, sizeof(cfg->client_group), "vitaled-clients");
 	set(cfg->path, sizeof(cfg->path), path ? path : DEFAULT_CONFIG);

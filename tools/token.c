@@ -288,10 +288,17 @@ int cmd_token(int argc, char **argv, const struct vitalectl_opts *opts)
 	size_t len;
 	int opt, ret;
 
-	/* Same trust directory and test-card policy as the daemon. */
+	/* Same trust directory, test-card policy and token limits as the
+	 * daemon; the options below override them. */
 	vd_settings_default(&set);
 	ctl_config_load(opts->config, &cfg);
 	set.allow_test_cards = cfg.allow_test_cards;
+	if (cfg.clock_skew >= 0)
+		set.clock_skew = (unsigned int)cfg.clock_skew;
+	if (cfg.token_max_age >= 0)
+		set.token_max_age = (unsigned int)cfg.token_max_age;
+	if (cfg.token_max_inflated >= 0)
+		set.token_max_inflated = (size_t)cfg.token_max_inflated;
 	if (cfg.trust_dir[0])
 		trust_dir = cfg.trust_dir;
 	if (argc < 2 || strcmp(argv[1], "verify")) {

@@ -38,7 +38,7 @@ static void usage(FILE *out)
 	fprintf(out, "\nOptions:\n"
 			"  --json      machine-readable output\n"
 			"  --session   talk to a vitaled on the session bus\n"
-			"  --config F  vitaled.conf to read (diag, trust; default %s)\n"
+			"  --config F  vitaled.conf to read (diag, trust, token; default %s)\n"
 			"  --help      this help\n"
 			"  --version   version\n\n"
 			"Exit status: 0 ok, 1 failed check or verification, 2 usage,\n"

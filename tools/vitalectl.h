@@ -171,6 +171,8 @@ struct ctl_config {
 	char serial_devices[512];	/* [serial] Devices, as written */
 	char enable_plugins[256];
 	char disable_plugins[256];
+	/* [Tokens] ClockSkew, MaxAge, MaxInflatedSize; -1 when not set */
+	long clock_skew, token_max_age, token_max_inflated;
 	char problem[600];		/* first file that could not be read */
 };
 
