@@ -88,8 +88,15 @@ def test_usage(t):
     t.eq(r.returncode, 2, "unknown command: exit 2")
     r = subprocess.run([CTL], capture_output=True, text=True)
     t.eq(r.returncode, 2, "no command: exit 2")
-    r = subprocess.run([CTL, "status", "extra"], capture_output=True, text=True)
-    t.eq(r.returncode, 2, "status with an argument: exit 2")
+    for cmd in ("status", "readers", "watch", "diag"):
+        r = subprocess.run([CTL, cmd, "extra"], capture_output=True, text=True)
+        t.ok(r.returncode == 2 and r.stderr.startswith("Usage: vitalectl"),
+             "%s with an argument: its usage, exit 2" % cmd, r.stderr)
+    for argv in (["status"], ["readers"], ["watch"], ["show"], ["diag"], ["token", "verify"],
+                 ["trust"]):
+        r = subprocess.run([CTL] + argv + ["--help"], capture_output=True, text=True)
+        t.ok(r.returncode == 0 and r.stdout.startswith("Usage: vitalectl"),
+             "%s --help: its usage, exit 0" % " ".join(argv), r.stdout + r.stderr)
     r = subprocess.run([CTL, "show", "not-a-card"], capture_output=True, text=True)
     t.eq(r.returncode, 2, "show with a bad card name: exit 2")
     r = subprocess.run([CTL, "trust"], capture_output=True, text=True)

@@ -660,18 +660,13 @@ int cmd_diag(int argc, char **argv, const struct vitalectl_opts *opts)
 	struct diag d = { .opts = opts };
 	int ret;
 
-	if (argc > 1) {
-		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-			printf("Usage: vitalectl [--json] [--config FILE] diag\n\n"
-					"Checks pcscd, readers and cards, QR scanners, the trust store,\n"
-					"the clock, the D-Bus policy and the caller's group, and says how\n"
-					"to fix each failure.  Works when vitaled is down.\n"
-					"Exit status 0 when no check failed, 1 otherwise.\n");
-			return VITALECTL_OK;
-		}
-		fprintf(stderr, "vitalectl diag: takes no arguments\n");
-		return VITALECTL_USAGE;
-	}
+	ret = ctl_no_args(argc, argv, "Usage: vitalectl [--json] [--config FILE] diag\n\n"
+			"Checks pcscd, readers and cards, QR scanners, the trust store,\n"
+			"the clock, the D-Bus policy and the caller's group, and says how\n"
+			"to fix each failure.  Works when vitaled is down.\n"
+			"Exit status 0 when no check failed, 1 otherwise.\n");
+	if (ret >= 0)
+		return ret;
 	d.now = time(NULL);
 	ctl_config_load(opts->config, &d.cfg);
 	check_config(&d);

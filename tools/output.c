@@ -66,6 +66,17 @@ void ctl_format_date(time_t t, char buf[16])
 		strcpy(buf, "-");
 }
 
+int ctl_no_args(int argc, char **argv, const char *usage)
+{
+	bool help;
+
+	if (argc <= 1)
+		return -1;
+	help = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h");
+	fputs(usage, help ? stdout : stderr);
+	return help ? VITALECTL_OK : VITALECTL_USAGE;
+}
+
 const char *ctl_plural(uint64_t n)
 {
 	return n == 1 ? "" : "s";

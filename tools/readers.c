@@ -46,11 +46,12 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 	struct json j;
 	int ret;
 
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "vitalectl readers: takes no arguments\n");
-		return VITALECTL_USAGE;
-	}
+	ret = ctl_no_args(argc, argv, "Usage: vitalectl [--json] readers\n\n"
+			"Card readers, QR scanners and cameras: kind, state, the verdict of\n"
+			"the card each holds, name and stable id.\n"
+			"Exit status 3 when vitaled is not reachable.\n");
+	if (ret >= 0)
+		return ret;
 	conn = vitalectl_bus(opts);
 	if (!conn)
 		return VITALECTL_NO_DAEMON;

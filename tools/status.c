@@ -160,11 +160,12 @@ int cmd_status(int argc, char **argv, const struct vitalectl_opts *opts)
 	DBusError err;
 	int ret;
 
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "vitalectl status: takes no arguments\n");
-		return VITALECTL_USAGE;
-	}
+	ret = ctl_no_args(argc, argv, "Usage: vitalectl [--json] status\n\n"
+			"Whether vitaled runs, its version, pcscd, the trust store, test-card\n"
+			"policy, sources and cards held, with warnings.\n"
+			"Exit status 3 when vitaled is not reachable.\n");
+	if (ret >= 0)
+		return ret;
 	memset(&st, 0, sizeof(st));
 	dbus_error_init(&err);
 	conn = vitalectl_bus(opts);

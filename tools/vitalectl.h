@@ -29,6 +29,11 @@ struct vitalectl_opts {
 /* Connect to the bus vitaled is on; NULL with a message on failure. */
 DBusConnection *vitalectl_bus(const struct vitalectl_opts *opts);
 
+/* For a command without arguments: -1 when there are none (go on); else
+ * its usage on stdout for --help (VITALECTL_OK) or on stderr for anything
+ * else (VITALECTL_USAGE), the exit status to return. */
+int ctl_no_args(int argc, char **argv, const char *usage);
+
 int cmd_status(int argc, char **argv, const struct vitalectl_opts *opts);
 int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts);
 int cmd_watch(int argc, char **argv, const struct vitalectl_opts *opts);

@@ -553,16 +553,6 @@ static int subscribe(DBusConnection *conn)
 	return 0;
 }
 
-static void usage(FILE *out)
-{
-	fprintf(out, "Usage: vitalectl [--json] watch\n\n"
-			"Prints readers, cards and verdicts as they happen, until interrupted\n"
-			"(Ctrl-C, SIGTERM).  With --json: one object per line with an \"event\" of\n"
-			"daemon-up, daemon-down, reader-added, reader-changed, reader-removed,\n"
-			"card-added, card-verdict, card-removed.  Objects present at the start come\n"
-			"with \"initial\": true.\n");
-}
-
 int cmd_watch(int argc, char **argv, const struct vitalectl_opts *opts)
 {
 	struct watch w = { .opts = opts };
@@ -571,14 +561,15 @@ int cmd_watch(int argc, char **argv, const struct vitalectl_opts *opts)
 	sigset_t mask;
 	int fd, sfd, ret = VITALECTL_OK;
 
-	if (argc > 1) {
-		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-			usage(stdout);
-			return VITALECTL_OK;
-		}
-		usage(stderr);
-		return VITALECTL_USAGE;
-	}
+	ret = ctl_no_args(argc, argv, "Usage: vitalectl [--json] watch\n\n"
+			"Prints readers, cards and verdicts as they happen, until interrupted\n"
+			"(Ctrl-C, SIGTERM).  With --json: one object per line with an \"event\" of\n"
+			"daemon-up, daemon-down, reader-added, reader-changed, reader-removed,\n"
+			"card-added, card-verdict, card-removed.  Objects present at the start come\n"
+			"with \"initial\": true.\n");
+	if (ret >= 0)
+		return ret;
+	ret = VITALECTL_OK;
 	w.progress = !opts->json && isatty(STDOUT_FILENO);
 	w.conn = vitalectl_bus(opts);
 	if (!w.conn)
