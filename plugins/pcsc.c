@@ -77,8 +77,6 @@ static void dispatch(void *data);
 
 void pcsc_event_post(struct pcsc_event *ev)
 {
-	bool wake;
-
 	pthread_mutex_lock(&pcsc.lock);
 	if (!pcsc.running) {
 		/* a worker left behind by exit() finishing late */
@@ -86,7 +84,6 @@ void pcsc_event_post(struct pcsc_event *ev)
 		pcsc_event_free(ev);
 		return;
 	}
-	wake = !pcsc.head;
 	if (pcsc.tail)
 		pcsc.tail->next = ev;
 	else
@@ -94,9 +91,9 @@ void pcsc_event_post(struct pcsc_event *ev)
 	pcsc.tail = ev;
 	pthread_mutex_unlock(&pcsc.lock);
 	/* the queue, not the post, owns the events: nothing leaks if the
-	 * loop drops its posts at exit */
-	if (wake)
-		vitaled_post(dispatch, NULL);
+	 * loop drops its posts at exit; a dispatch finding the queue empty
+	 * (an earlier one took everything) costs nothing */
+	vitaled_post(dispatch, NULL);
 }
 
 static struct pcsc_event *queue_take(void)

@@ -55,8 +55,12 @@ def read_profile(t, rig, profile, want_form, want_status, variant="reference", r
     # one insertion, one verdict: nothing re-reads a card that stays
     time.sleep(1.0)
     t.eq(len(rig.verdicts(at, reader)), 1, "%s/%s: reported once" % (profile, variant))
-    rig.remove(reader, v["card"])
-    t.ok(True, "%s/%s: removal seen" % (profile, variant))
+    at = rig.mark()
+    rig.remove(reader)
+    # a phone's read outlives the tap (PhoneReadLifetime): the reader goes idle
+    t.ok(rig.wait(r"reader %s: (card %d removed, data wiped|idle)"
+                  % (re.escape(rig.ids[reader]), v["card"]), at),
+         "%s/%s: removal seen" % (profile, variant))
     return v
 
 
