@@ -1,8 +1,9 @@
 #!/bin/bash
 # Install dependencies, build vitaled out of tree and run the whole test
 # suite: the normal build with -Werror, then the suite again under
-# AddressSanitizer + UndefinedBehaviorSanitizer.  Ends with one line
-# "N passed, N failed".  Run as root from the source tree.
+# AddressSanitizer + UndefinedBehaviorSanitizer, then the Debian package
+# build/install/purge test.  Ends with one line "N passed, N failed".
+# Run as root from the source tree.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,6 +55,21 @@ echo "=== build and test under ASan+UBSan"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 if build "$top/build-sanitizers" --enable-sanitizers; then tally "$top/build-sanitizers"; else failed=$((failed + 1)); fi
+
+# The Debian package: build, install with dpkg, check, purge (needs root).
+echo "=== Debian package"
+# From a clean export, so the build directories above are not packaged.
+debsrc=$top
+if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+	debsrc=$(mktemp -d /tmp/vitaled-debsrc.XXXXXX)
+	git -C "$top" archive HEAD | tar -x -C "$debsrc"
+fi
+bash tests/test-deb.sh "$debsrc" > "$top/build/test-deb.log" 2>&1
+[ "$debsrc" = "$top" ] || rm -rf "$debsrc"
+cat "$top/build/test-deb.log"
+passed=$((passed + $(grep -c '^ok ' "$top/build/test-deb.log")))
+failed=$((failed + $(grep -c '^not ok ' "$top/build/test-deb.log")))
+grep -q '^1\.\.[1-9]' "$top/build/test-deb.log" || failed=$((failed + 1))
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
