@@ -221,16 +221,6 @@ void card_foreach(bool (*func)(struct vitaled_card *card, void *data), void *dat
 	}
 }
 
-unsigned int card_count(void)
-{
-	struct card_node *n;
-	unsigned int count = 0;
-
-	for (n = cards; n; n = n->next)
-		count++;
-	return count;
-}
-
 void card_cleanup(void)
 {
 	while (cards)

@@ -12,20 +12,20 @@
 
 #include "daemon.h"
 
-const struct vitaled_option config_general_options[] = {
+static const struct vitaled_option config_general_options[] = {
 	{ "EnablePlugins", VITALED_OPT_STRLIST, "", 0, 0 },
 	{ "DisablePlugins", VITALED_OPT_STRLIST, "", 0, 0 },
 	{ "StateDirectory", VITALED_OPT_STRING, STATEDIR, 0, 0 },
 	{ NULL }
 };
 
-const struct vitaled_option config_trust_options[] = {
+static const struct vitaled_option config_trust_options[] = {
 	{ "Directory", VITALED_OPT_STRING, TRUSTDIR, 0, 0 },
 	{ "AllowTestCards", VITALED_OPT_BOOL, "false", 0, 0 },
 	{ NULL }
 };
 
-const struct vitaled_option config_tokens_options[] = {
+static const struct vitaled_option config_tokens_options[] = {
 	{ "MaxAge", VITALED_OPT_INT, "120", 10, 3600 },
 	{ "ClockSkew", VITALED_OPT_INT, "30", 0, 600 },
 	{ "MaxInflatedSize", VITALED_OPT_INT, "65536", 1024, 1048576 },
@@ -34,12 +34,12 @@ const struct vitaled_option config_tokens_options[] = {
 	{ NULL }
 };
 
-const struct vitaled_option config_chips_options[] = {
+static const struct vitaled_option config_chips_options[] = {
 	{ "ReadTimeout", VITALED_OPT_INT, "5000", 100, 60000 },
 	{ NULL }
 };
 
-const struct vitaled_option config_dbus_options[] = {
+static const struct vitaled_option config_dbus_options[] = {
 	{ "ClientGroup", VITALED_OPT_STRING, "vitaled-clients", 0, 0 },
 	{ "PhoneReadLifetime", VITALED_OPT_INT, "300", 10, 86400 },
 	{ NULL }
@@ -277,11 +277,6 @@ void config_set_current(struct config *config)
 {
 	config_free(current);
 	current = config;
-}
-
-struct config *config_current(void)
-{
-	return current;
 }
 
 static const struct vitaled_option *lookup_option(const char *group, const char *key)

@@ -47,7 +47,6 @@ int notify_ready(void);
 int notify_reloading(void);
 /* Shutdown begun: stops the keep-alives. */
 int notify_stopping(void);
-int notify_watchdog(void);
 
 /* ---- config.c -------------------------------------------------------- */
 
@@ -71,12 +70,6 @@ int config_load(const char *path, const char *dropin_dir, bool missing_ok,
 void config_free(struct config *config);
 /* Make config the one vitaled_config_*() read (takes ownership). */
 void config_set_current(struct config *config);
-struct config *config_current(void);
-extern const struct vitaled_option config_general_options[];
-extern const struct vitaled_option config_trust_options[];
-extern const struct vitaled_option config_tokens_options[];
-extern const struct vitaled_option config_chips_options[];
-extern const struct vitaled_option config_dbus_options[];
 
 /* ---- plugin.c -------------------------------------------------------- */
 
@@ -88,7 +81,6 @@ const struct config_schema *const *plugin_schemas(void);
 /* Start the plugins the configuration enables. */
 void plugin_start(void);
 void plugin_stop(void);
-bool plugin_is_known(const char *name);
 /* One line per plugin: name, built-in or external, version, description. */
 void plugin_print_list(FILE *out);
 
@@ -141,7 +133,6 @@ struct vitaled_card *card_find(unsigned int serial);
 /* The client is done with a phone read: wipe it now. */
 void card_release(struct vitaled_card *card);
 void card_cleanup(void);
-unsigned int card_count(void);
 /* The reader went away: its cards go too (phone reads stay, detached). */
 void card_reader_gone(struct vitaled_reader *reader);
 void reader_cleanup(void);
@@ -184,9 +175,8 @@ struct DBusConnection;
 struct DBusMessage;
 struct DBusMessageIter;
 
-/* dbus-service.c: send (takes the message); answer a call unless it
- * asked for no reply.  Loop thread only, like all of libdbus here. */
-void bus_send(struct DBusMessage *msg);
+/* dbus-service.c: answer a call (takes the reply) unless it asked for
+ * no reply.  Loop thread only, like all of libdbus here. */
 void bus_reply(struct DBusMessage *call, struct DBusMessage *reply);
 
 /* dbus-loop.c: libdbus on the main loop.  attach: 0 or -ENOMEM; detach

@@ -207,9 +207,9 @@ static int parse_credentials(DBusMessage *reply, struct caller *caller)
 {
 	DBusMessageIter iter, dict;
 
-	if (!dbus_message_iter_init(reply, &iter) ||
-			dbus_message_iter_get_arg_type(&iter) != DBUS_TYPE_ARRAY ||
-			dbus_message_iter_get_element_type(&iter) != DBUS_TYPE_DICT_ENTRY)
+	/* the whole signature: the keys are read as strings below */
+	if (!dbus_message_has_signature(reply, "a{sv}") ||
+			!dbus_message_iter_init(reply, &iter))
 		return -EBADMSG;
 	dbus_message_iter_recurse(&iter, &dict);
 	while (dbus_message_iter_get_arg_type(&dict) == DBUS_TYPE_DICT_ENTRY) {

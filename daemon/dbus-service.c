@@ -399,7 +399,7 @@ _Static_assert(N(manager_props) <= MAX_PROPS && N(reader_props) <= MAX_PROPS &&
 
 /* ---- sending ----------------------------------------------------------- */
 
-void bus_send(DBusMessage *msg)
+static void bus_send(DBusMessage *msg)
 {
 	if (!msg)
 		return;

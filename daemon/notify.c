@@ -99,6 +99,15 @@ static unsigned int watchdog_interval_msec(void)
 	return usec > UINT_MAX ? UINT_MAX : (unsigned int)usec;
 }
 
+static int notify_watchdog(void)
+{
+	int r = notify_send("WATCHDOG=1");
+
+	if (r < 0)
+		vitaled_warn("watchdog: keep-alive not sent: %s", strerror(-r));
+	return r;
+}
+
 /*
  * Each ping re-arms the next one from the loop: if the loop hangs, the
  * pings stop and the manager kills and restarts the daemon.
@@ -110,15 +119,6 @@ static void watchdog_fire(void *user_data)
 	watchdog_timer = vitaled_timer_add(watchdog_msec, watchdog_fire, NULL);
 	if (!watchdog_timer)
 		vitaled_error("watchdog: cannot arm the keep-alive timer");
-}
-
-int notify_watchdog(void)
-{
-	int r = notify_send("WATCHDOG=1");
-
-	if (r < 0)
-		vitaled_warn("watchdog: keep-alive not sent: %s", strerror(-r));
-	return r;
 }
 
 int notify_ready(void)

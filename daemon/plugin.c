@@ -37,11 +37,6 @@ static struct plugin *find_plugin(const char *name)
 	return NULL;
 }
 
-bool plugin_is_known(const char *name)
-{
-	return find_plugin(name) != NULL;
-}
-
 static int add_plugin(const struct vitaled_plugin_desc *desc, void *handle, const char *where)
 {
 	if (desc->abi_version != VITALED_PLUGIN_ABI_VERSION) {
