@@ -185,6 +185,25 @@ def test_reset_reconnect(t):
         rig.remove(0, card)
 
 
+def test_started_before_pcscd(t, rig):
+    # vitaled starts while pcscd is down: the readers come when pcscd does
+    ids = list(rig.ids)
+    rig.pcsc.kill_pcscd()
+    rig.finish()
+    wanted, rig.readers = rig.readers, ()
+    rig.start_vitaled()
+    rig.readers = wanted
+    t.ok(rig.wait(r"pcsc: pcscd is not reachable"), "started without pcscd: said so")
+    at = rig.mark()
+    rig.pcsc.start_pcscd()
+    rig.ids = [rig.reader_id(name, at) for name in rig.pcsc.readers]
+    t.eq(rig.ids, ids, "readers discovered once pcscd is up, with the same ids")
+    at = rig.mark()
+    card = rig.insert(0, profile="card")
+    t.eq(rig.verdict(0, at)["status"], "verified", "and cards read")
+    rig.remove(0, card)
+
+
 def test_exit_with_hung_card(t, rig):
     # the last test: SIGTERM while a worker is stuck in a card that never answers
     at = rig.mark()
@@ -206,7 +225,7 @@ def main():
     with rig:
         for test in (test_two_readers, test_too_slow, test_hung_card, test_pulled_mid_read,
                      test_garbage, test_pcscd_restart, test_pcscd_killed_mid_read,
-                     test_exit_with_hung_card):
+                     test_started_before_pcscd, test_exit_with_hung_card):
             t.run(test, rig)
     t.run(test_reset_reconnect)
     t.done()
