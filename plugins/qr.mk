@@ -22,3 +22,10 @@ TESTS += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos
 EXTRA_DIST += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos.py \
 	tests/qr-camera.py \
 	tests/lib/vtest/qr.py
+
+# Benchmarks (bench/run's "qr"): image decode+verify against zbarimg on the
+# same images, and serial scan latency from last byte to verdict.
+noinst_PROGRAMS += bench/bench-qr-image
+bench_bench_qr_image_SOURCES = bench/bench-qr-image.c
+bench_bench_qr_image_LDADD = lib/libvitaled-core.la
+EXTRA_DIST += bench/bench-qr.py
