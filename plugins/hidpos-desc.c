@@ -226,6 +226,8 @@ int hidpos_parse_descriptor(const uint8_t *desc, size_t len, struct hidpos_layou
 		if (err)
 			return err;
 	}
+	if (p.collections)	/* cut short: a whole descriptor closes them all */
+		return -EINVAL;
 	if (!p.scanner)
 		return -ENOENT;
 	for (i = 0; i < p.n_reports; i++) {

@@ -12,6 +12,12 @@ lib_libvitaled_core_la_SOURCES += lib/qrimage.c
 lib_libvitaled_core_la_CFLAGS += $(ZBAR_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS)
 lib_libvitaled_core_la_LIBADD += $(ZBAR_LIBS) $(PNG_LIBS) $(JPEG_LIBS)
 
+# The HID-POS report descriptor parser on its own.
+check_PROGRAMS += tests/unit/test-hidpos-desc
+tests_unit_test_hidpos_desc_SOURCES = tests/unit/test-hidpos-desc.c plugins/hidpos-desc.c
+tests_unit_test_hidpos_desc_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins
+TESTS += tests/unit/test-hidpos-desc
+
 # Prints the QR bytes found in each image (tests and bench).
 check_PROGRAMS += tests/qr/qrscan
 tests_qr_qrscan_SOURCES = tests/qr/qrscan.c
