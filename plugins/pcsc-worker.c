@@ -122,10 +122,12 @@ static int card_transmit(void *data, const uint8_t *cmd, size_t cmd_len,
 	return card_gone(rv) ? -ENODEV : -EIO;
 }
 
-static void fail(struct vd_read_result *res, enum vd_status status, const char *why, LONG rv)
+/* pcsc_stringify_error() is not thread-safe: the loop logs the PC/SC
+ * error (READ_DONE carries it), the verdict says it in words. */
+static void fail(struct vd_read_result *res, enum vd_status status, const char *why)
 {
 	vd_read_result_drop_record(res);
-	vd_verdict_set(&res->verdict, status, "%s (%s)", why, pcsc_stringify_error(rv));
+	vd_verdict_set(&res->verdict, status, "%s", why);
 }
 
 static LONG ensure_context(struct pcsc_worker *w)
@@ -187,13 +189,13 @@ static void read_card(struct pcsc_worker *w, const uint8_t *atr, size_t atr_len,
 		ev->card_gone = card_gone(rv);
 		ev->code = rv;
 		if (rv == SCARD_E_PROTO_MISMATCH)
-			fail(res, VD_STATUS_UNSUPPORTED, "the card speaks neither T=0 nor T=1", rv);
+			fail(res, VD_STATUS_UNSUPPORTED, "the card speaks neither T=0 nor T=1");
 		else if (rv == SCARD_W_UNRESPONSIVE_CARD || rv == SCARD_W_UNPOWERED_CARD)
-			fail(res, VD_STATUS_READ_FAILED, "the card does not answer", rv);
+			fail(res, VD_STATUS_READ_FAILED, "the card does not answer");
 		else if (rv == SCARD_E_SHARING_VIOLATION)
-			fail(res, VD_STATUS_READ_FAILED, "another application holds the card", rv);
+			fail(res, VD_STATUS_READ_FAILED, "another application holds the card");
 		else
-			fail(res, VD_STATUS_READ_FAILED, "cannot connect to the card", rv);
+			fail(res, VD_STATUS_READ_FAILED, "cannot connect to the card");
 		return;
 	}
 	io.pci = proto == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
@@ -235,7 +237,7 @@ static void read_card(struct pcsc_worker *w, const uint8_t *atr, size_t atr_len,
 	if (!res)
 		return;
 	if (rv != SCARD_S_SUCCESS && res->verdict.status == VD_STATUS_VERIFIED)
-		fail(res, VD_STATUS_READ_FAILED, "the read did not complete", rv);
+		fail(res, VD_STATUS_READ_FAILED, "the read did not complete");
 	res->apdu_count = io.apdus;
 }
 
