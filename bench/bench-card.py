@@ -127,7 +127,7 @@ def main():
           % (statistics.median(f), crypto, fm))
     print("ratio vitaled / floor: %.3f (goal <= %.2f)" % (ratio, GOAL), flush=True)
     result("card read: insertion to verified result vs APDU replay + crypto floor",
-           "%.0f us" % dm, "%.0f us" % fm, "%.3f" % ratio, "us", "<= %.2f" % GOAL,
+           "%.0f" % dm, "%.0f" % fm, "%.3f" % ratio, "us", "<= %.2f" % GOAL,
            ratio <= GOAL, "%d APDUs, median of %d" % (count, n))
     for k, (c, s) in counts.items():
         result("APDUs per read: %s (%s)" % (k, s), c, "", "", "APDUs", "", None)
