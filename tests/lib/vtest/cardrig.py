@@ -20,6 +20,7 @@ import subprocess
 from .daemon import Daemon
 from .pcsc import Pcsc, HarnessUnavailable
 from . import pki as _pki
+from . import proc
 
 __all__ = ["Rig", "Bus", "Cycler", "HarnessUnavailable", "cpu_ticks", "family_strings"]
 
@@ -32,9 +33,9 @@ class Bus:
 
     def __init__(self):
         self.proc = subprocess.Popen(
-            ["setpriv", "--pdeathsig", "KILL", "--", "dbus-daemon", "--session", "--nofork",
-             "--nopidfile", "--print-address=1"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            ["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            preexec_fn=proc.pdeathsig)
         self.address = self.proc.stdout.readline().decode().strip()
 
     def env(self):
@@ -160,10 +161,11 @@ class Rig:
         """Stop vitaled (SIGTERM): its exit status and any sanitizer or
         valgrind report found in its log."""
         status = self.daemon.stop(timeout=timeout)
-        report = [ln for ln in self.log().splitlines()
-                  if re.search(r"LeakSanitizer|AddressSanitizer|runtime error|definitely lost|"
-                               r"indirectly lost|Invalid (read|write)|uninitialised", ln)]
-        return status, report
+        log = self.log()
+        valgrind = [ln for ln in log.splitlines()
+                    if re.search(r"definitely lost|indirectly lost|Invalid (read|write|free)|"
+                                 r"uninitialised", ln)]
+        return status, proc.sanitizer_report(log) + valgrind
 
     # -- the daemon's D-Bus objects (private session bus), through busctl
 
