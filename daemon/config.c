@@ -287,14 +287,28 @@ static const struct vitaled_option *lookup_option(const char *group, const char 
 }
 
 /* Values returned stay valid until the next reload: callers copy what they keep. */
-const char *vitaled_config_string(const char *group, const char *key)
+static const struct entry *find_entry(const char *group, const char *key)
 {
-	const struct vitaled_option *opt;
-	struct entry *e;
+	const struct entry *e;
 
 	for (e = current ? current->entries : NULL; e; e = e->next)
 		if (!strcmp(e->group, group) && !strcmp(e->key, key))
-			return e->value;
+			return e;
+	return NULL;
+}
+
+bool config_is_set(const char *group, const char *key)
+{
+	return find_entry(group, key) != NULL;
+}
+
+const char *vitaled_config_string(const char *group, const char *key)
+{
+	const struct vitaled_option *opt;
+	const struct entry *e = find_entry(group, key);
+
+	if (e)
+		return e->value;
 	opt = lookup_option(group, key);
 	return opt ? opt->default_value : NULL;
 }

@@ -70,6 +70,8 @@ int config_load(const char *path, const char *dropin_dir, bool missing_ok,
 void config_free(struct config *config);
 /* Make config the one vitaled_config_*() read (takes ownership). */
 void config_set_current(struct config *config);
+/* Did a configuration file set this key (rather than the default)? */
+bool config_is_set(const char *group, const char *key);
 
 /* ---- plugin.c -------------------------------------------------------- */
 

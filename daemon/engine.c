@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
@@ -50,9 +51,21 @@ static struct vd_context *build_context(void)
 	return ctx;
 }
 
+/* The configured directory; else the one systemd made for us
+ * (StateDirectory=), which may differ from the built-in default. */
+static const char *state_directory(void)
+{
+	const char *systemd_dir = getenv("STATE_DIRECTORY");
+
+	if (!config_is_set("General", "StateDirectory") && systemd_dir && *systemd_dir &&
+			!strchr(systemd_dir, ':'))
+		return systemd_dir;
+	return vitaled_config_string("General", "StateDirectory");
+}
+
 static void open_replay_cache(void)
 {
-	const char *dir = vitaled_config_string("General", "StateDirectory");
+	const char *dir = state_directory();
 	char path[PATH_MAX];
 	int err;
 

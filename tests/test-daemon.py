@@ -146,6 +146,30 @@ def test_running_daemon(t, trust):
             d.stop()
 
 
+def test_state_directory(t, trust):
+    """Without StateDirectory in the configuration, systemd's $STATE_DIRECTORY wins."""
+    with SessionBus() as bus:
+        systemd_dir = os.path.join(work, "systemd-state")
+        os.makedirs(systemd_dir, exist_ok=True)
+        conf = core_conf("[Trust]\nDirectory = %s\n" % os.path.join(trust, "trust.d"))
+        env = dict(bus.env(), STATE_DIRECTORY=systemd_dir)
+        d = Daemon(conf, env=env, session=True, state_in_conf=False)
+        try:
+            d.start()
+            t.ok(os.path.exists(os.path.join(systemd_dir, "replay.cache")),
+                 "the replay cache lives in $STATE_DIRECTORY when the configuration names none")
+            t.eq(d.stop(), 0, "clean exit")
+        finally:
+            d.stop()
+        d = Daemon(conf, env=env, session=True)
+        try:
+            d.start()
+            t.ok(os.path.exists(os.path.join(d.state, "replay.cache")),
+                 "a configured StateDirectory wins over $STATE_DIRECTORY")
+        finally:
+            d.stop()
+
+
 t.run(test_config_errors)
 t.run(test_plugins)
 try:
@@ -154,5 +178,6 @@ except Exception as e:  # noqa: BLE001
     t.ok(False, "test PKI", e)
 else:
     t.run(test_running_daemon, trust)
+    t.run(test_state_directory, trust)
 shutil.rmtree(work, ignore_errors=True)
 t.done()

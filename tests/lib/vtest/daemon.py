@@ -27,12 +27,13 @@ class Daemon:
     """
 
     def __init__(self, conf="", env=None, args=(), workdir=None, session=False,
-                 wrapper=()):
+                 wrapper=(), state_in_conf=True):
         self.dir = workdir or tempfile.mkdtemp(prefix="vitaled-test-")
         self.state = os.path.join(self.dir, "state")
         os.makedirs(self.state, exist_ok=True)
         self.conf_path = os.path.join(self.dir, "vitaled.conf")
         self.log_path = os.path.join(self.dir, "vitaled.log")
+        self.state_in_conf = state_in_conf
         self.write_conf(conf)
         self.env = dict(os.environ)
         self.env.pop("JOURNAL_STREAM", None)
@@ -44,7 +45,7 @@ class Daemon:
         self._log = None
 
     def write_conf(self, conf):
-        if "StateDirectory" not in conf:
+        if "StateDirectory" not in conf and self.state_in_conf:
             if "[General]" in conf:
                 conf = conf.replace("[General]", "[General]\nStateDirectory = %s" % self.state, 1)
             else:
