@@ -11,8 +11,8 @@ numbers are the product's, not ASan's).
 2. Memory: VmRSS idle (and RssAnon); after --warmup-cycles card cycles and
    --warmup-scans QR scans (first-use allocations: OpenSSL, thread stacks,
    D-Bus, the replay cache at its steady size); after --cycles insert/remove
-   cycles (both readers, bench/cycler.py: one emulator process per reader
-   plugged in and out through vpcd) and --scans QR scans of distinct valid
+   cycles (both readers, vtest.cardrig.Cycler: one emulator process per
+   reader plugged in and out through vpcd) and --scans QR scans of distinct valid
    tokens (10 s lifetime, over --scanners ptys: each scanner is
    rate-limited).  Growth = final - after warm-up.  Goals: idle < 4 MiB, growth
    < 64 KiB.
@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,12 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("top_srcdir") or os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SRCDIR, "tests", "lib"))
 
-from vtest import pki as vpki  # noqa: E402
-from vtest.cardrig import Rig  # noqa: E402
-from vtest.daemon import context_switches  # noqa: E402
+from vtest.cardrig import Rig, Cycler  # noqa: E402
 from vtest.soak import Scanner, tokens  # noqa: E402
-
-PY = "/usr/bin/python3"
 
 
 def result(**kw):
@@ -118,31 +113,14 @@ class LogTail:
             self.poll()
 
 
-class Cycler:
-    def __init__(self, rig, reader):
-        self.p = rig.pcsc.netns_popen(
-            [PY, os.path.join(HERE, "cycler.py"), "--pki", vpki.pki_dir(), "--reader", str(reader)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-
-    def do(self, cmd):
-        self.p.stdin.write(cmd.encode() + b"\n")
-        self.p.stdin.flush()
-        if self.p.stdout.readline().strip() != b"ok":
-            raise RuntimeError("cycler died")
-
-    def close(self):
-        self.p.stdin.close()
-        self.p.wait(10)
-
-
 def card_cycles(rig, tail, cyclers, n):
     """n insert/remove cycles in each reader, the readers in lockstep."""
     for _ in range(n):
-        for what, cmd in (("verdict", "insert"), ("removed", "remove")):
+        for what, cmd in (("verdict", "in"), ("removed", "out")):
             keys = [(rig.ids[i], what) for i in range(len(cyclers))]
             want = [tail.count.get(k, 0) + 1 for k in keys]
             for c in cyclers:
-                c.do(cmd)
+                c.cmd(cmd)
             for k, w in zip(keys, want):
                 tail.wait(k, w)
 
@@ -235,7 +213,7 @@ def main():
         log = rig.log()
     finally:
         for c in cyclers:
-            c.p.kill()
+            c.close()
         for _, sc in scanners:
             sc.unplug()
         rig.stop()

@@ -24,7 +24,6 @@
 """
 import os
 import re
-import signal
 import shutil
 import subprocess
 import sys
