@@ -15,7 +15,7 @@ PACKAGES=(
 	python3-pyscard python3-cbor2 python3-cryptography python3-dbus python3-gi
 	python3-pil python3-evdev pcsc-tools opensc qrencode zbar-tools imagemagick
 	umockdev libumockdev-dev gir1.2-umockdev-1.0 socat udev systemd valgrind
-	iproute2 util-linux procps strace tmux polkitd
+	iproute2 util-linux procps strace tmux polkitd faketime
 	# the Debian package test
 	debhelper lintian dpkg-dev
 )
