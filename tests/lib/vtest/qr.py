@@ -111,8 +111,31 @@ class Testbed:
         self.tb = UMockdev.Testbed.new()
 
     def env(self):
-        return {"LD_PRELOAD": "libumockdev-preload.so.0", "UMOCKDEV_DIR": self.tb.get_root_dir()}
+        # an ASan build wants its runtime first; the preload only wraps libc
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        return {"LD_PRELOAD": "libumockdev-preload.so.0", "UMOCKDEV_DIR": self.tb.get_root_dir(),
+                "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
 
     def add(self, text):
         if not self.tb.add_from_string(text):
             raise RuntimeError("umockdev refused the device description")
+
+
+def run_exiting(main):
+    """Run a test's main and leave with its status even when umockdev's
+    threads would keep the interpreter from exiting (everything the test
+    started is stopped by then: the daemon and bus in its finally blocks)."""
+    import sys
+    import traceback
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:  # noqa: BLE001 - report, then leave
+        traceback.print_exc()
+        print("Bail out! the test raised", flush=True)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
