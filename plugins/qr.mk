@@ -18,6 +18,24 @@ tests_unit_test_hidpos_desc_SOURCES = tests/unit/test-hidpos-desc.c plugins/hidp
 tests_unit_test_hidpos_desc_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins
 TESTS += tests/unit/test-hidpos-desc
 
+# Fuzzing the descriptor parser (conventions of lib/codec.mk): make check
+# replays the corpus, make fuzz runs libFuzzer.
+FUZZ_TARGETS += hidpos-desc
+EXTRA_DIST += tests/fuzz/corpus/hidpos-desc
+check_PROGRAMS += tests/fuzz/regress-hidpos-desc
+TESTS += tests/fuzz/regress-hidpos-desc
+tests_fuzz_regress_hidpos_desc_SOURCES = tests/fuzz/fuzz-hidpos-desc.c tests/fuzz/regress.c \
+	plugins/hidpos-desc.c
+tests_fuzz_regress_hidpos_desc_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests/unit \
+	-I$(top_srcdir)/plugins -DFUZZ_NAME=\"hidpos-desc\"
+if FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-hidpos-desc
+tests_fuzz_fuzz_hidpos_desc_SOURCES = tests/fuzz/fuzz-hidpos-desc.c plugins/hidpos-desc.c
+tests_fuzz_fuzz_hidpos_desc_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins
+tests_fuzz_fuzz_hidpos_desc_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_hidpos_desc_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+endif
+
 # Prints the QR bytes found in each image (tests and bench).
 check_PROGRAMS += tests/qr/qrscan
 tests_qr_qrscan_SOURCES = tests/qr/qrscan.c

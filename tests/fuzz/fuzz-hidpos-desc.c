@@ -1,0 +1,27 @@
+/* libFuzzer target: HID-POS report descriptors, then a report read with
+ * the layout found (the input again, as the report). */
+#include <stdlib.h>
+
+#include "plugins.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct hidpos_layout l;
+	const uint8_t *out;
+	size_t len;
+	bool more;
+
+	if (hidpos_parse_descriptor(data, size, &l))
+		return 0;
+	/* the layout must lie inside the report it describes */
+	if (l.report_len > HIDPOS_REPORT_MAX || l.data_off + l.data_len > l.report_len ||
+	    (l.len_off >= 0 && (size_t)l.len_off >= l.report_len) ||
+	    (l.more_bit >= 0 && (size_t)l.more_bit / 8 >= l.report_len))
+		abort();
+	if (hidpos_report_data(&l, data, size, &out, &len, &more) == 0 &&
+	    (out < data || len > l.data_len || out + len > data + size))
+		abort();
+	return 0;
+}
