@@ -312,9 +312,10 @@ static int report_desc_len(const struct libusb_interface_descriptor *alt)
 
 /*
  * While the kernel's usbhid driver holds the interface, sysfs has the
- * report descriptor; otherwise ask the device.
+ * report descriptor, readable without opening the device (the daemon's
+ * user may open scanners only, not every keyboard and mouse).
  */
-static int read_report_desc(struct scanner *s, uint8_t *buf, int want)
+static int read_report_desc_sysfs(struct scanner *s, uint8_t *buf, int want)
 {
 	char path[PATH_MAX];
 	uint8_t ports[8];
@@ -354,9 +355,17 @@ static int read_report_desc(struct scanner *s, uint8_t *buf, int want)
 		if (dir)
 			closedir(dir);
 	}
-	len = libusb_control_transfer(s->handle, LIBUSB_ENDPOINT_IN | LIBUSB_RECIPIENT_INTERFACE,
+	return -ENOENT;
+}
+
+/* Otherwise ask the device (no driver bound): a short control transfer. */
+static int read_report_desc_usb(struct scanner *s, uint8_t *buf, int want)
+{
+	int len = libusb_control_transfer(s->handle,
+			LIBUSB_ENDPOINT_IN | LIBUSB_RECIPIENT_INTERFACE,
 			LIBUSB_REQUEST_GET_DESCRIPTOR, HID_REPORT_DESCRIPTOR << 8,
 			(uint16_t)s->iface, buf, (uint16_t)want, CONTROL_TIMEOUT_MS);
+
 	return len < 0 ? -EIO : len;
 }
 
@@ -424,7 +433,7 @@ static void scanner_probe(libusb_device *dev)
 	uint16_t ep_size = 0;
 	char id[96], name[64];
 	struct scanner *s;
-	int len, err, n, i;
+	int len, want = 0, err, n, i;
 	size_t used;
 
 	for (s = scanners; s; s = s->next)
@@ -436,13 +445,22 @@ static void scanner_probe(libusb_device *dev)
 	if (!s)
 		return;
 	s->dev = libusb_ref_device(dev);
-	if (find_interface(s, &ep, &ep_size, &len) < 0)
+	if (find_interface(s, &ep, &ep_size, &want) < 0)
 		goto ignore;
-	if (libusb_open(dev, &s->handle) < 0) {
-		vitaled_warn("hidpos: cannot open USB device %04x:%04x", dd.idVendor, dd.idProduct);
-		goto ignore;
+	if (want > REPORT_DESC_MAX)
+		want = REPORT_DESC_MAX;
+	len = read_report_desc_sysfs(s, desc, want);
+	if (len <= 0) {
+		err = libusb_open(dev, &s->handle);
+		if (err < 0) {
+			/* not ours to open (a keyboard, a mouse): no noise about it */
+			vitaled_debug("hidpos: %04x:%04x: cannot open it to read its report "
+					"descriptor: %s", dd.idVendor, dd.idProduct,
+					libusb_error_name(err));
+			goto ignore;
+		}
+		len = read_report_desc_usb(s, desc, want);
 	}
-	len = read_report_desc(s, desc, len > REPORT_DESC_MAX ? REPORT_DESC_MAX : len);
 	if (len <= 0) {
 		vitaled_warn("hidpos: %04x:%04x: cannot read its report descriptor",
 				dd.idVendor, dd.idProduct);
@@ -456,6 +474,11 @@ static void scanner_probe(libusb_device *dev)
 	if (err) {
 		vitaled_warn("hidpos: %04x:%04x: unusable report descriptor (%s)",
 				dd.idVendor, dd.idProduct, strerror(-err));
+		goto ignore;
+	}
+	if (!s->handle && (err = libusb_open(dev, &s->handle)) < 0) {
+		vitaled_warn("hidpos: %04x:%04x: a HID-POS scanner, but it cannot be opened: %s "
+				"(see the udev rules)", dd.idVendor, dd.idProduct, libusb_error_name(err));
 		goto ignore;
 	}
 	/* usbhid holds HID-POS scanners until told to let go */
