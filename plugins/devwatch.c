@@ -5,7 +5,8 @@
  * keyboard layout).  The directories holding them are watched with
  * inotify — or, while such a directory does not exist yet, its closest
  * existing ancestor — so nothing polls, and an unplugged device is found
- * again as soon as its node comes back.
+ * again as soon as its node comes back.  The nodes a plugin opened
+ * (struct devnode) share their bookkeeping here too.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -187,4 +188,68 @@ int devwatch_new(const char *plugin, const char *list, devwatch_found_func found
 fail:
 	devwatch_free(w);
 	return err;
+}
+
+struct devnode *devnode_find(struct devnode *list, const char *path)
+{
+	for (; list; list = list->next)
+		if (!strcmp(list->path, path))
+			return list;
+	return NULL;
+}
+
+void devnode_free(struct devnode *dev)
+{
+	struct devnode **p;
+
+	for (p = dev->list; *p; p = &(*p)->next) {
+		if (*p == dev) {
+			*p = dev->next;
+			break;
+		}
+	}
+	qr_line_abort(&dev->line, "scanner disconnected");
+	if (dev->watch)
+		vitaled_watch_remove(dev->watch);
+	if (dev->fd >= 0)
+		close(dev->fd);
+	if (dev->reader)
+		vitaled_reader_remove(dev->reader);
+	free(dev->path);
+	free(dev);
+}
+
+void devnode_free_all(struct devnode **list)
+{
+	while (*list)
+		devnode_free(*list);
+}
+
+struct devnode *devnode_add(struct devnode **list, size_t size, const char *plugin,
+		const char *path, int fd, const char *name, enum vitaled_reader_kind kind,
+		vitaled_watch_func event)
+{
+	char id[PATH_MAX + 16];
+	struct devnode *dev;
+
+	dev = calloc(1, size);
+	if (!dev || !(dev->path = strdup(path))) {
+		free(dev);
+		close(fd);
+		return NULL;
+	}
+	dev->fd = fd;
+	dev->list = list;
+	dev->next = *list;
+	*list = dev;
+	snprintf(id, sizeof(id), "%s-%s", plugin, path);
+	dev->reader = vitaled_reader_add(id, name, kind);
+	dev->watch = vitaled_watch_add(fd, EPOLLIN, event, dev);
+	if (!dev->reader || !dev->watch) {
+		vitaled_error("%s: cannot watch %s", plugin, path);
+		devnode_free(dev);
+		return NULL;
+	}
+	qr_line_init(&dev->line, dev->reader);
+	return dev;
 }

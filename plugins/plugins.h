@@ -123,6 +123,29 @@ int devwatch_new(const char *plugin, const char *list, devwatch_found_func found
 void devwatch_rescan(struct devwatch *watch);
 void devwatch_free(struct devwatch *watch);
 
+/* devwatch.c: a node a scanner plugin opened (serial, wedge), in the
+ * plugin's list of them; a plugin's own device struct begins with one. */
+struct devnode {
+	struct devnode *next;
+	struct devnode **list;
+	char *path;
+	int fd;
+	struct vitaled_watch *watch;
+	struct vitaled_reader *reader;
+	struct qr_line line;
+};
+
+struct devnode *devnode_find(struct devnode *list, const char *path);
+/* Allocates size bytes (zeroed, at least a struct devnode) for path, owns
+ * fd from here on (closed on failure), adds the reader "<plugin>-<path>"
+ * and watches fd with event(fd, events, dev).  NULL on failure (logged). */
+struct devnode *devnode_add(struct devnode **list, size_t size, const char *plugin,
+		const char *path, int fd, const char *name, enum vitaled_reader_kind kind,
+		vitaled_watch_func event);
+/* Drops a partial code, closes the node, removes the reader. */
+void devnode_free(struct devnode *dev);
+void devnode_free_all(struct devnode **list);
+
 /* hidpos-desc.c: the scanned-data report, as the report descriptor says */
 #define HIDPOS_REPORT_MAX	512	/* bytes, report id excluded */
 

@@ -9,8 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -23,16 +21,7 @@
 #define READ_CHUNK	4096
 #define READS_PER_WAKEUP 16	/* a flood must not starve the other sources */
 
-struct serial_dev {
-	struct serial_dev *next;
-	char *path;
-	int fd;
-	struct vitaled_watch *watch;
-	struct vitaled_reader *reader;
-	struct qr_line line;
-};
-
-static struct serial_dev *devices;
+static struct devnode *devices;
 static struct devwatch *devwatch;
 static speed_t speed;
 
@@ -57,30 +46,9 @@ static speed_t baud_to_speed(long baud)
 	return B0;
 }
 
-static void dev_free(struct serial_dev *dev)
-{
-	struct serial_dev **p;
-
-	for (p = &devices; *p; p = &(*p)->next) {
-		if (*p == dev) {
-			*p = dev->next;
-			break;
-		}
-	}
-	qr_line_abort(&dev->line, "scanner disconnected");
-	if (dev->watch)
-		vitaled_watch_remove(dev->watch);
-	if (dev->fd >= 0)
-		close(dev->fd);
-	if (dev->reader)
-		vitaled_reader_remove(dev->reader);
-	free(dev->path);
-	free(dev);
-}
-
 static void dev_event(int fd, uint32_t events, void *user_data)
 {
-	struct serial_dev *dev = user_data;
+	struct devnode *dev = user_data;
 	uint8_t buf[READ_CHUNK];
 	int i;
 
@@ -107,7 +75,7 @@ static void dev_event(int fd, uint32_t events, void *user_data)
 	if (i == READS_PER_WAKEUP)
 		return;		/* more to read: the level-triggered watch calls again */
 	vitaled_info("reader %s: device closed", vitaled_reader_id(dev->reader));
-	dev_free(dev);
+	devnode_free(dev);
 }
 
 static int set_raw(int fd, speed_t rate)
@@ -128,25 +96,13 @@ static int set_raw(int fd, speed_t rate)
 	return 0;
 }
 
-static struct serial_dev *dev_find(const char *path)
-{
-	struct serial_dev *dev;
-
-	for (dev = devices; dev; dev = dev->next)
-		if (!strcmp(dev->path, path))
-			return dev;
-	return NULL;
-}
-
 static void dev_open(const char *path, const char *option, void *user_data)
 {
-	char id[PATH_MAX + 8];
-	struct serial_dev *dev;
 	const char *base;
 	speed_t rate = speed;
 	int fd, err;
 
-	if (dev_find(path))
+	if (devnode_find(devices, path))
 		return;
 	if (option) {
 		rate = baud_to_speed(strtol(option, NULL, 10));
@@ -176,31 +132,14 @@ static void dev_open(const char *path, const char *option, void *user_data)
 	/* keep other programs (ModemManager probes) from opening it too */
 	ioctl(fd, TIOCEXCL);
 
-	dev = calloc(1, sizeof(*dev));
-	if (!dev || !(dev->path = strdup(path))) {
-		free(dev);
-		close(fd);
-		return;
-	}
-	dev->fd = fd;
-	snprintf(id, sizeof(id), "serial-%s", path);
 	base = strrchr(path, '/');
-	dev->reader = vitaled_reader_add(id, base ? base + 1 : path, VITALED_READER_QR_SERIAL);
-	dev->watch = vitaled_watch_add(fd, EPOLLIN, dev_event, dev);
-	dev->next = devices;
-	devices = dev;
-	if (!dev->reader || !dev->watch) {
-		vitaled_error("serial: cannot watch %s", path);
-		dev_free(dev);
-		return;
-	}
-	qr_line_init(&dev->line, dev->reader);
+	devnode_add(&devices, sizeof(struct devnode), "serial", path, fd,
+			base ? base + 1 : path, VITALED_READER_QR_SERIAL, dev_event);
 }
 
 static void serial_exit(void)
 {
-	while (devices)
-		dev_free(devices);
+	devnode_free_all(&devices);
 	devwatch_free(devwatch);
 	devwatch = NULL;
 }

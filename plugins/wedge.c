@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <linux/input.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,20 +95,15 @@ static const struct layout layouts[] = {
 };
 
 struct wedge_dev {
-	struct wedge_dev *next;
-	char *path;
-	int fd;
+	struct devnode node;	/* first: the device list holds these */
 	const struct layout *layout;
-	struct vitaled_watch *watch;
-	struct vitaled_reader *reader;
 	bool shift_left, shift_right, altgr, ctrl;
 	unsigned int unmapped;	/* keys of this code the layout has no character for */
 	uint8_t partial[sizeof(struct input_event)];
 	size_t partial_len;
-	struct qr_line line;
 };
 
-static struct wedge_dev *devices;
+static struct devnode *devices;
 static struct devwatch *devwatch;
 
 static const struct vitaled_option wedge_options[] = {
@@ -136,37 +130,15 @@ static const struct keymap_entry *key_find(const struct keymap_entry *keys, unsi
 	return NULL;
 }
 
-static void dev_free(struct wedge_dev *dev)
-{
-	struct wedge_dev **p;
-
-	for (p = &devices; *p; p = &(*p)->next) {
-		if (*p == dev) {
-			*p = dev->next;
-			break;
-		}
-	}
-	qr_line_abort(&dev->line, "scanner disconnected");
-	if (dev->watch)
-		vitaled_watch_remove(dev->watch);
-	if (dev->fd >= 0) {
-		ioctl(dev->fd, EVIOCGRAB, (void *)0);
-		close(dev->fd);
-	}
-	if (dev->reader)
-		vitaled_reader_remove(dev->reader);
-	free(dev->path);
-	free(dev);
-}
-
 static void end_code(struct wedge_dev *dev)
 {
 	if (dev->unmapped)
 		vitaled_warn("reader %s: %u keys have no character in the '%s' layout; "
 				"is the scanner set to another one?",
-				vitaled_reader_id(dev->reader), dev->unmapped, dev->layout->name);
+				vitaled_reader_id(dev->node.reader), dev->unmapped,
+				dev->layout->name);
 	dev->unmapped = 0;
-	qr_line_end(&dev->line);
+	qr_line_end(&dev->node.line);
 }
 
 static void key_event(struct wedge_dev *dev, unsigned int code, int value)
@@ -208,7 +180,7 @@ static void key_event(struct wedge_dev *dev, unsigned int code, int value)
 			dev->unmapped++;
 		return;
 	}
-	qr_line_put(&dev->line, (const uint8_t *)s, strlen(s));
+	qr_line_put(&dev->node.line, (const uint8_t *)s, strlen(s));
 }
 
 static void dev_event(int fd, uint32_t events, void *user_data)
@@ -241,20 +213,19 @@ static void dev_event(int fd, uint32_t events, void *user_data)
 	}
 	if (i == READS_PER_WAKEUP)
 		return;
-	vitaled_info("reader %s: device closed", vitaled_reader_id(dev->reader));
-	dev_free(dev);
+	vitaled_info("reader %s: device closed", vitaled_reader_id(dev->node.reader));
+	devnode_free(&dev->node);	/* closing the node ends the grab */
 }
 
 static void dev_open(const char *path, const char *option, void *user_data)
 {
-	char id[PATH_MAX + 8], name[257] = "";
+	char name[257] = "";
 	const struct layout *layout;
 	struct wedge_dev *dev;
 	int fd;
 
-	for (dev = devices; dev; dev = dev->next)
-		if (!strcmp(dev->path, path))
-			return;
+	if (devnode_find(devices, path))
+		return;
 	layout = layout_find(option ? option : vitaled_config_string("wedge", "Layout"));
 	if (!layout) {
 		vitaled_warn("wedge: %s: unknown keyboard layout '%s' (us or fr); device ignored",
@@ -276,33 +247,18 @@ static void dev_open(const char *path, const char *option, void *user_data)
 	if (ioctl(fd, EVIOCGNAME(sizeof(name) - 1), name) < 0 || !name[0])
 		snprintf(name, sizeof(name), "%s", strrchr(path, '/') + 1);
 
-	dev = calloc(1, sizeof(*dev));
-	if (!dev || !(dev->path = strdup(path))) {
-		free(dev);
-		ioctl(fd, EVIOCGRAB, (void *)0);
-		close(fd);
+	dev = (struct wedge_dev *)devnode_add(&devices, sizeof(*dev), "wedge", path, fd, name,
+			VITALED_READER_QR_KEYBOARD, dev_event);
+	if (!dev)
 		return;
-	}
-	dev->fd = fd;
 	dev->layout = layout;
-	snprintf(id, sizeof(id), "wedge-%s", path);
-	dev->reader = vitaled_reader_add(id, name, VITALED_READER_QR_KEYBOARD);
-	dev->watch = vitaled_watch_add(fd, EPOLLIN, dev_event, dev);
-	dev->next = devices;
-	devices = dev;
-	if (!dev->reader || !dev->watch) {
-		vitaled_error("wedge: cannot watch %s", path);
-		dev_free(dev);
-		return;
-	}
-	qr_line_init(&dev->line, dev->reader);
-	vitaled_debug("reader %s: grabbed, layout %s", id, layout->name);
+	vitaled_debug("reader %s: grabbed, layout %s", vitaled_reader_id(dev->node.reader),
+			layout->name);
 }
 
 static void wedge_exit(void)
 {
-	while (devices)
-		dev_free(devices);
+	devnode_free_all(&devices);
 	devwatch_free(devwatch);
 	devwatch = NULL;
 }
