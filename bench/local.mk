@@ -7,3 +7,4 @@ bench: all
 	$(PYTHON3) $(top_srcdir)/bench/run --builddir $(abs_builddir) $(BENCH_RUN_FLAGS)
 .PHONY: bench
 CLEANFILES += bench/results.md bench/results.log
+dist_doc_DATA += doc/performance.md doc/security.md
