@@ -16,6 +16,10 @@
                                           # vtest.daemon.Daemon on this bus, started
     # torn down here, at exit, on SIGTERM, and with the test (PR_SET_PDEATHSIG)
 
+    with bus_and_pcsc() as (bus, h):      # and a vtest.pcsc.Pcsc the daemon's user
+        ...                               # reaches; the test skips where either
+                                          # cannot run
+
 SystemBus(permissive=True) adds, after our policy, a test-only policy that
 lets everybody talk to org.vitaled: it shows the daemon's own caller check
 (it must refuse outsiders even when a bus policy is missing or too loose).
@@ -27,6 +31,7 @@ users, a member of the group and an outsider: dbus-daemon refuses
 connections from uids it cannot look up, and takes groups from the group
 database.
 """
+import contextlib
 import grp
 import json
 import os
@@ -34,11 +39,13 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
 from . import daemon as _daemon
-from .proc import on_exit, pdeathsig as _pdeathsig
+from .pcsc import Pcsc, HarnessUnavailable
+from .proc import Service, kill, on_exit, pdeathsig as _pdeathsig
 
 SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -150,7 +157,7 @@ PERMISSIVE_POLICY = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus
 """
 
 
-class SystemBus:
+class SystemBus(Service):
     def __init__(self, permissive=False):
         self.permissive = permissive
         self.dir = None
@@ -161,18 +168,6 @@ class SystemBus:
         self._conn = None
 
     # -- lifecycle -----------------------------------------------------------
-
-    def __enter__(self):
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     def start(self):
         if not shutil.which("dbus-daemon") or not shutil.which("setpriv"):
@@ -222,10 +217,7 @@ class SystemBus:
                 pass
             self._conn = None
         if self.proc:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.wait()
-            self.proc.stdout.close()
+            kill(self.proc)
             self.proc = None
         if self._old_term is not None:
             signal.signal(signal.SIGTERM, self._old_term)
@@ -299,6 +291,26 @@ class SystemBus:
         self.daemons.append(d)
         d.start(wait_ready=wait_ready)
         return d
+
+
+@contextlib.contextmanager
+def bus_and_pcsc():
+    """(bus, h): a SystemBus and a vtest.pcsc.Pcsc whose socket the daemon's
+    user reaches, both stopped after.  Where either cannot run here, the
+    whole test is skipped (TAP plan 1..0) and the process exits."""
+    bus, h = SystemBus(), Pcsc()
+    try:
+        try:
+            bus.start()
+            h.start()
+        except (BusUnavailable, HarnessUnavailable) as e:
+            print("1..0 # SKIP %s" % e)
+            sys.exit(0)
+        h.share_socket()
+        yield bus, h
+    finally:
+        bus.stop()
+        h.stop()
 
 
 # Runs in the client's process (python-dbus), prints one JSON line.

@@ -42,12 +42,10 @@ class Bus:
         return {"DBUS_SESSION_BUS_ADDRESS": self.address}
 
     def close(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.proc.stdout.close()
+        proc.kill(self.proc)
 
 
-class Rig:
+class Rig(proc.Service):
     def __init__(self, conf="", pcsc_debug=False, wrapper=(), env=None, trust=None,
                  start_daemon=True, readers=(0, 1)):
         self.conf = ("[Trust]\nDirectory = %s\n" % (trust or _pki.trust_dir())) + conf
@@ -60,18 +58,6 @@ class Rig:
         self.bus = None
         self.daemon = None
         self.ids = []
-
-    def __enter__(self):
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     def start(self):
         self.pcsc = Pcsc(debug=self.pcsc_debug)
@@ -214,11 +200,8 @@ class Cycler:
             raise RuntimeError("cycler: %s: %r" % (line, answer))
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout, self.log):
-            f.close()
+        proc.kill(self.proc)
+        self.log.close()
 
 
 def cpu_ticks(pid):

@@ -52,7 +52,7 @@ import tempfile
 import time
 
 from . import pki as _pki
-from .proc import on_exit, pdeathsig as _pdeathsig
+from .proc import Service, kill as _kill, on_exit, pdeathsig as _pdeathsig
 
 SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -89,7 +89,7 @@ class Card:
             return f.read()
 
 
-class Pcsc:
+class Pcsc(Service):
     def __init__(self, workdir=None, pki=None, debug=False):
         self.own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="vtest-pcsc-")
@@ -108,18 +108,6 @@ class Pcsc:
         self.tools = {}
 
     # -- lifecycle ---------------------------------------------------------
-
-    def __enter__(self):
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     def start(self):
         path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/bin:/bin"
@@ -155,7 +143,7 @@ class Pcsc:
         line = self.holder.stdout.readline()
         if line.strip() != b"ready":
             err = self.holder.stderr.read().decode(errors="replace") if self.holder.poll() is not None else ""
-            self._kill(self.holder)
+            _kill(self.holder)
             self.holder = None
             raise HarnessUnavailable("cannot make the private namespaces: %s" % err.strip())
 
@@ -186,10 +174,10 @@ class Pcsc:
     def kill_pcscd(self):
         self._release_ctx()
         if self.pcscd:
-            self._kill(self.pcscd)
+            _kill(self.pcscd)
             self.pcscd = None
         for r in list(self.cards):
-            self._kill(self.cards.pop(r).proc)
+            _kill(self.cards.pop(r).proc)
 
     def restart_pcscd(self):
         self.kill_pcscd()
@@ -206,7 +194,7 @@ class Pcsc:
         """Tear everything down; safe to call more than once."""
         self.kill_pcscd()
         if self.holder:
-            self._kill(self.holder)
+            _kill(self.holder)
             self.holder = None
         if self._old_env is None:
             os.environ.pop("PCSCLITE_CSOCK_NAME", None)
@@ -217,21 +205,6 @@ class Pcsc:
             self._old_term = None
         if self.own_workdir and os.path.isdir(self.workdir) and not os.environ.get("VTEST_KEEP"):
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    @staticmethod
-    def _kill(proc):
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        for f in (proc.stdout, proc.stderr):
-            if f:
-                f.close()
 
     def share_socket(self):
         """Let other users (the daemon's, a test client's) reach pcscd's socket."""
@@ -280,7 +253,7 @@ class Pcsc:
     def remove(self, reader=0, wait=True):
         card = self.cards.pop(reader, None)
         if card:
-            self._kill(card.proc)
+            _kill(card.proc)
         if wait:
             return self.wait(reader, False)
         return True

@@ -1,9 +1,13 @@
 """What every harness piece does with the processes it starts.
 
-    from vtest.proc import pdeathsig, on_exit, wait_for, rss_kib, sanitizer_report
+    from vtest.proc import pdeathsig, on_exit, kill, Service, wait_for, rss_kib, \
+        sanitizer_report
 
-    subprocess.Popen(argv, preexec_fn=pdeathsig)  # dies with the test, own group
+    p = subprocess.Popen(argv, preexec_fn=pdeathsig)  # dies with the test, own group
     old = on_exit(self.stop)    # stop() at exit and on SIGTERM; restore old after
+    kill(p)                     # SIGKILL (its group too), reap, close its pipes
+    class Thing(Service): ...   # start()/stop(): `with Thing() as x`, stopped
+                                # even when start() fails half-way
     wait_for(pred, timeout=30, step=0.05)  # pred()'s first true value, or None
     rss_kib(pid)                # resident memory now
     sanitizer_report(log)       # ASan/LSan/UBSan lines of a log (at most 20)
@@ -12,6 +16,7 @@ import atexit
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -31,6 +36,44 @@ def on_exit(stop):
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         return signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     return None
+
+
+def kill(proc):
+    """SIGKILL proc, and its process group when it leads one (pdeathsig),
+    reap it and close its pipes; safe on a process already gone."""
+    if proc.poll() is None:
+        try:
+            if os.getpgid(proc.pid) == proc.pid:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    for f in (proc.stdin, proc.stdout, proc.stderr):
+        if f:
+            f.close()
+
+
+class Service:
+    """A harness piece with start() and stop() (stop safe to call more than
+    once) as a context manager: what start() got going before it failed is
+    stopped too."""
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
 
 
 def wait_for(pred, timeout=30, step=0.05):
