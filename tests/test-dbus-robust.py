@@ -22,9 +22,8 @@ sys.path.insert(0, os.path.join(HERE, "lib"))
 
 from vtest.tap import Tap  # noqa: E402
 from vtest import pki as vpki  # noqa: E402
-from vtest.pcsc import Pcsc, HarnessUnavailable  # noqa: E402
-from vtest.bus import SystemBus, BusUnavailable  # noqa: E402
-from vtest.proc import rss_kib, sanitizer_report, wait_for  # noqa: E402
+from vtest.bus import bus_and_pcsc  # noqa: E402
+from vtest.proc import rss_kib, wait_for  # noqa: E402
 
 PY = "/usr/bin/python3"
 CARD1 = "org.vitaled.Card1"
@@ -225,16 +224,7 @@ def test_crowd(t, bus, d, path):
 
 
 def main():
-    try:
-        bus = SystemBus()
-        bus.start()
-        h = Pcsc()
-        h.start()
-    except (BusUnavailable, HarnessUnavailable) as e:
-        print("1..0 # SKIP %s" % e)
-        return 0
-    try:
-        h.share_socket()
+    with bus_and_pcsc() as (bus, h):
         conf = ("[General]\nEnablePlugins = pcsc\n[Trust]\nDirectory = %s\n"
                 % vpki.trust_dir())
         # Under --enable-sanitizers, ASan's quarantine of freed blocks would
@@ -254,13 +244,7 @@ def main():
         path = wait_verified(bus) or path
         t.run(test_big_message, bus, d, path)
         t.run(test_crowd, bus, d, path)
-        status = d.stop()
-        report = sanitizer_report(d.log())
-        t.ok(status == 0 and not report, "the daemon stops cleanly (exit %s), no sanitizer "
-             "report" % status, report)
-    finally:
-        bus.stop()
-        h.stop()
+        d.stop_checked(t)
     t.done()
 
 

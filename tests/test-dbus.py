@@ -32,9 +32,8 @@ sys.path.insert(0, os.path.join(HERE, "lib"))
 from vtest.tap import Tap  # noqa: E402
 from vtest import pki as vpki  # noqa: E402
 from vtest import family as vfam  # noqa: E402
-from vtest.pcsc import Pcsc, HarnessUnavailable  # noqa: E402
-from vtest.bus import SystemBus, BusUnavailable, uid_of  # noqa: E402
-from vtest.proc import sanitizer_report, wait_for  # noqa: E402
+from vtest.bus import SystemBus, bus_and_pcsc, uid_of  # noqa: E402
+from vtest.proc import wait_for  # noqa: E402
 
 SRCDIR = os.environ.get("top_srcdir") or os.path.dirname(HERE)
 CLIENT = os.path.join(SRCDIR, "doc", "examples", "vitaled-client.py")
@@ -557,16 +556,7 @@ def test_bus_loss(t, h):
 
 
 def main():
-    try:
-        bus = SystemBus()
-        bus.start()
-        h = Pcsc()
-        h.start()
-    except (BusUnavailable, HarnessUnavailable) as e:
-        print("1..0 # SKIP %s" % e)
-        return 0
-    try:
-        h.share_socket()  # the daemon's user reaches the private pcscd's socket
+    with bus_and_pcsc() as (bus, h):
         d = bus.start_vitaled(conf(), env={"PCSCLITE_CSOCK_NAME": h.socket})
         wait_for(lambda: "reader " in d.log() and "added" in d.log(), 30)
         for test in (test_ownership,):
@@ -574,17 +564,11 @@ def main():
         for test in (test_end_to_end_and_privacy, test_access, test_errors,
                      test_legacy_and_phone, test_introspection, test_manager_signals):
             t.run(test, bus, h, d)
-        status = d.stop()
-        t.ok(status == 0 and not sanitizer_report(d.log()),
-             "the daemon stops cleanly (exit %s), no sanitizer report" % status,
-             sanitizer_report(d.log()))
+        d.stop_checked(t)
         t.run(test_phone_lifetime, bus, h)
         t.run(test_session_bus, bus, h)
         t.run(test_daemon_checks_callers, h)
         t.run(test_bus_loss, h)
-    finally:
-        bus.stop()
-        h.stop()
     t.done()
 
 

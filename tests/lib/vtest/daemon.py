@@ -9,6 +9,7 @@ import time
 
 
 from .paths import builddir, srcdir  # noqa: F401 - re-exported for tests
+from .proc import sanitizer_report
 
 
 def vitaled_path():
@@ -110,6 +111,13 @@ class Daemon:
         finally:
             if self._log:
                 self._log.close()
+
+    def stop_checked(self, t):
+        """stop(), as one test point: exit status 0, no sanitizer report."""
+        status = self.stop()
+        report = sanitizer_report(self.log())
+        t.ok(status == 0 and not report,
+             "the daemon stops cleanly (exit %s), no sanitizer report" % status, report)
 
     def __enter__(self):
         return self
