@@ -16,6 +16,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 from vtest.tap import Tap  # noqa: E402
+from vtest.bus import BUS_CONF  # noqa: E402
 
 SRC = os.path.abspath(os.environ.get("top_srcdir", "."))
 BUILD = os.path.abspath(os.environ.get("top_builddir", "."))
@@ -218,30 +219,8 @@ def test_activation(t):
     policy = inst("dbuspolicydir", "org.vitaled.conf")
     conf = os.path.join(work, "bus.conf")
     with open(conf, "w") as f:
-        f.write("""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>%s</servicedir>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-  </policy>
-  %s
-</busconfig>
-""" % (os.path.join(work, "bus.sock"), os.path.dirname(path),
-       "<include>%s</include>" % policy if os.path.exists(policy) else ""))
+        f.write(BUS_CONF.format(socket=os.path.join(work, "bus.sock"), policy=policy,
+                                extra="<servicedir>%s</servicedir>" % os.path.dirname(path)))
     bus = subprocess.Popen(["dbus-daemon", "--config-file=" + conf, "--nofork", "--nopidfile",
                             "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
