@@ -17,33 +17,18 @@ import time
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 from vtest import daemon as vdaemon  # noqa: E402
-from vtest import qr  # noqa: E402
+from vtest import qr, soak  # noqa: E402
+from vtest.proc import rss_kib  # noqa: E402
 from vtest.tap import Tap  # noqa: E402
 
 
-class Scanner:
-    """A pty whose slave side is linked as path: the daemon reads the slave."""
-
-    def __init__(self, path):
-        self.path = path
-        self.master, slave = os.openpty()
-        tmp = path + ".new"
-        os.symlink(os.ttyname(slave), tmp)
-        os.close(slave)
-        os.rename(tmp, path)  # one inotify event (IN_MOVED_TO), link complete
+class Scanner(soak.Scanner):
+    """soak's pty scanner, which may also send any bytes (not only codes)."""
 
     def type(self, data):
         view = memoryview(data)
         while view:
-            n = os.write(self.master, view)
-            view = view[n:]
-
-    def scan(self, text):
-        self.type(text.encode() + b"\r\n")
-
-    def unplug(self):
-        os.close(self.master)
-        self.master = None
+            view = view[os.write(self.master, view):]
 
 
 def main():
@@ -55,7 +40,7 @@ def main():
     rid = "serial-" + path
     bus, d = qr.start_daemon("serial", "Devices = %s/scanner*" % tmp)
     sc = None
-    try:
+    with qr.scenario(t, "serial scanner", bus, d):
         sc = Scanner(path)
         m = d.wait_log(r"reader %s: added \(qr-serial" % rid)
         t.ok(m, "a scanner linked after start is found (inotify) as a qr-serial reader")
@@ -111,7 +96,7 @@ def main():
              "an endless line is dropped whole with a log line; the line after it is read",
              (verdict, card, last))
 
-        rss0 = qr.rss_kib(d.proc.pid)
+        rss0 = rss_kib(d.proc.pid)
         burst_start = d.log_size()
         # 10 MB of random bytes (about 80000 "lines"), ending a line
         sc.type(os.urandom(10 * 1024 * 1024) + b"\r\n")
@@ -127,7 +112,7 @@ def main():
                                                   % re.escape(rid), burst_log))
         t.ok("codes arriving faster than anyone scans" in burst_log and dropped > 10000,
              "the burst's lines were throttled, with a log line (%d dropped)" % dropped)
-        grown = qr.rss_kib(d.proc.pid) - rss0
+        grown = rss_kib(d.proc.pid) - rss0
         t.eq(verdict, "verified", "after a 10 MB burst the scanner still reads a valid code")
         t.ok(grown < 4096, "memory stays bounded over the burst (RSS grew %d KiB)" % grown)
         t.ok(d.proc.poll() is None, "the daemon is still running")
@@ -152,14 +137,8 @@ def main():
         sc.scan(text[0])
         verdict, _, pos = qr.wait_verdict(d, rid, pos)
         t.eq(verdict, "verified", "the replugged scanner reads a valid code")
-    except Exception as e:  # noqa: BLE001 - report, then tear down
-        t.ok(False, "serial scanner scenario ran to the end", "%s\n%s" % (e, d.log()[-3000:]))
-    finally:
-        if sc and sc.master is not None:
-            sc.unplug()
-        status = d.stop()
-        bus.stop()
-    t.eq(status, 0, "vitaled exits cleanly on SIGTERM")
+    if sc:
+        sc.unplug()
     t.done()
 
 

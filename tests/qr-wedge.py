@@ -135,7 +135,7 @@ def main():
         bed.tb.load_evemu_events(dev, events)
     devices = ", ".join("/dev/input/event%d=%s" % (n, conf) for n, (_, conf) in plan.items())
     bus, d = qr.start_daemon("wedge", "Devices = %s\nLayout = us" % devices, env=bed.env())
-    try:
+    with qr.scenario(t, "wedge", bus, d):
         for n, (typed, conf) in plan.items():
             rid = "wedge-/dev/input/event%d" % n
             m = d.wait_log(r"reader %s: added \(qr-keyboard, \"QR Wedge %s\"\)"
@@ -173,12 +173,6 @@ def main():
         log = d.log()
         leaked = [tok for toks in tokens.values() for tok in toks if tok[4:40] in log]
         t.ok(not leaked, "no token text in the log")
-    except Exception as e:  # noqa: BLE001 - report, then tear down
-        t.ok(False, "wedge scenario ran to the end", "%s\n%s" % (e, d.log()[-3000:]))
-    finally:
-        status = d.stop()
-        bus.stop()
-    t.eq(status, 0, "vitaled exits cleanly on SIGTERM")
     t.done()
 
 

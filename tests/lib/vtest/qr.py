@@ -1,5 +1,6 @@
 """QR source tests: tokens from the token generator, a daemon configured
 for one QR source, and waiting for the verdict of a scan in its log."""
+import contextlib
 import json
 import os
 import re
@@ -36,6 +37,21 @@ def generated_images(tmp):
             p = os.path.join(tmp, "token-%s.%s" % (variant, fmt))
             out.append((p, token_image(p, variant, fmt).encode()))
     return out
+
+
+@contextlib.contextmanager
+def scenario(t, name, bus, d):
+    """with scenario(t, name, bus, d): the steps of a test against d on bus.
+    An exception in them is one failed test point showing the daemon's log;
+    then the daemon and the bus stop, and the daemon must exit cleanly."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - report, then tear down
+        t.ok(False, "%s scenario ran to the end" % name, "%s\n%s" % (e, d.log()[-3000:]))
+    finally:
+        status = d.stop()
+        bus.stop()
+    t.eq(status, 0, "vitaled exits cleanly on SIGTERM")
 
 
 def daemon_conf(plugin, group_text):
@@ -81,14 +97,6 @@ def wait_verdict(d, reader_id, start, timeout=30):
     m = d.wait_log(r"reader %s: card (\d+): phone-qr, ([a-z-]+) "
                    % re.escape(reader_id), timeout, start)
     return m.group(2), int(m.group(1)), start + m.end()
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def under_umockdev_wrapper():
