@@ -125,6 +125,18 @@ def plug(bed, tmp, port, devnum, vid, pid, desc, reports, name, hotplug=False):
     return "/sys" + sysp, node
 
 
+def plug_vendor(d, bed, tmp, rid, port, devnum):
+    """A vendor-layout scanner hotplugged at port, holding one valid code:
+    (its reader added, the code's verdict, log offset after it, sysfs path)."""
+    pos = d.log_size()
+    text, _ = qr.token("valid")
+    sysp, _ = plug(bed, tmp, port, devnum, 0x05E0, 0x1200, DESC_VENDOR,
+                   vendor_reports(text[0].encode()), "Scanner Vendor", hotplug=True)
+    m = d.wait_log(r"reader %s: added \(qr-hid" % rid, 30, pos)
+    v, _, pos = qr.wait_verdict(d, rid, pos)
+    return m, v, pos, sysp
+
+
 def main():
     qr.under_umockdev_wrapper()
     t = Tap()
@@ -146,7 +158,7 @@ def main():
     plug(bed, tmp, 3, 9, 0x046D, 0xC31C, DESC_KEYBOARD, [bytes(8)], "Keyboard")
 
     bus, d = qr.start_daemon("hidpos", "", env=bed.env())
-    try:
+    with qr.scenario(t, "HID-POS", bus, d):
         m = d.wait_log(r"reader %s: added \(qr-hid" % rid_a)
         t.ok(m, "a HID-POS scanner present at start is enumerated and claimed")
         v1, _, pos = qr.wait_verdict(d, rid_a, 0)
@@ -166,13 +178,8 @@ def main():
 
         # hotplug: a vendor variant arrives after start
         rid_b = "hidpos-05e0:1200-1-2"
-        pos = d.log_size()
-        token_b, _ = qr.token("valid")
-        sysp, _ = plug(bed, tmp, 2, 8, 0x05E0, 0x1200, DESC_VENDOR,
-                       vendor_reports(token_b[0].encode()), "Scanner Vendor", hotplug=True)
-        m = d.wait_log(r"reader %s: added \(qr-hid" % rid_b, 30, pos)
+        m, v, pos, sysp = plug_vendor(d, bed, tmp, rid_b, 2, 8)
         t.ok(m, "a scanner plugged in after start is found by libusb hotplug")
-        v, _, pos = qr.wait_verdict(d, rid_b, pos)
         t.eq(v, "verified", "the vendor layout (no report id, no length byte) is read "
              "from its report descriptor")
         d.wait_log(r"reader %s: removed" % rid_b, 30, pos)
@@ -180,21 +187,10 @@ def main():
 
         # a second scanner of the same kind in another socket: its own reader
         rid_c = "hidpos-05e0:1200-1-4"
-        pos = d.log_size()
-        again, _ = qr.token("valid")
-        sysp, _ = plug(bed, tmp, 4, 10, 0x05E0, 0x1200, DESC_VENDOR,
-                       vendor_reports(again[0].encode()), "Scanner Vendor", hotplug=True)
-        m = d.wait_log(r"reader %s: added \(qr-hid" % rid_c, 30, pos)
+        m, v, pos, _ = plug_vendor(d, bed, tmp, rid_c, 4, 10)
         t.ok(m, "the same model in another socket is another reader (id from the port path)")
-        v, _, pos = qr.wait_verdict(d, rid_c, pos)
         t.eq(v, "verified", "and reads a valid code")
         t.ok(d.proc.poll() is None, "the daemon is still running")
-    except Exception as e:  # noqa: BLE001 - report, then tear down
-        t.ok(False, "HID-POS scenario ran to the end", "%s\n%s" % (e, d.log()[-3000:]))
-    finally:
-        status = d.stop()
-        bus.stop()
-    t.eq(status, 0, "vitaled exits cleanly on SIGTERM")
     t.done()
 
 
