@@ -56,7 +56,7 @@ def todo(t, cond, name, why):
     print("%s %d - %s # TODO %s" % ("ok" if cond else "not ok", t.count, name, why), flush=True)
 
 
-def clean_exit(t, d, status, what):
+def clean_exit(t, d, what):
     t.ok(SANITIZER.search(d.log()) is None, "%s: no sanitizer report at exit" % what,
          d.log()[-3000:])
 
@@ -116,7 +116,7 @@ def test_bus_gone(t, rig):
     t.eq(status, 1, "bus daemon gone: vitaled exits with status 1 (systemd restarts it)")
     t.ok(re.search(r"lost the connection to the bus", d.log()[at:]),
          "and says it lost the connection to the bus")
-    clean_exit(t, d, status, "after losing the bus")
+    clean_exit(t, d, "after losing the bus")
     rig.bus = vdaemon.SessionBus()
     rig.start_vitaled()
     at = rig.mark()
@@ -190,7 +190,7 @@ def test_state_readonly_at_start(t, env):
     finally:
         status = nd.stop()
     t.eq(status, 0, "the daemon still exits cleanly")
-    clean_exit(t, nd.d, status, "read-only state dir")
+    clean_exit(t, nd.d, "read-only state dir")
 
 
 def test_state_fails_later(t, env, setup, breaker, fixer, what):
@@ -216,7 +216,7 @@ def test_state_fails_later(t, env, setup, breaker, fixer, what):
     finally:
         status = nd.stop()
     t.eq(status, 0, "%s: the daemon exits cleanly" % what)
-    clean_exit(t, nd.d, status, what)
+    clean_exit(t, nd.d, what)
 
 
 def test_state_full_at_start(t, env):
@@ -227,7 +227,8 @@ def test_state_full_at_start(t, env):
         t.ok(re.search(r"replay cache", nd.d.log()), "and the log names the replay cache")
     finally:
         status = nd.stop()
-    clean_exit(t, nd.d, status, "full state dir")
+    t.eq(status, 0, "full state dir: the daemon exits cleanly")
+    clean_exit(t, nd.d, "full state dir")
 
 
 # -- the clock -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ test runs.
     sc = Scanner(dir + "/scanner0")      # the daemon globs Devices = dir/scanner*
     sc.scan(text); sc.unplug()
     for text in tokens(100): ...         # 100 distinct valid tokens (test PKI)
-    w = Watcher(env, queriers=2)         # python-dbus client on env's bus
+    w = Watcher(env, queriers=2)         # python-dbus client on env's session bus
     w.wait_ready(); ...; stats = w.finish()
         # stats: added/removed Card1 paths, final Status of each card, data
         # calls and their errors, query rounds and errors; phone reads are
@@ -71,7 +71,7 @@ dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
 queriers = int(sys.argv[1])
 NAME, OM = "org.vitaled", "org.freedesktop.DBus.ObjectManager"
 CARD, PROPS = "org.vitaled.Card1", "org.freedesktop.DBus.Properties"
-bus = dbus.SessionBus() if sys.argv[2] == "session" else dbus.SystemBus()
+bus = dbus.SessionBus()
 st = {"added": [], "removed": [], "status": {}, "form": {}, "data_calls": 0,
       "data_errors": {}, "queries": 0, "query_errors": {}, "released": 0}
 asked = set()
@@ -159,14 +159,11 @@ print(json.dumps(st), flush=True)
 
 
 class Watcher:
-    """The WATCHER client on the bus of env (session, or system with
-    system=True), as the calling user."""
+    """The WATCHER client on the session bus of env, as the calling user."""
 
-    def __init__(self, env, queriers=2, system=False, argv_prefix=()):
-        self.proc = subprocess.Popen(
-            list(argv_prefix) + [PYTHON, "-c", WATCHER, str(queriers),
-                                 "system" if system else "session"],
-            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd="/")
+    def __init__(self, env, queriers=2):
+        self.proc = subprocess.Popen([PYTHON, "-c", WATCHER, str(queriers)], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd="/")
 
     def wait_ready(self):
         line = self.proc.stdout.readline()
