@@ -250,7 +250,9 @@ int vd_envelope_open(const uint8_t *text, size_t len, const char *prefix,
 
 /* Replay cache: 0 id remembered until `until` (persisted before
  * returning), -EEXIST already seen, -ESTALE issued before the cache was
- * last rebuilt from a corrupt file (it may have been seen), -ENOSPC full
+ * last rebuilt from a corrupt file, or valid only until a time the cache
+ * has already forgotten ids up to (the clock went back): it may have been
+ * seen; -ENOSPC full
  * of live ids, -EIO cannot persist (the id is then not accepted).
  * Thread-safe. */
 int vd_replay_check_and_add(struct vd_replay *replay, const uint8_t *id,

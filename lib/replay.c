@@ -4,9 +4,13 @@
  * a restart does not reopen the window.
  *
  * File (text, rewritten whole into a temporary file, fsync'd, renamed):
- *   vitaled-replay 1
+ *   vitaled-replay 2
  *   floor <unix time>            tokens issued before it count as seen
+ *   horizon <unix time>          ids valid until before it were forgotten
  *   <id hex> <until unix time>   one line per remembered id
+ * The horizon makes the cache safe against clock jumps: once the clock has
+ * run past a token's end and its id was dropped, that token stays refused
+ * even if the clock comes back (an older file, version 1, is rebuilt).
  * A file that does not parse is reported and rebuilt with floor = now:
  * we cannot know which ids it held, so every token issued before the
  * rebuild is refused (a phone simply makes a new one).
@@ -25,7 +29,7 @@
 
 #include "internal.h"
 
-#define REPLAY_MAGIC	"vitaled-replay 1"
+#define REPLAY_MAGIC	"vitaled-replay 2"
 #define REPLAY_ID_MAX	32
 #define LINE_MAX_LEN	(REPLAY_ID_MAX * 2 + 1 + 20 + 2)
 
@@ -41,6 +45,7 @@ struct vd_replay {
 	char *tmp_path;
 	char problem[128];
 	time_t floor;
+	time_t horizon;
 	size_t max;
 	size_t n;
 	struct replay_entry *entries;
@@ -116,6 +121,9 @@ static int load(struct vd_replay *r)
 		} else if (lineno == 2) {
 			if (strncmp(line, "floor ", 6) || parse_time(line + 6, &r->floor))
 				ret = -EBADMSG;
+		} else if (lineno == 3) {
+			if (strncmp(line, "horizon ", 8) || parse_time(line + 8, &r->horizon))
+				ret = -EBADMSG;
 		} else if (r->n == r->max || parse_entry(line, &r->entries[r->n])) {
 			ret = -EBADMSG;
 		} else {
@@ -124,7 +132,7 @@ static int load(struct vd_replay *r)
 		if (ret)
 			break;
 	}
-	if (!ret && (ferror(f) || lineno < 2))
+	if (!ret && (ferror(f) || lineno < 3))
 		ret = -EBADMSG;
 	fclose(f);
 	if (ret == -EBADMSG)
@@ -161,7 +169,8 @@ static int persist(const struct vd_replay *r)
 	fd = open(r->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	snprintf(line, sizeof(line), REPLAY_MAGIC "\nfloor %lld\n", (long long)r->floor);
+	snprintf(line, sizeof(line), REPLAY_MAGIC "\nfloor %lld\nhorizon %lld\n",
+			(long long)r->floor, (long long)r->horizon);
 	ret = write_all(fd, line, strlen(line));
 	for (i = 0; !ret && i < r->n; i++) {
 		const struct replay_entry *e = &r->entries[i];
@@ -208,7 +217,9 @@ int vd_replay_open(const char *path, size_t max_entries, struct vd_replay **out)
 
 	ret = load(r);
 	if (ret == -EBADMSG) {
+		/* Nothing of a corrupt file is trusted: the floor alone guards. */
 		r->n = 0;
+		r->horizon = 0;
 		r->floor = time(NULL);
 		ret = persist(r);
 	} else if (ret == -ENOENT) {
@@ -254,7 +265,7 @@ int vd_replay_check_and_add(struct vd_replay *r, const uint8_t *id, size_t len,
 	if (!len || len > REPLAY_ID_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&r->lock);
-	if (issued < r->floor) {
+	if (issued < r->floor || until < r->horizon) {
 		ret = -ESTALE;
 		goto out;
 	}
@@ -263,11 +274,14 @@ int vd_replay_check_and_add(struct vd_replay *r, const uint8_t *id, size_t len,
 			ret = -EEXIST;
 			goto out;
 		}
-	/* Forget what can no longer be accepted anyway. */
+	/* Forget what can no longer be accepted anyway — and remember that we
+	 * did, in case the clock goes back. */
 	for (i = 0; i < r->n; i++)
 		if (r->entries[i].until >= now)
 			r->entries[kept++] = r->entries[i];
 	r->n = kept;
+	if (now > r->horizon)
+		r->horizon = now;
 	/* Full of live ids: refusing is safe, forgetting one is not. */
 	if (r->n == r->max) {
 		ret = -ENOSPC;

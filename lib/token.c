@@ -404,7 +404,7 @@ static void verify(struct vd_context *ctx, struct vd_replay *replay,
 			vd_verdict_set(why, VD_STATUS_REPLAYED, "token already presented");
 		else if (ret == -ESTALE)
 			vd_verdict_set(why, VD_STATUS_REPLAYED,
-					"token predates the last rebuild of the replay cache");
+					"token predates what the replay cache still remembers");
 		else if (ret == -ENOSPC)
 			vd_verdict_set(why, VD_STATUS_READ_FAILED,
 					"replay cache full: token refused, try again shortly");

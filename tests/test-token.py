@@ -79,7 +79,7 @@ def test_replay_restart(t):
         got, _ = check([tok], now=NOW + 3600, replay=cache)
         t.eq(got[0][0], "expired", "an old token is expired, not replayed")
         with open(cache) as f:
-            t.ok(f.read().startswith("vitaled-replay 1\n"), "cache file written")
+            t.ok(f.read().startswith("vitaled-replay 2\n"), "cache file written")
 
 
 def test_replay_corrupt(t):
@@ -87,9 +87,9 @@ def test_replay_corrupt(t):
     with tempfile.TemporaryDirectory() as d:
         cache = os.path.join(d, "replay")
         before = mktoken("valid", now=real - 20)["token"]
-        for garbage in (b"\x00\xff garbage\n", b"vitaled-replay 1\nfloor x\n",
-                        b"vitaled-replay 1\nfloor 0\nzz 12\n", b"",
-                        b"vitaled-replay 1\nfloor 0\n" + b"ab" * 5000 + b" 1\n"):
+        for garbage in (b"\x00\xff garbage\n", b"vitaled-replay 2\nfloor x\nhorizon 0\n",
+                        b"vitaled-replay 2\nfloor 0\nhorizon 0\nzz 12\n", b"",
+                        b"vitaled-replay 2\nfloor 0\nhorizon 0\n" + b"ab" * 5000 + b" 1\n"):
             with open(cache, "wb") as f:
                 f.write(garbage)
             got, notes = check([before], now=real - 10, replay=cache)

@@ -79,7 +79,7 @@ int main(void)
 			"the rebuild floor survives the restart");
 	vd_replay_close(r);
 
-	write_file("vitaled-replay 1\nfloor 0\n0102 5\n", 32);
+	write_file("vitaled-replay 2\nfloor 0\nhorizon 0\n0102 5\n", 42);
 	tap_is(vd_replay_open(path, 2, &r), 0, "hand-written file");
 	tap_ok(!vd_replay_problem(r), "parses");
 	tap_is(vd_replay_check_and_add(r, (const uint8_t *)"\x01\x02", 2, 10, 20, 4), -EEXIST,
@@ -89,15 +89,17 @@ int main(void)
 	{
 		static const char *const bad[] = {
 			"vitaled-replay 2\nfloor 0\n",
-			"vitaled-replay 1\n",
-			"vitaled-replay 1\nfloor -5\n",
-			"vitaled-replay 1\nfloor 0\n0102 5",
-			"vitaled-replay 1\nfloor 0\n0102\n",
-			"vitaled-replay 1\nfloor 0\n010 5\n",
-			"vitaled-replay 1\nfloor 0\n01GG 5\n",
-			"vitaled-replay 1\nfloor 0\n0102 5x\n",
-			"vitaled-replay 1\nfloor 0\n 5\n",
-			"vitaled-replay 1\nfloor 99999999999999999999999\n",
+			"vitaled-replay 1\nfloor 0\n0102 5\n",
+			"vitaled-replay 2\n",
+			"vitaled-replay 2\nfloor -5\nhorizon 0\n",
+			"vitaled-replay 2\nfloor 0\nhorizon x\n",
+			"vitaled-replay 2\nfloor 0\nhorizon 0\n0102 5",
+			"vitaled-replay 2\nfloor 0\nhorizon 0\n0102\n",
+			"vitaled-replay 2\nfloor 0\nhorizon 0\n010 5\n",
+			"vitaled-replay 2\nfloor 0\nhorizon 0\n01GG 5\n",
+			"vitaled-replay 2\nfloor 0\nhorizon 0\n0102 5x\n",
+			"vitaled-replay 2\nfloor 0\nhorizon 0\n 5\n",
+			"vitaled-replay 2\nfloor 99999999999999999999999\nhorizon 0\n",
 		};
 		size_t k;
 
@@ -108,11 +110,30 @@ int main(void)
 					"corrupt file %zu reported and rebuilt", k);
 			vd_replay_close(r);
 		}
-		write_file("vitaled-replay 1\nfloor 0\n\0\n", 27);
+		write_file("vitaled-replay 2\nfloor 0\nhorizon 0\n\0\n", 37);
 		tap_ok(vd_replay_open(path, 4, &r) == 0 && vd_replay_problem(r),
 				"a NUL byte in the file");
 		vd_replay_close(r);
 	}
+
+	/* The clock runs past a token's end (its id is forgotten), then goes
+	 * back: the token must stay refused, across a restart too. */
+	unlink(path);
+	tap_is(vd_replay_open(path, 4, &r), 0, "fresh cache for the clock test");
+	tap_is(vd_replay_check_and_add(r, id(1), 16, now, now + 10, now), 0, "token accepted");
+	tap_is(vd_replay_check_and_add(r, id(2), 16, now + 100, now + 160, now + 100), 0,
+			"the clock jumps past its end: another token, the first id forgotten");
+	tap_is(vd_replay_check_and_add(r, id(1), 16, now, now + 10, now + 5), -ESTALE,
+			"the clock comes back: the first token is still refused");
+	tap_is(vd_replay_check_and_add(r, id(3), 16, now, now + 20, now + 5), -ESTALE,
+			"and so is any token that ends before the horizon");
+	vd_replay_close(r);
+	tap_is(vd_replay_open(path, 4, &r), 0, "reopened");
+	tap_is(vd_replay_check_and_add(r, id(1), 16, now, now + 10, now + 5), -ESTALE,
+			"the horizon survives a restart");
+	tap_is(vd_replay_check_and_add(r, id(4), 16, now + 100, now + 200, now + 101), 0,
+			"tokens ending after the horizon are accepted");
+	vd_replay_close(r);
 
 	snprintf(path, sizeof(path), "%s/missing/replay", dir);
 	tap_is(vd_replay_open(path, 4, &r), -ENOENT, "a directory that does not exist");
