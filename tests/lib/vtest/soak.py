@@ -73,7 +73,7 @@ NAME, OM = "org.vitaled", "org.freedesktop.DBus.ObjectManager"
 CARD, PROPS = "org.vitaled.Card1", "org.freedesktop.DBus.Properties"
 bus = dbus.SessionBus()
 st = {"added": [], "removed": [], "status": {}, "form": {}, "data_calls": 0,
-      "data_errors": {}, "queries": 0, "query_errors": {}, "released": 0}
+      "data_ok": 0, "data_errors": {}, "queries": 0, "query_errors": {}, "released": 0}
 asked = set()
 loop = GLib.MainLoop()
 
@@ -91,8 +91,11 @@ def card_props(path, props):
         obj = bus.get_object(NAME, path, introspect=False)
         if props.get("HasData", False):
             st["data_calls"] += 1
+
+            def answered(r):
+                st["data_ok"] += 1
             obj.GetBeneficiaries("", dbus_interface=CARD, timeout=60,
-                                 reply_handler=lambda r: None,
+                                 reply_handler=answered,
                                  error_handler=lambda e: err("data_errors", e))
         if st["form"].get(path, "").startswith("phone-"):
             def released():
