@@ -1,5 +1,5 @@
 /*
- * The PC/SC monitor: one thread, one SCardGetStatusChange(INFINITE) over
+ * The PC/SC monitor: one thread, one blocking SCardGetStatusChange over
  * every reader plus "\\?PnP?\Notification", so nothing polls.
  *
  * The upper 16 bits of dwEventState count the insertions and removals
@@ -27,6 +27,14 @@
 
 #define PNP_READER	"\\\\?PnP?\\Notification"
 #define FIRST_DELAY_MS	100
+/*
+ * Not INFINITE: libpcsclite (1.9.9 and later) turns INFINITE into a
+ * 60-second wait and re-registers with pcscd each minute, waking this
+ * thread 60 times an hour.  A finite timeout is passed straight to poll(),
+ * so a day-long one wakes an idle daemon once a day (the limit is poll's
+ * int milliseconds).
+ */
+#define WAIT_MS		(24UL * 3600 * 1000)
 
 struct mon_reader {
 	char name[PCSC_NAME_MAX];
@@ -296,7 +304,7 @@ static LONG watch(void)
 			post(PCSC_EV_READERS_LISTED, "");
 			relist = false;
 		}
-		rv = SCardGetStatusChange(mon.ctx, INFINITE, mon.states, mon.n_readers + 1);
+		rv = SCardGetStatusChange(mon.ctx, WAIT_MS, mon.states, mon.n_readers + 1);
 		clock_gettime(CLOCK_MONOTONIC, &seen);
 		switch (rv) {
 		case SCARD_S_SUCCESS:
