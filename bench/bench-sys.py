@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """System benchmark of vitaled (issue 10): idle wakeups and memory.
 
-A private pcscd with its two vpcd readers (no card), --scanners serial QR
+A private pcscd with --readers vpcd readers (no card), --scanners serial QR
 scanners (ptys), a private session bus and the daemon (non-sanitizer build: the
 numbers are the product's, not ASan's).
 
@@ -11,8 +11,11 @@ numbers are the product's, not ASan's).
 2. Memory: VmRSS idle (and RssAnon); after --warmup-cycles card cycles and
    --warmup-scans QR scans (first-use allocations: OpenSSL, thread stacks,
    D-Bus, the replay cache at its steady size); after --cycles insert/remove
-   cycles (both readers, vtest.cardrig.Cycler: one emulator process per
-   reader plugged in and out through vpcd) and --scans QR scans of distinct valid
+   cycles in all (spread over the readers, each cycling on its own:
+   vtest.cardrig.Cycler, one emulator process per reader plugged in and out
+   through vpcd; each cycle waits for the read's verdict, then for the
+   removal; only verified reads count, and insertions = verdicts = verified
+   = removals = cycles is checked) and --scans QR scans of distinct valid
    tokens (10 s lifetime, over --scanners ptys: each scanner is
    rate-limited).  Growth = final - after warm-up.  Goals: idle < 4 MiB, growth
    < 64 KiB.
@@ -20,10 +23,13 @@ numbers are the product's, not ASan's).
 Prints a human table and "bench-result: {json}" lines for bench/run.
 
     top_srcdir=... top_builddir=... /usr/bin/python3 bench/bench-sys.py \
-        [--idle-seconds 60] [--cycles 10000] [--scans 10000] \
+        [--idle-seconds 60] [--cycles 10000] [--readers 2] [--scans 10000] \
         [--warmup-cycles 100] [--warmup-scans 1000] [--scanners 16]
-    A card cycle takes about a second (pcscd polls vpcd for presence):
-    10,000 cycles take hours; bench/run passes --cycles from BENCH_CYCLES.
+    A card cycle in one reader takes ~0.8 s (pcscd polls each vpcd reader
+    for presence every 400 ms), so readers cycle in parallel: 10,000 cycles
+    take ~70 min with 2 readers, ~17 min with 8 (bench/run: --readers from
+    BENCH_READERS, 8).  Progress lines ("progress: ...": cycles or scans
+    done, RSS so far) keep a cut-short run readable.
 """
 import argparse
 import json
@@ -95,43 +101,97 @@ class LogTail:
         lines = (self.partial + data).split("\n")
         self.partial = lines.pop()
         for line in lines:
-            m = re.search(r"reader (\S+): card \d+(: | removed)", line)
+            m = re.search(r"reader (\S+): card \d+( inserted|: \S+, ([\w-]+)| removed)", line)
             if m:
-                key = (m.group(1), "verdict" if m.group(2) == ": " else "removed")
-                self.count[key] = self.count.get(key, 0) + 1
+                what = {" i": "inserted", ": ": "verdict", " r": "removed"}[m.group(2)[:2]]
+                self.bump((m.group(1), what))
+                if what == "verdict":
+                    self.bump((m.group(1), m.group(3)))
             if "ERROR: AddressSanitizer" in line:
                 raise RuntimeError("sanitizer report in the daemon's log")
+
+    def bump(self, key):
+        self.count[key] = self.count.get(key, 0) + 1
+
+    def check(self):
+        if self.daemon.proc.poll() is not None:
+            raise RuntimeError("vitaled exited (%s)" % self.daemon.proc.returncode)
+        self.poll()
 
     def wait(self, key, n, timeout=60):
         deadline = time.monotonic() + timeout
         while self.count.get(key, 0) < n:
             if time.monotonic() > deadline:
                 raise TimeoutError("waited for %d %s lines, saw %d" % (n, key, self.count.get(key, 0)))
-            if self.daemon.proc.poll() is not None:
-                raise RuntimeError("vitaled exited (%s)" % self.daemon.proc.returncode)
             time.sleep(0.002)
-            self.poll()
+            self.check()
 
 
-def card_cycles(rig, tail, cyclers, n):
-    """n insert/remove cycles in each reader, the readers in lockstep."""
-    for _ in range(n):
-        for what, cmd in (("verdict", "in"), ("removed", "out")):
-            keys = [(rig.ids[i], what) for i in range(len(cyclers))]
-            want = [tail.count.get(k, 0) + 1 for k in keys]
-            for c in cyclers:
-                c.cmd(cmd)
-            for k, w in zip(keys, want):
-                tail.wait(k, w)
+def counts(tail, ids, what):
+    return sum(tail.count.get((i, what), 0) for i in ids)
 
 
-def qr_scans(tail, scanners, toks, n):
+def card_cycles(rig, tail, cyclers, n, pid, label, every=500, timeout=60):
+    """n insert/remove cycles spread over the readers, each reader on its own
+    (none waits for the slowest): a cycle plugs the chip in, waits for the
+    read's verdict, pulls it and waits for the removal.  Only verified reads
+    count; afterwards insertions, verdicts, verified verdicts and removals
+    in these readers must each have grown by exactly n.  Prints a progress
+    line every `every` cycles."""
+    ids = [rig.ids[i] for i in range(len(cyclers))]
+    base = {w: counts(tail, ids, w) for w in ("inserted", "verdict", "verified", "removed")}
+    state = [None] * len(cyclers)   # None: empty; ("verdict"|"removed", count wanted, since)
+    started = done = 0
+    t0 = time.monotonic()
+    while done < n:
+        busy = False
+        for i, c in enumerate(cyclers):
+            st = state[i]
+            if st is None:
+                if started < n:
+                    state[i] = ("verdict", tail.count.get((ids[i], "verdict"), 0) + 1,
+                                time.monotonic())
+                    c.cmd("in")
+                    started += 1
+                    busy = True
+                continue
+            busy = True
+            what, want, since = st
+            if tail.count.get((ids[i], what), 0) < want:
+                if time.monotonic() - since > timeout:
+                    raise TimeoutError("reader %s: no %s line after %d s" % (ids[i], what, timeout))
+                continue
+            if what == "verdict":
+                state[i] = ("removed", tail.count.get((ids[i], "removed"), 0) + 1,
+                            time.monotonic())
+                c.cmd("out")
+            else:
+                state[i] = None
+                done += 1
+                if done % every == 0 or done == n:
+                    print("progress: %s: %d/%d card cycles, %d verified, RSS %d KiB, %.0f s"
+                          % (label, done, n, counts(tail, ids, "verified") - base["verified"],
+                             rss_kib(pid), time.monotonic() - t0), flush=True)
+        if busy:
+            time.sleep(0.002)
+            tail.check()
+    got = {w: counts(tail, ids, w) - v for w, v in base.items()}
+    if any(v != n for v in got.values()):
+        raise RuntimeError("%s: %d cycles but %r" % (label, n, got))
+    return got
+
+
+def qr_scans(tail, scanners, toks, n, pid, label, every=2000):
     """n scans spread over the scanners, one code per scanner per round at
     most every QR_REFILL_MS (plugins/qrline.c rate-limits each scanner to
-    4 codes a second after a burst of 8: a person cannot scan faster)."""
+    4 codes a second after a burst of 8: a person cannot scan faster).
+    Every scan must give one verified verdict."""
+    ids = [rid for rid, _ in scanners]
+    base = {w: counts(tail, ids, w) for w in ("verdict", "verified")}
     done = 0
+    t0 = time.monotonic()
     while done < n:
-        t0 = time.monotonic()
+        t1 = time.monotonic()
         batch = scanners[:n - done]
         want = [((rid, "verdict"), tail.count.get((rid, "verdict"), 0) + 1)
                 for rid, _ in batch]
@@ -139,20 +199,32 @@ def qr_scans(tail, scanners, toks, n):
             sc.scan(next(toks))
         for key, w in want:
             tail.wait(key, w)
+        if done // every != (done + len(batch)) // every or done + len(batch) == n:
+            print("progress: %s: %d/%d QR scans, %d verified, RSS %d KiB, %.0f s"
+                  % (label, done + len(batch), n, counts(tail, ids, "verified") - base["verified"],
+                     rss_kib(pid), time.monotonic() - t0), flush=True)
         done += len(batch)
-        time.sleep(max(0.0, 0.26 - (time.monotonic() - t0)))
+        time.sleep(max(0.0, 0.26 - (time.monotonic() - t1)))
+    got = {w: counts(tail, ids, w) - v for w, v in base.items()}
+    if any(v != n for v in got.values()):
+        raise RuntimeError("%s: %d scans but %r" % (label, n, got))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--idle-seconds", type=float, default=60)
-    ap.add_argument("--cycles", type=int, default=10000, help="per reader pair (both readers)")
+    ap.add_argument("--cycles", type=int, default=10000,
+                    help="card insert/remove cycles in all, spread over the readers")
+    ap.add_argument("--readers", type=int, default=2,
+                    help="vpcd readers cycling cards at once (even, 2 to 14)")
     ap.add_argument("--scans", type=int, default=10000)
     ap.add_argument("--warmup-cycles", type=int, default=100)
     ap.add_argument("--warmup-scans", type=int, default=1000,
                     help="enough for the replay cache to reach its steady size")
     ap.add_argument("--scanners", type=int, default=16)
     a = ap.parse_args()
+    if a.readers < 2 or a.readers % 2 or a.readers > 14:
+        ap.error("--readers: an even number from 2 to 14 (pcscd and the daemon: 15 at most)")
 
     tmp = tempfile.mkdtemp(prefix="vitaled-bench-sys-")
     shm = tempfile.mkdtemp(prefix="vitaled-bench-state-", dir="/dev/shm")
@@ -163,7 +235,7 @@ def main():
     conf = ("[General]\nEnablePlugins = pcsc, serial\nStateDirectory = %s\n\n"
             "[serial]\nDevices = %s/scanner*\n\n[Tokens]\nClockSkew = 2\nDuplicateWindow = 0\n\n"
             "[DBus]\nPhoneReadLifetime = 10\n" % (shm, tmp))
-    rig = Rig(conf=conf)
+    rig = Rig(conf=conf, pcsc_readers=a.readers, readers=range(a.readers))
     cyclers = []
     scanners = []
     try:
@@ -187,22 +259,26 @@ def main():
         nthreads = len(after)
 
         tail = LogTail(rig.daemon.log_path, rig.daemon)
-        cyclers = [Cycler(rig, 0), Cycler(rig, 1)]
+        print("progress: idle: %.1f wakeups/min, RSS %d KiB" % (per_min, idle_rss), flush=True)
+        cyclers = [Cycler(rig, i) for i in range(a.readers)]
         # 10 s tokens: the replay cache holds ~10 s of scans at its steady size.
         toks = tokens(a.warmup_scans + a.scans, ttl=10)
         t0 = time.monotonic()
-        card_cycles(rig, tail, cyclers, a.warmup_cycles // 2)
-        qr_scans(tail, scanners, toks, a.warmup_scans)
+        card_cycles(rig, tail, cyclers, a.warmup_cycles, pid, "warm-up")
+        qr_scans(tail, scanners, toks, a.warmup_scans, pid, "warm-up")
         time.sleep(11)  # phone reads of the warm-up outlive their lifetime
         warm_rss = rss_kib(pid)
-        card_cycles(rig, tail, cyclers, a.cycles // 2)
+        print("progress: warm: RSS %d KiB" % warm_rss, flush=True)
+        t1 = time.monotonic()
+        card_cycles(rig, tail, cyclers, a.cycles, pid, "cards")
+        t_cards = time.monotonic() - t1
         cards_rss = rss_kib(pid)
-        t_cards = time.monotonic() - t0
-        qr_scans(tail, scanners, toks, a.scans)
+        qr_scans(tail, scanners, toks, a.scans, pid, "scans")
         time.sleep(11)
         final_rss = rss_kib(pid)
         elapsed = time.monotonic() - t0
-        log = rig.log()
+        print("progress: final: RSS %d KiB (growth %d KiB)" % (final_rss, final_rss - warm_rss),
+              flush=True)
         for c in cyclers:
             c.close()
         cyclers = []
@@ -220,36 +296,46 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(shm, ignore_errors=True)
 
+    # the whole log again, independently of the counts kept while running
+    inserted = re.findall(r"reader pcsc\S+: card \d+ inserted, reading", log)
     verdicts = re.findall(r"reader pcsc\S+: card \d+: \S+, ([\w-]+)", log)
     qr = re.findall(r"reader serial\S+: card \d+: phone-qr, ([\w-]+)", log)
     print("vitaled system benchmark (%s, %d CPUs)" % (time.strftime("%Y-%m-%d %H:%M:%S"),
                                                       os.cpu_count()))
     print("%-58s %12s %12s" % ("measure", "value", "goal"))
-    print("%-58s %12.1f %12s" % ("idle wakeups/min (%d threads, %.0f s, 2+%d readers)"
-                                 % (nthreads, secs, a.scanners), per_min, "0"))
+    print("%-58s %12.1f %12s" % ("idle wakeups/min (%d threads, %.0f s, %d+%d readers)"
+                                 % (nthreads, secs, a.readers, a.scanners), per_min, "0"))
     for k, v in sorted(woke.items()):
         print("  thread %-49s %12d" % (k, v))
     print("%-58s %12d %12s" % ("RSS idle (KiB)", idle_rss, "< 4096"))
     print("%-58s %12d" % ("  of which anonymous (RssAnon, KiB)", idle_anon))
     print("%-58s %12d" % ("RSS after warm-up: %d cycles + %d scans (KiB)"
                           % (a.warmup_cycles, a.warmup_scans), warm_rss))
-    print("%-58s %12d" % ("RSS after %d card cycles (KiB)" % a.cycles, cards_rss))
+    print("%-58s %12d" % ("RSS after %d card cycles, %d readers (KiB)" % (a.cycles, a.readers),
+                          cards_rss))
     print("%-58s %12d" % ("RSS after %d QR scans too (KiB)" % a.scans, final_rss))
     print("%-58s %12d %12s" % ("growth after the runs (KiB)", final_rss - warm_rss, "< 64"))
-    print("card verdicts: %s; QR verdicts: %s; %.1f s for the cycles, %.1f s in all; "
-          "daemon exit %s" % (
-              {v: verdicts.count(v) for v in set(verdicts)}, {v: qr.count(v) for v in set(qr)},
-              t_cards, elapsed, status))
-    result(measure="idle wakeups per minute, 2 readers present", value=round(per_min, 1),
+    print("card insertions: %d; card verdicts: %s; QR verdicts: %s; %.1f s for the %d cycles "
+          "(%.0f ms each), %.1f s in all; daemon exit %s" % (
+              len(inserted), {v: verdicts.count(v) for v in set(verdicts)},
+              {v: qr.count(v) for v in set(qr)}, t_cards, a.cycles,
+              1000.0 * t_cards / max(a.cycles, 1), elapsed, status))
+    result(measure="idle wakeups per minute, %d card readers and %d serial scanners present"
+           % (a.readers, a.scanners), value=round(per_min, 1),
            unit="/min", goal="0", ok=per_min == 0)
     result(measure="RSS idle", value=idle_rss, unit="KiB", goal="< 4096", ok=idle_rss < 4096,
            detail="RssAnon %d KiB" % idle_anon)
-    result(measure="RSS growth after %d card cycles and %d QR scans" % (a.cycles, a.scans),
+    result(measure="RSS growth after %d card cycles (%d readers) and %d QR scans"
+           % (a.cycles, a.readers, a.scans),
            value=final_rss - warm_rss, unit="KiB", goal="< 64", ok=final_rss - warm_rss < 64,
            detail="warm %d, after cards %d, final %d KiB" % (warm_rss, cards_rss, final_rss))
     bad = [v for v in verdicts if v != "verified"] + [v for v in qr if v != "verified"]
-    if bad or status != 0:
-        print("WARNING: unexpected verdicts %r or exit status %s" % (bad[:5], status))
+    cards = a.warmup_cycles + a.cycles
+    scans = a.warmup_scans + a.scans
+    if bad or status != 0 or not len(inserted) == len(verdicts) == cards or len(qr) != scans:
+        print("WARNING: unexpected verdicts %r, exit status %s, %d insertions and %d verdicts "
+              "for %d cycles, %d QR verdicts for %d scans"
+              % (bad[:5], status, len(inserted), len(verdicts), cards, len(qr), scans))
         sys.exit(1)
 
 

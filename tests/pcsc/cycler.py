@@ -80,7 +80,8 @@ def main():
     ap.add_argument("--family")
     ap.add_argument("--profile", choices=("card", "phone", "legacy"), default="card")
     ap.add_argument("--variant", default="reference")
-    ap.add_argument("--reader", type=int, default=0, choices=(0, 1))
+    ap.add_argument("--reader", type=int, default=0, choices=range(16),
+                    help="vpcd reader: TCP port 35963 + N (vtest.pcsc: readers=N)")
     ap.add_argument("--host", default="127.0.0.1")
     args = ap.parse_args()
     # what vcard.make_os reads besides ours

@@ -4,6 +4,7 @@ private session bus and vitaled reading cards from them.
     from vtest.cardrig import Rig
     with Rig(conf="[Chips]\\nReadTimeout = 2000\\n") as rig:
         rig.ids                 # stable ids of "Virtual PCD 00 00" / "... 00 01"
+                                # (Rig(pcsc_readers=8, readers=range(8)): 8 readers)
         at = rig.mark()
         card = rig.insert(0, profile="card")   # waits for "card N inserted"
         v = rig.verdict(0, at)  # waits: {"card", "form", "status", "reason", "apdus", "ms"}
@@ -47,20 +48,21 @@ class Bus:
 
 class Rig(proc.Service):
     def __init__(self, conf="", pcsc_debug=False, wrapper=(), env=None, trust=None,
-                 start_daemon=True, readers=(0, 1)):
+                 start_daemon=True, readers=(0, 1), pcsc_readers=2):
         self.conf = ("[Trust]\nDirectory = %s\n" % (trust or _pki.trust_dir())) + conf
         self.pcsc_debug = pcsc_debug
         self.wrapper = list(wrapper)
         self.extra_env = dict(env or {})
         self.start_daemon = start_daemon
         self.readers = readers      # the readers the daemon is expected to announce
+        self.pcsc_readers = pcsc_readers    # vpcd readers in pcscd (even, <= 16)
         self.pcsc = None
         self.bus = None
         self.daemon = None
         self.ids = []
 
     def start(self):
-        self.pcsc = Pcsc(debug=self.pcsc_debug)
+        self.pcsc = Pcsc(debug=self.pcsc_debug, readers=self.pcsc_readers)
         self.pcsc.start()
         self.bus = Bus()
         if self.start_daemon:

@@ -4,11 +4,13 @@ Stable API (other test areas import it; extend, do not change):
 
     from vtest.pcsc import Pcsc, HarnessUnavailable
 
-    with Pcsc(workdir=None, pki=None, debug=False) as h:
+    with Pcsc(workdir=None, pki=None, debug=False, readers=2) as h:
         h.socket            # path for PCSCLITE_CSOCK_NAME (also set in os.environ)
         h.env(extra=None)   # os.environ copy with PCSCLITE_CSOCK_NAME (for subprocesses)
         h.share_socket()    # other users (the daemon's) may reach the socket
-        h.readers           # ["Virtual PCD 00 00", "Virtual PCD 00 01"]
+        h.readers           # ["Virtual PCD 00 00", "Virtual PCD 00 01"]; with
+                            # readers=N (even, <= 16: pcscd's limit) also
+                            # "Virtual PCD 1 00 00", "Virtual PCD 1 00 01", ...
         card = h.insert(reader=0, profile="card", variant="reference",
                         family=None, pki=None, args=(), wait=True)
                             # starts tests/emu/vcard.py on that reader (inside the
@@ -21,7 +23,7 @@ Stable API (other test areas import it; extend, do not change):
                             # card.atr, card.proc, card.log, card.alive(), card.output()
         h.insert_cmd(reader, argv, wait=True)  # any emulator command; it must
                             # connect to 127.0.0.1:h.port(reader) itself
-        h.port(reader)      # vpcd TCP port of that reader (35963 / 35964)
+        h.port(reader)      # vpcd TCP port of that reader (35963 + reader)
         h.remove(reader=0, wait=True)   # kills the emulator, waits for EMPTY
         h.wait(reader, present, timeout=20)  # True when reached
         h.state(reader)     # SCARD_STATE_* bit mask seen now
@@ -35,7 +37,8 @@ Stable API (other test areas import it; extend, do not change):
 
 How: a holder process made with `unshare --mount --net --propagation private`
 brings up `lo` and bind-mounts WORKDIR/run on /run/pcscd, then sleeps. pcscd
-(-f, reader.conf.d in WORKDIR/conf with one vpcd entry = 2 readers) and the
+(-f, reader.conf.d in WORKDIR/conf with one vpcd entry = 2 readers, one more
+entry per further pair of readers) and the
 emulators are started in its namespaces with nsenter, so vpcd's fixed TCP
 ports never collide with other test runs; clients reach pcscd through the
 unix socket, which crosses network namespaces. Needs root (as a non-root
@@ -90,13 +93,16 @@ class Card:
 
 
 class Pcsc(Service):
-    def __init__(self, workdir=None, pki=None, debug=False):
+    def __init__(self, workdir=None, pki=None, debug=False, readers=2):
+        if readers < 2 or readers % 2 or readers > 16:
+            raise ValueError("readers: an even number from 2 to 16, not %r" % readers)
         self.own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="vtest-pcsc-")
         self.pki = pki
         self.debug = debug
         self.socket = os.path.join(self.workdir, "run", "pcscd.comm")
-        self.readers = list(READERS)
+        self.readers = list(READERS) + ["Virtual PCD %d 00 0%d" % (i // 2, i % 2)
+                                        for i in range(2, readers)]
         self.holder = None
         self.pcscd = None
         self.cards = {}
@@ -122,12 +128,27 @@ class Pcsc(Service):
         conf = os.path.join(self.workdir, "conf")
         os.makedirs(conf, exist_ok=True)
         with open(os.path.join(conf, "vpcd"), "w") as f:
-            f.write('FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:0x%04X\n'
-                    "LIBPATH %s\nCHANNELID 0x%04X\n" % (VPCD_PORT, VPCD_LIB, VPCD_PORT))
+            for k in range(len(self.readers) // 2):
+                f.write(self._vpcd_entry(k))
         self._start_holder()
         self._old_env = os.environ.get("PCSCLITE_CSOCK_NAME")
         os.environ["PCSCLITE_CSOCK_NAME"] = self.socket
         self.start_pcscd()
+
+    def _vpcd_entry(self, k):
+        """reader.conf entry k: readers 2k and 2k+1 on TCP ports 35963 + 2k and
+        + 2k + 1.  vpcd keeps its connections in static arrays indexed by slot,
+        and pcscd loads a LIBPATH once for all its entries (one lock too), so
+        every entry past the first gets its own copy of the library; and its
+        own name (pcscd numbers readers only within one library)."""
+        lib, name = VPCD_LIB, "Virtual PCD"
+        if k:
+            lib = os.path.join(self.workdir, "libifdvpcd-%d.so" % k)
+            shutil.copyfile(VPCD_LIB, lib)
+            name += " %d" % k
+        port = VPCD_PORT + 2 * k
+        return ('FRIENDLYNAME "%s"\nDEVICENAME /dev/null:0x%04X\nLIBPATH %s\n'
+                "CHANNELID 0x%04X\n\n" % (name, port, lib, port))
 
     def _start_holder(self):
         script = ("'%s' link set lo up && mkdir -p /run/pcscd && "
