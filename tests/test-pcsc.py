@@ -13,6 +13,7 @@ import time
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 from vtest.tap import Tap  # noqa: E402
 from vtest.cardrig import Rig, HarnessUnavailable, family_strings  # noqa: E402
+from vtest.daemon import thread_switches  # noqa: E402
 
 APDUS = {}
 
@@ -115,6 +116,18 @@ def test_stable_across_restarts(t, rig):
     t.eq(rig.ids, ids, "same reader ids after a daemon restart")
 
 
+def test_idle_without_wakeups(t, rig):
+    # Longer than libpcsclite's 60 s turn of an INFINITE wait, which used to
+    # wake the monitor thread every minute with readers present.
+    time.sleep(2.0)
+    pid = rig.pid()
+    before = thread_switches(pid)
+    time.sleep(65.0)
+    after = thread_switches(pid)
+    woke = {n: after[n] - before.get(n, 0) for n in after if after[n] != before.get(n, 0)}
+    t.eq(woke, {}, "no thread wakes in 65 s idle with %d readers present" % len(rig.ids))
+
+
 def test_ignore_readers(t):
     with Rig(conf="[pcsc]\nIgnoreReaders = nothing, PCD 00 01\n", readers=(0,)) as rig:
         at = rig.mark()
@@ -135,7 +148,7 @@ def main():
     with rig:
         for test in (test_readers, test_profiles, test_protocols,
                      test_card_data_wiped_on_removal, test_no_personal_data,
-                     test_stable_across_restarts):
+                     test_stable_across_restarts, test_idle_without_wakeups):
             t.run(test, rig)
     t.run(test_ignore_readers)
     t.diag("APDUs per profile: " + ", ".join("%s=%d" % kv for kv in sorted(APDUS.items())))

@@ -151,15 +151,23 @@ class SessionBus:
         return False
 
 
-def context_switches(pid):
-    """Voluntary + involuntary context switches of every thread of pid."""
-    total = 0
+def thread_switches(pid):
+    """Voluntary + involuntary context switches of each thread of pid,
+    keyed "comm/tid"."""
+    out = {}
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = "%s/%s" % (f.read().strip(), tid)
             with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
-                for line in f:
-                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                        total += int(line.split()[1])
+                out[name] = sum(int(line.split()[1]) for line in f
+                                if line.startswith(("voluntary_ctxt_switches",
+                                                    "nonvoluntary_ctxt_switches")))
         except FileNotFoundError:
             pass
-    return total
+    return out
+
+
+def context_switches(pid):
+    """Voluntary + involuntary context switches of every thread of pid."""
+    return sum(thread_switches(pid).values())
