@@ -440,6 +440,12 @@ setpriv --reuid=nobody --regid=nogroup --clear-groups sleep 600 &
 as_nobody=$!
 for who in vitaled nobody; do
 	eval pid=\$as_$who
+	# pkcheck must see the process as its user: setpriv is still root
+	# until it has dropped privileges and exec'd sleep.
+	for i in $(seq 300); do
+		[ "$(cat /proc/$pid/comm 2> /dev/null)" = sleep ] && break
+		sleep 0.1
+	done
 	for action in access_pcsc access_card; do
 		timeout 60 pkcheck --action-id "org.debian.pcsc-lite.$action" --process "$pid" \
 			> /dev/null 2>&1
