@@ -115,8 +115,9 @@ def plug(bed, tmp, port, devnum, vid, pid, desc, reports, name, hotplug=False):
     path = os.path.join(tmp, "%04x-%d.ioctl" % (pid, port))
     with open(path, "w") as f:
         f.write(script(reports))
-    bed.add(text)
+    # the ioctl socket first: the daemon may open the node on the add uevent
     bed.tb.load_ioctl(node, path)
+    bed.add(text)
     if hotplug:
         # add_from_string announces the device before its interface and
         # HID children exist; announce it again once the tree is whole
