@@ -273,8 +273,71 @@ void config_free(struct config *config)
 	free(config);
 }
 
+/* Core keys read once at start; every plugin key is too (plugins start once). */
+static const struct {
+	const char *group, *key;
+} start_only_keys[] = {
+	{ "General", "EnablePlugins" },
+	{ "General", "DisablePlugins" },
+	{ "General", "StateDirectory" },
+	{ "Tokens", "ReplayCacheSize" },
+};
+
+static const struct entry *entry_in(const struct config *config, const char *group,
+		const char *key)
+{
+	const struct entry *e;
+
+	for (e = config ? config->entries : NULL; e; e = e->next)
+		if (!strcmp(e->group, group) && !strcmp(e->key, key))
+			return e;
+	return NULL;
+}
+
+static const char *value_in(const struct config *config, const char *group,
+		const struct vitaled_option *opt)
+{
+	const struct entry *e = entry_in(config, group, opt->key);
+
+	return e ? e->value : opt->default_value;
+}
+
+static bool changed(const struct config *old, const struct config *new,
+		const char *group, const struct vitaled_option *opt)
+{
+	const char *a = value_in(old, group, opt), *b = value_in(new, group, opt);
+
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
+}
+
+/*
+ * A reload applies what is read at use; say which changed keys wait for a
+ * restart, so an admin is not left believing a reload applied them.
+ */
+static void warn_start_only_changes(const struct config *old, const struct config *new)
+{
+	const struct config_schema *const *plugins = plugin_schemas();
+	const struct vitaled_option *opt;
+	size_t i;
+
+	for (i = 0; i < sizeof(start_only_keys) / sizeof(start_only_keys[0]); i++) {
+		opt = find_option(find_schema(NULL, start_only_keys[i].group),
+				start_only_keys[i].key);
+		if (changed(old, new, start_only_keys[i].group, opt))
+			vitaled_warn("config: [%s] %s changed: it takes effect at the next restart",
+					start_only_keys[i].group, opt->key);
+	}
+	for (; plugins && *plugins; plugins++)
+		for (opt = (*plugins)->options; opt && opt->key; opt++)
+			if (changed(old, new, (*plugins)->group, opt))
+				vitaled_warn("config: [%s] %s changed: it takes effect at the next "
+						"restart", (*plugins)->group, opt->key);
+}
+
 void config_set_current(struct config *config)
 {
+	if (current && config)
+		warn_start_only_changes(current, config);
 	config_free(current);
 	current = config;
 }
@@ -289,12 +352,7 @@ static const struct vitaled_option *lookup_option(const char *group, const char 
 /* Values returned stay valid until the next reload: callers copy what they keep. */
 static const struct entry *find_entry(const char *group, const char *key)
 {
-	const struct entry *e;
-
-	for (e = current ? current->entries : NULL; e; e = e->next)
-		if (!strcmp(e->group, group) && !strcmp(e->key, key))
-			return e;
-	return NULL;
+	return entry_in(current, group, key);
 }
 
 bool config_is_set(const char *group, const char *key)

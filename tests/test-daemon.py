@@ -126,6 +126,21 @@ def test_running_daemon(t, trust):
             t.ok(d.proc.poll() is None and "reader test-external: removed" not in d.log(),
                  "SIGHUP reloads the trust material without losing the readers")
 
+            t.ok("takes effect at the next restart" not in d.log()[offset:],
+                 "an unchanged configuration: no key is said to wait for a restart")
+
+            # Keys read once at start: a reload says so, by name; the others apply.
+            with open(d.conf_path, "a") as f:
+                f.write("[serial]\nBaud = 19200\n[Tokens]\nMaxAge = 60\nReplayCacheSize = 500\n")
+            offset = d.log_size()
+            d.signal(signal.SIGHUP)
+            d.wait_log(r"trust: \d+ roots", start=offset)
+            waits = re.findall(r"config: \[(\w+)\] (\w+) changed: it takes effect at the next restart",
+                               d.log()[offset:])
+            t.eq(sorted(waits), [("Tokens", "ReplayCacheSize"), ("serial", "Baud")],
+                 "a reload names the changed keys that take a restart (plugin options, "
+                 "ReplayCacheSize), not those it applied (MaxAge)")
+
             # A broken configuration on SIGHUP is refused; the old one stays.
             with open(d.conf_path, "a") as f:
                 f.write("[Tokens]\nMaxAge = forever\n")
