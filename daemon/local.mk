@@ -7,8 +7,10 @@ nodist_daemon_vitaled_SOURCES = daemon/builtin.h
 daemon_vitaled_CFLAGS = $(AM_CFLAGS) -DVITALED_PLUGIN_BUILTIN $(builtin_cflags) \
 	$(OPENSSL_CFLAGS) $(DBUS_CFLAGS) -I$(top_builddir)/daemon -I$(top_srcdir)/daemon
 daemon_vitaled_LDADD = lib/libvitaled-core.la $(builtin_libadd) $(DBUS_LIBS) $(OPENSSL_LIBS) -ldl -lpthread
-# External plugins resolve the vitaled_* API from the daemon itself.
-daemon_vitaled_LDFLAGS = $(AM_LDFLAGS) -Wl,--export-dynamic
+# External plugins resolve the vitaled_* API from the daemon itself.  Only
+# the libraries it calls are loaded: the core library's image decoding
+# (libpng, libjpeg, libzbar: vitalectl's) is not the daemon's.
+daemon_vitaled_LDFLAGS = $(AM_LDFLAGS) -Wl,--export-dynamic -Wl,--as-needed
 
 BUILT_SOURCES += daemon/builtin.h
 CLEANFILES += daemon/builtin.h

@@ -2,7 +2,7 @@
 # QR token codec and verification (base45, zlib, CBOR, COSE, replay cache).
 lib_libvitaled_core_la_SOURCES += lib/base45.c lib/inflate.c lib/cbor.c \
 	lib/cose.c lib/envelope.c lib/hcert.c lib/token.c lib/replay.c
-lib_libvitaled_core_la_LIBADD += -lm $(PTHREAD_LIBS)
+lib_libvitaled_core_la_LIBADD += $(PTHREAD_LIBS)
 
 # EU DCC test vectors through vitalectl and the single steps.
 check_PROGRAMS += tests/unit/dgc-step

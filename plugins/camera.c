@@ -7,7 +7,14 @@
  * so nothing is opened and no thread runs unless asked for.  The device
  * node is found like other scanners' (devwatch.c), so a webcam plugged in
  * later is picked up.
+ *
+ * libzbar is loaded when the camera is enabled, not linked: with libv4l,
+ * libjpeg and X11 behind it, it costs every daemon about 0.8 MiB of
+ * resident pages (bench-sys, doc/performance.md) for a source that is off
+ * by default.  Its prototypes still come from zbar.h, so each call through
+ * the table below is type-checked.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -20,6 +27,25 @@
 #include <zbar.h>
 
 #include "plugins.h"
+
+#define ZBAR_LIBRARY	"libzbar.so.0"	/* the ABI of the zbar.h we build with */
+
+#define ZBAR_CALLS(X) \
+	X(image_convert) X(image_destroy) X(image_first_symbol) X(image_scanner_create) \
+	X(image_scanner_destroy) X(image_scanner_enable_cache) X(image_scanner_set_config) \
+	X(scan_image) X(symbol_get_count) X(symbol_get_data) X(symbol_get_data_length) \
+	X(symbol_get_type) X(symbol_next) X(video_create) X(video_destroy) X(video_enable) \
+	X(video_get_fd) X(video_init) X(video_next_image) X(video_open)
+
+/* zbar.h's zbar_NAME() is called as zbar.NAME(); its inline
+ * zbar_video_error_string() as zbar.error_string(). */
+static struct {
+#define ZBAR_POINTER(name) __typeof__(zbar_##name) *name;
+	ZBAR_CALLS(ZBAR_POINTER)
+#undef ZBAR_POINTER
+	__typeof__(_zbar_error_string) *error_string;
+	void *handle;
+} zbar;
 
 struct camera {
 	char *path;
@@ -94,46 +120,46 @@ struct worker_args {
 
 static void scan_frame(zbar_image_scanner_t *scanner, zbar_image_t *frame, unsigned int gen)
 {
-	zbar_image_t *grey = zbar_image_convert(frame, zbar_fourcc('Y', '8', '0', '0'));
+	zbar_image_t *grey = zbar.image_convert(frame, zbar_fourcc('Y', '8', '0', '0'));
 	const zbar_symbol_t *sym;
 
 	if (!grey)
 		return;
-	if (zbar_scan_image(scanner, grey) > 0) {
-		for (sym = zbar_image_first_symbol(grey); sym; sym = zbar_symbol_next(sym)) {
-			unsigned int len = zbar_symbol_get_data_length(sym);
+	if (zbar.scan_image(scanner, grey) > 0) {
+		for (sym = zbar.image_first_symbol(grey); sym; sym = zbar.symbol_next(sym)) {
+			unsigned int len = zbar.symbol_get_data_length(sym);
 
 			/* count 0: newly in view; > 0 reported already */
-			if (zbar_symbol_get_type(sym) != ZBAR_QRCODE ||
-			    zbar_symbol_get_count(sym) != 0 || len > QR_CODE_MAX)
+			if (zbar.symbol_get_type(sym) != ZBAR_QRCODE ||
+			    zbar.symbol_get_count(sym) != 0 || len > QR_CODE_MAX)
 				continue;
-			post(gen, false, zbar_symbol_get_data(sym), len);
+			post(gen, false, zbar.symbol_get_data(sym), len);
 		}
 	}
-	zbar_image_destroy(grey);
+	zbar.image_destroy(grey);
 }
 
 static void *worker(void *data)
 {
 	struct worker_args *args = data;
-	zbar_image_scanner_t *scanner = zbar_image_scanner_create();
-	zbar_video_t *video = zbar_video_create();
+	zbar_image_scanner_t *scanner = zbar.image_scanner_create();
+	zbar_video_t *video = zbar.video_create();
 	struct pollfd fds[2];
 
 	if (!scanner || !video)
 		goto out;
-	zbar_image_scanner_set_config(scanner, 0, ZBAR_CFG_ENABLE, 0);
-	zbar_image_scanner_set_config(scanner, ZBAR_QRCODE, ZBAR_CFG_ENABLE, 1);
-	zbar_image_scanner_set_config(scanner, ZBAR_QRCODE, ZBAR_CFG_BINARY, 1);
-	zbar_image_scanner_enable_cache(scanner, 1);
-	if (zbar_video_open(video, args->path) < 0 || zbar_video_init(video, 0) < 0 ||
-	    zbar_video_enable(video, 1) < 0) {
+	zbar.image_scanner_set_config(scanner, 0, ZBAR_CFG_ENABLE, 0);
+	zbar.image_scanner_set_config(scanner, ZBAR_QRCODE, ZBAR_CFG_ENABLE, 1);
+	zbar.image_scanner_set_config(scanner, ZBAR_QRCODE, ZBAR_CFG_BINARY, 1);
+	zbar.image_scanner_enable_cache(scanner, 1);
+	if (zbar.video_open(video, args->path) < 0 || zbar.video_init(video, 0) < 0 ||
+	    zbar.video_enable(video, 1) < 0) {
 		/* zbar's own text says which V4L2 step failed; it names no person */
 		vitaled_warn("camera: %s: cannot capture: %s", args->path,
-				zbar_video_error_string(video, 0));
+				zbar.error_string(video, 0));
 		goto out;
 	}
-	fds[0].fd = zbar_video_get_fd(video);
+	fds[0].fd = zbar.video_get_fd(video);
 	fds[0].events = POLLIN;
 	fds[1].fd = args->stop_fd;
 	fds[1].events = POLLIN;
@@ -149,21 +175,21 @@ static void *worker(void *data)
 			goto stopped;
 		if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))
 			break;
-		frame = zbar_video_next_image(video);
+		frame = zbar.video_next_image(video);
 		if (!frame)
 			break;
 		scan_frame(scanner, frame, args->generation);
-		zbar_image_destroy(frame);
+		zbar.image_destroy(frame);
 	}
 out:
 	post(args->generation, true, NULL, 0);
 stopped:
 	if (video) {
-		zbar_video_enable(video, 0);
-		zbar_video_destroy(video);
+		zbar.video_enable(video, 0);
+		zbar.video_destroy(video);
 	}
 	if (scanner)
-		zbar_image_scanner_destroy(scanner);
+		zbar.image_scanner_destroy(scanner);
 	free(args->path);
 	free(args);
 	return NULL;
@@ -220,6 +246,42 @@ static void camera_found(const char *path, const char *option, void *user_data)
 	vitaled_reader_set_state(camera.reader, VITALED_READER_IDLE);
 }
 
+static void *zbar_symbol(const char *name, bool *ok)
+{
+	void *sym = dlsym(zbar.handle, name);
+
+	if (!sym) {
+		vitaled_error("camera: %s has no %s", ZBAR_LIBRARY, name);
+		*ok = false;
+	}
+	return sym;
+}
+
+/* Once for the daemon's life: zbar and X11 are not made to be unloaded. */
+static int zbar_load(void)
+{
+	bool ok = true;
+
+	if (zbar.handle)
+		return 0;
+	zbar.handle = dlopen(ZBAR_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+	if (!zbar.handle) {
+		vitaled_error("camera: cannot load %s (Debian package libzbar0): %s",
+				ZBAR_LIBRARY, dlerror());
+		return -ELIBACC;
+	}
+#define ZBAR_RESOLVE(name) zbar.name = (__typeof__(zbar.name))zbar_symbol("zbar_" #name, &ok);
+	ZBAR_CALLS(ZBAR_RESOLVE)
+#undef ZBAR_RESOLVE
+	zbar.error_string = (__typeof__(zbar.error_string))zbar_symbol("_zbar_error_string", &ok);
+	if (!ok) {
+		dlclose(zbar.handle);
+		zbar.handle = NULL;
+		return -ELIBACC;
+	}
+	return 0;
+}
+
 static void camera_exit(void)
 {
 	camera_stop();
@@ -246,6 +308,9 @@ static int camera_init(void)
 		vitaled_error("camera: Device: '%s' is not a device path", device ? device : "");
 		return -EINVAL;
 	}
+	err = zbar_load();
+	if (err < 0)
+		return err;
 	camera.path = strdup(device);
 	if (!camera.path)
 		return -ENOMEM;

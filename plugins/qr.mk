@@ -5,7 +5,8 @@ builtin_plugins += serial hidpos wedge camera
 builtin_sources += plugins/qrline.c plugins/devwatch.c plugins/serial.c plugins/hidpos.c plugins/hidpos-desc.c plugins/wedge.c \
 	plugins/camera.c
 builtin_cflags += $(LIBUSB_CFLAGS) $(ZBAR_CFLAGS)
-builtin_libadd += $(LIBUSB_LIBS) $(ZBAR_LIBS)
+# libzbar is dlopen()ed by the camera source when it is enabled (camera.c).
+builtin_libadd += $(LIBUSB_LIBS)
 
 # Images → QR bytes, in the engine library (vitalectl token verify --image).
 lib_libvitaled_core_la_SOURCES += lib/qrimage.c

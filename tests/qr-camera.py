@@ -24,6 +24,43 @@ def threads(pid):
     return len(os.listdir("/proc/%d/task" % pid))
 
 
+def maps_zbar(pid):
+    """The libzbar file the daemon maps, or None.  It (and libv4l, libjpeg,
+    X11 behind it) is loaded only for an enabled camera: about 0.8 MiB of
+    resident pages otherwise."""
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            if "/libzbar.so" in line:
+                return line.split(None, 5)[5].strip()
+    return None
+
+
+def without_zbar(t, node, lib):
+    """A machine without libzbar (/dev/null mounted over it in a private
+    mount namespace): the camera source does not start and says why; the
+    daemon carries on."""
+    from vtest.bus import SystemBus
+    if os.geteuid() != 0:
+        t.skip("libzbar missing", "needs root for a private mount namespace")
+        return
+    bus = SystemBus()
+    bus.start()
+    hide = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount --bind /dev/null "$0" && exec "$@"', lib]
+    d = vdaemon.Daemon(qr.daemon_conf("camera", "Enabled = true\nDevice = %s" % node),
+                       env=bus.env(), wrapper=hide)
+    try:
+        d.start()
+        t.ok(d.wait_log(r"camera: cannot load libzbar\.so\.0 \(Debian package libzbar0\): .+")
+             and d.wait_log(r"plugin camera: not started"),
+             "libzbar missing: the camera is not started, with a line naming the library")
+        t.ok(d.proc.poll() is None and "reader camera-" not in d.log(),
+             "the daemon runs on without a camera reader")
+    finally:
+        t.eq(d.stop(), 0, "vitaled exits cleanly")
+        bus.stop()
+
+
 def main():
     t = Tap()
     if not os.access(vdaemon.vitaled_path(), os.X_OK):
@@ -36,15 +73,19 @@ def main():
         t.ok(d.wait_log(r"camera: not enabled; nothing opened"),
              "by default the camera is off: nothing opened")
         t.ok("reader camera-" not in d.log(), "and no camera reader is published")
+        t.ok(maps_zbar(d.proc.pid) is None, "and libzbar is not loaded")
     finally:
         t.eq(d.stop(), 0, "vitaled exits cleanly")
         bus.stop()
 
+    lib = None
     bus, d = qr.start_daemon("camera", "Enabled = true\nDevice = %s" % node)
     try:
         rid = "camera-" + node
         t.ok(d.wait_log(r"reader %s: added \(camera" % rid),
              "enabled: the camera reader exists before its device does")
+        lib = maps_zbar(d.proc.pid)
+        t.ok(lib, "libzbar is loaded once the camera is enabled")
         n = threads(d.proc.pid)
         with open(node, "wb") as f:
             f.write(b"not a video device")
@@ -62,6 +103,11 @@ def main():
     finally:
         t.eq(d.stop(), 0, "vitaled exits cleanly")
         bus.stop()
+
+    if lib:
+        without_zbar(t, node, lib)
+    else:
+        t.skip("libzbar missing", "the daemon was not seen loading libzbar")
 
     cams = sorted(glob.glob("/dev/video*"))
     if not cams:

@@ -64,6 +64,10 @@ int main(void)
 	tap_ok(!get_time(BUF(0xfa, 0x4e, 0xc1, 0x20, 0x74), &v) && v == 1620064768,
 			"single NumericDate (rounded by float precision)");
 	tap_ok(!get_time(BUF(0xf9, 0x3c, 0x00), &v) && v == 1, "half 1.0");
+	tap_ok(!get_time(BUF(0xf9, 0x7b, 0xff), &v) && v == 65504, "half 65504 (largest)");
+	tap_ok(!get_time(BUF(0xf9, 0x68, 0x00), &v) && v == 2048, "half 2048");
+	tap_ok(!get_time(BUF(0xf9, 0xc1, 0x00), &v) && v == -2, "half -2.5 (toward zero)");
+	tap_ok(!get_time(BUF(0xf9, 0x03, 0xff), &v) && v == 0, "half subnormal");
 	tap_is(get_time(BUF(0xf9, 0x7c, 0x00), &v), -EBADMSG, "half infinity");
 	tap_is(get_time(BUF(0xfb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0), &v), -EBADMSG, "NaN");
 	tap_is(get_time(BUF(0xfb, 0x54, 0x00, 0, 0, 0, 0, 0, 0), &v), -EBADMSG,
