@@ -24,12 +24,14 @@ PYTHON = "/usr/bin/python3"
 
 class Scanner:
     """A pty whose slave side is linked as path: a CDC-ACM scanner stand-in.
-    The link is renamed into place so the daemon sees one complete event."""
+    The link is renamed into place so the daemon sees one complete event; its
+    temporary name is hidden, or Devices = DIR/scanner* would match it too
+    (the daemon then kept a second reader on the same pty under that name)."""
 
     def __init__(self, path):
         self.path = path
         self.master, slave = os.openpty()
-        tmp = path + ".new"
+        tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".new")
         os.symlink(os.ttyname(slave), tmp)
         os.close(slave)
         os.rename(tmp, path)
