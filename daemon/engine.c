@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "daemon.h"
 
 static struct vd_context *current;
@@ -87,6 +89,11 @@ static void open_replay_cache(void)
 
 int engine_init(void)
 {
+	/* OpenSSL loads all its error strings (0.25 MiB resident) the first
+	 * time a thread touches its error queue.  The daemon would show one
+	 * only for a damaged trust file, which is then "unrecognised content";
+	 * vitalectl diag, not the daemon, is the tool to take it apart. */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, NULL);
 	current = build_context();
 	if (!current)
 		return -EINVAL;

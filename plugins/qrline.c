@@ -1,8 +1,11 @@
 /*
  * One scanned code at a time, for every scanner kind.  The text of a QR
  * token carries personal data (compressed, but readable), so the buffer is
- * wiped as soon as a code has been handed on or dropped.
+ * wiped as soon as a code has been handed on or dropped.  It exists only
+ * while a code is coming: idle scanners (a counter may have a dozen) hold
+ * no 4 KiB each.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,7 +24,11 @@ static uint64_t now_ms(void)
 
 static void wipe(struct qr_line *line)
 {
-	explicit_bzero(line->buf, line->len);
+	if (line->buf) {
+		explicit_bzero(line->buf, line->len);
+		free(line->buf);
+		line->buf = NULL;
+	}
 	line->len = 0;
 	line->overflow = false;
 }
@@ -36,12 +43,18 @@ void qr_line_init(struct qr_line *line, struct vitaled_reader *reader)
 
 void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len)
 {
-	if (line->overflow)
+	if (line->overflow || !len)
 		return;
-	if (len > sizeof(line->buf) - line->len) {
+	if (len > QR_CODE_MAX - line->len) {
 		vitaled_warn("reader %s: code longer than %d bytes dropped; waiting for the next one",
 				vitaled_reader_id(line->reader), QR_CODE_MAX);
 		wipe(line);
+		line->overflow = true;
+		return;
+	}
+	if (!line->buf && !(line->buf = malloc(QR_CODE_MAX))) {
+		vitaled_warn("reader %s: out of memory; code dropped",
+				vitaled_reader_id(line->reader));
 		line->overflow = true;
 		return;
 	}
