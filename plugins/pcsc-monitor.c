@@ -240,13 +240,10 @@ static LONG list_readers(void)
 		}
 		n++;
 	}
-	for (i = 0; i < n_old; i++) {
-		if (!old[i].name[0])
-			continue;
-		if (old[i].present)
-			post(PCSC_EV_CARD_REMOVED, old[i].name);
-		post(PCSC_EV_READER_REMOVED, old[i].name);
-	}
+	/* an unplugged reader takes its card with it: the loop says so */
+	for (i = 0; i < n_old; i++)
+		if (old[i].name[0])
+			post(PCSC_EV_READER_REMOVED, old[i].name);
 	free(names);
 	free(old);
 	free(old_states);

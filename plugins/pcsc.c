@@ -403,6 +403,12 @@ static void handle(struct pcsc_event *ev)
 		return;
 	switch (ev->type) {
 	case PCSC_EV_READER_REMOVED:
+		/* pcscd dropped it while running: the reader was unplugged */
+		if (r->reading || r->hold)
+			vitaled_warn("reader %s: unplugged in the middle of a read; read abandoned",
+					r->id);
+		else
+			vitaled_info("reader %s: unplugged", r->id);
 		reader_removed(r);
 		break;
 	case PCSC_EV_CARD_INSERTED:

@@ -25,6 +25,17 @@ tests_pcsc_reset_inject_la_CFLAGS = $(AM_CFLAGS) $(PCSC_CFLAGS)
 tests_pcsc_reset_inject_la_LIBADD = $(PCSC_LIBS) -ldl
 tests_pcsc_reset_inject_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 
+# Reader hot-plug through the real pcscd (tests/test-pcsc-hotplug.py): a
+# test IFD handler pcscd loads for a fake USB reader (umockdev).
+TESTS += tests/test-pcsc-hotplug.py
+EXTRA_DIST += tests/test-pcsc-hotplug.py tests/pcsc/usb-bed.py
+check_LTLIBRARIES += tests/pcsc/ifd-hotplug.la
+tests_pcsc_ifd_hotplug_la_SOURCES = tests/pcsc/ifd-hotplug.c
+# loaded by pcscd, which has no sanitizer runtime: no sanitizer flags
+tests_pcsc_ifd_hotplug_la_CFLAGS = $(WARN_CFLAGS) -fvisibility=hidden $(PCSC_CFLAGS)
+tests_pcsc_ifd_hotplug_la_LIBADD = -lpthread
+tests_pcsc_ifd_hotplug_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+
 # bench/bench-card.py (run by bench/run): card read vs the APDU replay floor.
 noinst_PROGRAMS += bench/bench-card-floor
 bench_bench_card_floor_SOURCES = bench/bench-card-floor.c

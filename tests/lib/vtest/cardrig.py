@@ -48,7 +48,7 @@ class Bus:
 
 class Rig(proc.Service):
     def __init__(self, conf="", pcsc_debug=False, wrapper=(), env=None, trust=None,
-                 start_daemon=True, readers=(0, 1), pcsc_readers=2):
+                 start_daemon=True, readers=(0, 1), pcsc_readers=2, usb_driver=None):
         self.conf = ("[Trust]\nDirectory = %s\n" % (trust or _pki.trust_dir())) + conf
         self.pcsc_debug = pcsc_debug
         self.wrapper = list(wrapper)
@@ -56,13 +56,15 @@ class Rig(proc.Service):
         self.start_daemon = start_daemon
         self.readers = readers      # the readers the daemon is expected to announce
         self.pcsc_readers = pcsc_readers    # vpcd readers in pcscd (even, <= 16)
+        self.usb_driver = usb_driver  # see vtest.pcsc (USB hot-plug)
         self.pcsc = None
         self.bus = None
         self.daemon = None
         self.ids = []
 
     def start(self):
-        self.pcsc = Pcsc(debug=self.pcsc_debug, readers=self.pcsc_readers)
+        self.pcsc = Pcsc(debug=self.pcsc_debug, readers=self.pcsc_readers,
+                         usb_driver=self.usb_driver)
         self.pcsc.start()
         self.bus = Bus()
         if self.start_daemon:

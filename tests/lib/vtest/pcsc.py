@@ -32,6 +32,13 @@ Stable API (other test areas import it; extend, do not change):
         h.kill_pcscd() / h.start_pcscd()  # the two halves, for outage tests
         h.netns_popen(argv, **popen_kw)  # run anything in the private netns
         h.pcscd_log()       # pcscd's output (-f; with debug=True also -d -a)
+        # Pcsc(..., usb_driver=PATH of a test IFD handler, tests/pcsc/
+        # ifd-hotplug.c): pcscd also hot-plugs fake USB readers
+        r = h.usb_plug(dev=2)   # USB device dev (2..127, serial VT<dev>) plugged;
+                            # waits until pcscd lists it; its reader index
+                            # (the same one again on replug): h.readers[r]
+                            # is its name, insert/remove/wait/port work on it
+        h.usb_unplug(dev=2)     # unplugged; True once pcscd dropped it
     # everything is torn down here, and also at exit, on SIGTERM, and if the
     # test process is killed (children carry PR_SET_PDEATHSIG).
 
@@ -46,6 +53,15 @@ user an unprivileged user namespace is tried); HarnessUnavailable is raised
 when the namespaces cannot be made, so a test can skip with the reason.
 
 PKI: pki defaults to vtest.pki.pki_dir() (tests/pki/mkpki.sh, cached).
+
+USB hot-plug: pcscd adds USB readers only through libudev, for devices
+matching a bundle in its drop directory (fixed at build time). With
+usb_driver, the holder also bind-mounts WORKDIR/drivers over that
+directory (a bundle naming the handler, for the VID/PID of usb-bed.py,
+and a copy of vpcd so reader.conf still works), and pcscd runs with
+umockdev's preload on the fake USB bus of tests/pcsc/usb-bed.py, which
+sends the add/remove uevents. The handler listens like vpcd, on port
+USB_PORT_BASE + the device number.
 """
 import os
 import signal
@@ -60,6 +76,24 @@ from .proc import Service, kill as _kill, on_exit, pdeathsig as _pdeathsig
 SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 VCARD = os.path.join(SRCDIR, "tests", "emu", "vcard.py")
+USB_BED = os.path.join(SRCDIR, "tests", "pcsc", "usb-bed.py")
+DROP_DIR = "/usr/lib/pcsc/drivers"
+USB_PORT_BASE = 36000
+USB_BUNDLE = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+	<key>CFBundleExecutable</key>
+	<string>ifd-hotplug.so</string>
+	<key>ifdVendorID</key>
+	<array><string>0x1209</string></array>
+	<key>ifdProductID</key>
+	<array><string>0x0001</string></array>
+	<key>ifdFriendlyName</key>
+	<array><string>Vtest USB Reader</string></array>
+</dict>
+</plist>
+"""
 PYTHON = "/usr/bin/python3"
 VPCD_LIB = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 VPCD_PORT = 35963
@@ -93,7 +127,7 @@ class Card:
 
 
 class Pcsc(Service):
-    def __init__(self, workdir=None, pki=None, debug=False, readers=2):
+    def __init__(self, workdir=None, pki=None, debug=False, readers=2, usb_driver=None):
         if readers < 2 or readers % 2 or readers > 16:
             raise ValueError("readers: an even number from 2 to 16, not %r" % readers)
         self.own_workdir = workdir is None
@@ -104,6 +138,11 @@ class Pcsc(Service):
         self.readers = list(READERS) + ["Virtual PCD %d 00 0%d" % (i // 2, i % 2)
                                         for i in range(2, readers)]
         self.holder = None
+        self.n_vpcd = len(self.readers)
+        self.usb_driver = usb_driver
+        self.usb_bed = None
+        self.usb_root = None
+        self.usb_index = {}         # USB device number -> reader index
         self.pcscd = None
         self.cards = {}
         self.ns = []
@@ -117,7 +156,10 @@ class Pcsc(Service):
 
     def start(self):
         path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/bin:/bin"
-        for tool in ("unshare", "nsenter", "ip", "pcscd", "mount"):
+        tools = ("unshare", "nsenter", "ip", "pcscd", "mount")
+        if self.usb_driver:
+            tools += ("umockdev-wrapper",)
+        for tool in tools:
             self.tools[tool] = shutil.which(tool, path=path)
             if not self.tools[tool]:
                 raise HarnessUnavailable("%s not found" % tool)
@@ -130,6 +172,8 @@ class Pcsc(Service):
         with open(os.path.join(conf, "vpcd"), "w") as f:
             for k in range(len(self.readers) // 2):
                 f.write(self._vpcd_entry(k))
+        if self.usb_driver:
+            self._start_usb()
         self._start_holder()
         self._old_env = os.environ.get("PCSCLITE_CSOCK_NAME")
         os.environ["PCSCLITE_CSOCK_NAME"] = self.socket
@@ -150,10 +194,74 @@ class Pcsc(Service):
         return ('FRIENDLYNAME "%s"\nDEVICENAME /dev/null:0x%04X\nLIBPATH %s\n'
                 "CHANNELID 0x%04X\n\n" % (name, port, lib, port))
 
+    def _start_usb(self):
+        """The drop directory pcscd will see, and the fake USB bus."""
+        if not os.path.exists(self.usb_driver):
+            raise HarnessUnavailable("%s not built" % self.usb_driver)
+        drivers = os.path.join(self.workdir, "drivers")
+        contents = os.path.join(drivers, "ifd-vtest.bundle", "Contents")
+        os.makedirs(os.path.join(contents, "Linux"), exist_ok=True)
+        os.makedirs(os.path.join(drivers, "serial"), exist_ok=True)
+        # the overlay hides the real directory: reader.conf's vpcd path
+        # must still resolve
+        shutil.copyfile(VPCD_LIB, os.path.join(drivers, "serial", os.path.basename(VPCD_LIB)))
+        shutil.copyfile(self.usb_driver, os.path.join(contents, "Linux", "ifd-hotplug.so"))
+        with open(os.path.join(contents, "Info.plist"), "w") as f:
+            f.write(USB_BUNDLE)
+        self.usb_bed = subprocess.Popen(
+            [self.tools["umockdev-wrapper"], PYTHON, USB_BED], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_pdeathsig)
+        line = self.usb_bed.stdout.readline().decode().split()
+        if len(line) != 2 or line[0] != "root":
+            err = self.usb_bed.stderr.read().decode(errors="replace") \
+                if self.usb_bed.poll() is not None else ""
+            raise HarnessUnavailable("umockdev testbed did not start: %s" % err.strip()[-2000:])
+        self.usb_root = line[1]
+
+    def _usb_cmd(self, line):
+        self.usb_bed.stdin.write((line + "\n").encode())
+        self.usb_bed.stdin.flush()
+        answer = self.usb_bed.stdout.readline().decode().strip()
+        if answer != "ok":
+            raise RuntimeError("usb-bed: %s: %r" % (line, answer))
+
+    def usb_plug(self, dev=2, timeout=20):
+        """Plug USB device dev; its reader index once pcscd lists it."""
+        self._usb_cmd("plug %d" % dev)
+        tag = "(VT%d)" % dev
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            names = [n for n in self._list_readers() or [] if tag in n]
+            if names:
+                if dev not in self.usb_index:
+                    self.usb_index[dev] = len(self.readers)
+                    self.readers.append(None)
+                self.readers[self.usb_index[dev]] = names[0]
+                return self.usb_index[dev]
+            time.sleep(0.05)
+        raise RuntimeError("pcscd did not add USB device %d: %s"
+                           % (dev, self.pcscd_log()[-3000:]))
+
+    def usb_unplug(self, dev=2, timeout=20):
+        """Unplug USB device dev; True once pcscd no longer lists it."""
+        self._usb_cmd("unplug %d" % dev)
+        name = self.readers[self.usb_index[dev]]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if name not in (self._list_readers() or []):
+                return True
+            time.sleep(0.05)
+        return False
+
     def _start_holder(self):
+        drivers = ""
+        if self.usb_driver:
+            drivers = "'%s' --bind '%s' '%s' && " % (
+                self.tools["mount"], os.path.join(self.workdir, "drivers"), DROP_DIR)
         script = ("'%s' link set lo up && mkdir -p /run/pcscd && "
-                  "'%s' --bind '%s' /run/pcscd && echo ready && exec sleep 1000000"
-                  % (self.tools["ip"], self.tools["mount"], os.path.join(self.workdir, "run")))
+                  "'%s' --bind '%s' /run/pcscd && %secho ready && exec sleep 1000000"
+                  % (self.tools["ip"], self.tools["mount"], os.path.join(self.workdir, "run"),
+                     drivers))
         argv = [self.tools["unshare"], "--mount", "--net", "--propagation", "private"]
         self.ns = ["--net", "--mount"]
         if os.geteuid() != 0:
@@ -179,14 +287,19 @@ class Pcsc(Service):
         argv = [self.tools["pcscd"], "-f", "-c", os.path.join(self.workdir, "conf")]
         if self.debug:
             argv += ["-d", "-a"]
+        env = None
+        if self.usb_root:
+            env = dict(os.environ, LD_PRELOAD="libumockdev-preload.so.0",
+                       UMOCKDEV_DIR=self.usb_root, VTEST_IFD_PORT_BASE=str(USB_PORT_BASE))
         self.pcscd = self.netns_popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL)
+                                      stdin=subprocess.DEVNULL, env=env)
         log.close()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.pcscd.poll() is not None:
                 raise HarnessUnavailable("pcscd exited: %s" % self.pcscd_log()[-2000:])
-            if self._list_readers() == self.readers:
+            # USB readers still plugged come back too
+            if set(self.readers[:self.n_vpcd]) <= set(self._list_readers() or []):
                 return
             time.sleep(0.05)
         raise HarnessUnavailable("pcscd did not show the vpcd readers: %s"
@@ -217,6 +330,15 @@ class Pcsc(Service):
         if self.holder:
             _kill(self.holder)
             self.holder = None
+        if self.usb_bed:
+            # end of input: the testbed removes its directory
+            try:
+                self.usb_bed.stdin.close()
+                self.usb_bed.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+            _kill(self.usb_bed)
+            self.usb_bed = None
         if self._old_env is None:
             os.environ.pop("PCSCLITE_CSOCK_NAME", None)
         else:
@@ -240,14 +362,16 @@ class Pcsc(Service):
 
     # -- cards -------------------------------------------------------------
 
-    @staticmethod
-    def port(reader):
+    def port(self, reader):
+        for dev, index in self.usb_index.items():
+            if index == reader:
+                return USB_PORT_BASE + dev
         return VPCD_PORT + reader
 
     def insert(self, reader=0, profile="card", variant="reference", family=None, pki=None,
                args=(), wait=True):
         argv = [PYTHON, VCARD, "--profile", profile, "--variant", variant,
-                "--reader", str(reader)]
+                "--port", str(self.port(reader))]
         if profile != "iso7816":
             argv += ["--pki", pki or self.pki or _pki.pki_dir()]
         if family:
