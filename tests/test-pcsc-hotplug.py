@@ -100,7 +100,8 @@ def test_unplugged_idle(t, rig, usb):
     rid = usb.id
     at = rig.mark()
     t.ok(usb.unplug(), "pcscd drops the unplugged reader")
-    t.ok(rig.wait(r"reader %s: unplugged$" % re.escape(rid), at), "the daemon says it was unplugged")
+    t.ok(rig.wait(r"reader %s: unplugged$" % re.escape(rid), at),
+         "the daemon says it was unplugged")
     t.ok(rig.wait(r"reader %s: removed" % re.escape(rid), at), "and drops it")
     t.ok(rid not in rig.readers_on_bus(), "D-Bus: its Reader1 object is gone")
     t.eq(sorted(i for i in rig.readers_on_bus() if i in rig.ids[:2]), sorted(rig.ids[:2]),

@@ -80,17 +80,16 @@ USB_BED = os.path.join(SRCDIR, "tests", "pcsc", "usb-bed.py")
 DROP_DIR = "/usr/lib/pcsc/drivers"
 USB_PORT_BASE = 36000
 USB_BUNDLE = """<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0">
 <dict>
-	<key>CFBundleExecutable</key>
-	<string>ifd-hotplug.so</string>
-	<key>ifdVendorID</key>
-	<array><string>0x1209</string></array>
-	<key>ifdProductID</key>
-	<array><string>0x0001</string></array>
-	<key>ifdFriendlyName</key>
-	<array><string>Vtest USB Reader</string></array>
+  <key>CFBundleExecutable</key>
+  <string>ifd-hotplug.so</string>
+  <key>ifdVendorID</key>
+  <array><string>0x1209</string></array>
+  <key>ifdProductID</key>
+  <array><string>0x0001</string></array>
+  <key>ifdFriendlyName</key>
+  <array><string>Vtest USB Reader</string></array>
 </dict>
 </plist>
 """
