@@ -13,7 +13,6 @@
  * USB device number, so a replugged device keeps its port.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>

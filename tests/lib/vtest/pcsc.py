@@ -423,7 +423,12 @@ class Pcsc(Service):
         ctx = self._context()
         if ctx is None:
             return None
-        rv, readers = s.SCardListReaders(ctx, [])
+        try:
+            rv, readers = s.SCardListReaders(ctx, [])
+        except (SystemError, UnicodeDecodeError):
+            # a name read while pcscd is still writing it (a reader being
+            # hot-plugged): ask again
+            return None
         if rv != s.SCARD_S_SUCCESS:
             self._release_ctx()
             return None
