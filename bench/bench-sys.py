@@ -74,6 +74,24 @@ def thread_switches(pid):
     return out
 
 
+def thread_waits(pid):
+    """What each thread is blocked in (threads carry no names of their own):
+    the kernel wait channel and the raw syscall line (number, first three
+    arguments; on x86-64 232 = epoll_wait, 7 = poll with its timeout in ms
+    third, 202 = futex)."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/wchan" % (pid, tid)) as f:
+                wchan = f.read().strip()
+            with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
+                call = " ".join(f.read().split()[:4])
+        except OSError:
+            continue
+        out[tid] = "%s; syscall %s" % (wchan, call)
+    return out
+
+
 def context_switches_tid(pid, tid):
     n = 0
     with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
@@ -169,7 +187,7 @@ def card_cycles(rig, tail, cyclers, n, pid, label, every=500, timeout=60):
                 state[i] = None
                 done += 1
                 if done % every == 0 or done == n:
-                    print("progress: %s: %d/%d card cycles, %d verified, RSS %d KiB, %.0f s"
+                    print("progress: %s: %d/%d card cycles, %d reads verified so far, RSS %d KiB, %.0f s"
                           % (label, done, n, counts(tail, ids, "verified") - base["verified"],
                              rss_kib(pid), time.monotonic() - t0), flush=True)
         if busy:
@@ -252,8 +270,11 @@ def main():
         time.sleep(a.idle_seconds)
         secs = time.monotonic() - t0
         after = thread_switches(pid)
-        woke = {k: after.get(k, 0) - v for k, v in before.items() if after.get(k, 0) - v}
+        # every thread, the ones that never woke too (a thread born or gone
+        # meanwhile counts from 0 / is left out)
+        woke = {k: v - before.get(k, 0) for k, v in after.items()}
         per_min = sum(woke.values()) * 60.0 / secs
+        waits = thread_waits(pid)
         idle_rss = rss_kib(pid)
         idle_anon = rss_kib(pid, "RssAnon")
         nthreads = len(after)
@@ -305,8 +326,8 @@ def main():
     print("%-58s %12s %12s" % ("measure", "value", "goal"))
     print("%-58s %12.1f %12s" % ("idle wakeups/min (%d threads, %.0f s, %d+%d readers)"
                                  % (nthreads, secs, a.readers, a.scanners), per_min, "0"))
-    for k, v in sorted(woke.items()):
-        print("  thread %-49s %12d" % (k, v))
+    for k, v in sorted(woke.items(), key=lambda kv: int(kv[0].split("/")[0])):
+        print("  thread %-49s %12d  (%s)" % (k, v, waits.get(k.split("/")[0], "?")))
     print("%-58s %12d %12s" % ("RSS idle (KiB)", idle_rss, "< 4096"))
     print("%-58s %12d" % ("  of which anonymous (RssAnon, KiB)", idle_anon))
     print("%-58s %12d" % ("RSS after warm-up: %d cycles + %d scans (KiB)"
