@@ -187,9 +187,10 @@ def card_cycles(rig, tail, cyclers, n, pid, label, every=500, timeout=60):
                 state[i] = None
                 done += 1
                 if done % every == 0 or done == n:
+                    ok = counts(tail, ids, "verified") - base["verified"]
                     print("progress: %s: %d/%d card cycles, %d reads verified so far, "
-                          "RSS %d KiB, %.0f s" % (label, done, n, counts(tail, ids, "verified") - base["verified"],
-                             rss_kib(pid), time.monotonic() - t0), flush=True)
+                          "RSS %d KiB, %.0f s" % (label, done, n, ok, rss_kib(pid),
+                                                  time.monotonic() - t0), flush=True)
         if busy:
             time.sleep(0.002)
             tail.check()
