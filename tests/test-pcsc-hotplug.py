@@ -123,7 +123,8 @@ def test_unplugged_mid_read(t, rig, usb):
     rid = re.escape(usb.id)
     pcscd_at = len(rig.pcsc.pcscd_log())
     at = rig.mark()
-    card = rig.insert(usb.index, profile="card", variant="slow")    # 0.2 s per APDU
+    # 0.5 s per APDU: the read lasts 6 s, time enough to unplug in its middle
+    card = rig.insert(usb.index, profile="card", variant="slow", args=("--delay", "0.5"))
     # the read is under way: pcscd carried APDUs to the card (-a logs them)
     apdus = wait_apdus(rig, pcscd_at, 3)
     t.ok(apdus >= 3, "the read had started (%d APDUs through pcscd)" % apdus)
