@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 
 #include "internal.h"
 
@@ -23,7 +24,7 @@ static int verify_parsed(struct vd_context *ctx, const struct vd_chip_image *img
 
 	/* 3. Active authentication: the chip holds the key of the signed DG15. */
 	if (!img->challenge || img->challenge_len == 0 || !img->aa_signature ||
-			vd_ecdsa_verify_raw(aa_key, EVP_sha256(), img->challenge,
+			vd_ecdsa_verify_raw(aa_key, vd_digest(NID_sha256), img->challenge,
 				img->challenge_len, img->aa_signature,
 				img->aa_signature_len) != 0) {
 		vd_verdict_set(why, VD_STATUS_CLONE_SUSPECTED,
@@ -85,11 +86,12 @@ void vd_chip_verify_image(struct vd_context *ctx, const struct vd_chip_image *im
 {
 	struct vd_sod sod;
 
-	vd_read_result_drop_record(out);
-	out->form = img->form;
-	out->marker = VD_MARKER_PRODUCTION;
-	if (vd_sod_parse(img->sod, img->sod_len, &sod, &out->verdict) < 0)
+	if (vd_sod_parse(img->sod, img->sod_len, &sod, &out->verdict) < 0) {
+		vd_read_result_drop_record(out);
+		out->form = img->form;
+		out->marker = VD_MARKER_PRODUCTION;
 		return;
-	vd_chip_verify_sod(ctx, img, &sod, now, out);
+	}
+	vd_chip_verify_sod(ctx, img, &sod, now, out);	/* drops the old record first */
 	vd_sod_clear(&sod);
 }

@@ -146,6 +146,10 @@ int vd_trust_check_signer(struct vd_trust *trust, X509 *signer, time_t now,
 		struct vd_verdict *why);
 /* The store's document-signer certificate a CMS SignerInfo names, or NULL. */
 X509 *vd_trust_signer_of(const struct vd_trust *trust, CMS_SignerInfo *si);
+/* For a document signer of the store (as vd_trust_signer_of returns it)
+ * with an EC key: a context of its own, ready for EVP_PKEY_verify with
+ * that key (free it with EVP_PKEY_CTX_free); else NULL. */
+EVP_PKEY_CTX *vd_trust_signer_verify_ctx(const struct vd_trust *trust, const X509 *signer);
 /* Full chain validations done so far (cache misses): tests and bench
  * check that a repeat signer costs none. */
 unsigned int vd_trust_chain_validations(struct vd_trust *trust);
@@ -158,6 +162,12 @@ bool vd_trust_is_opposed(const struct vd_trust *trust, const char *serial);
 /* Opposition list, then test/demo marker: 0, or -EPERM with why set. */
 int vd_record_policy(const struct vd_context *ctx, const struct vd_record *record,
 		struct vd_verdict *why);
+
+/* ---- digests fetched once (digest.c) --------------------------------- */
+
+/* SHA-256, SHA-384 or SHA-512 by NID, fetched once for the process and
+ * shared by all threads; NULL for any other NID. */
+const EVP_MD *vd_digest(int nid);
 
 /* ---- ECDSA with raw r‖s signatures (ecsig.c) -------------------------- */
 

@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/pkcs7.h>
 #include <openssl/provider.h>
 #include <openssl/x509.h>
 
@@ -71,31 +72,18 @@ static int malformed(struct vd_verdict *why, const char *what)
 	return -EBADMSG;
 }
 
-/* Hash algorithm from the DER contents of its OID (SHA-2 family only). */
+/* Hash algorithm from the DER contents of its OID (SHA-2 family only),
+ * compared with OpenSSL's own encoding of each. */
 static const EVP_MD *hash_from_oid(const uint8_t *oid, size_t len)
 {
-	unsigned char der[2 + 32];
-	const unsigned char *p = der;
-	ASN1_OBJECT *obj;
-	int nid;
+	static const int nids[] = { NID_sha256, NID_sha384, NID_sha512 };
+	unsigned int i;
 
-	if (len == 0 || len > sizeof(der) - 2)
-		return NULL;
-	der[0] = 0x06;
-	der[1] = (unsigned char)len;
-	memcpy(der + 2, oid, len);
-	obj = d2i_ASN1_OBJECT(NULL, &p, (long)(len + 2));
-	if (!obj)
-		return NULL;
-	nid = p == der + len + 2 ? OBJ_obj2nid(obj) : NID_undef;
-	ASN1_OBJECT_free(obj);
-	switch (nid) {
-	case NID_sha256:
-		return EVP_sha256();
-	case NID_sha384:
-		return EVP_sha384();
-	case NID_sha512:
-		return EVP_sha512();
+	for (i = 0; i < sizeof(nids) / sizeof(nids[0]); i++) {
+		const ASN1_OBJECT *obj = OBJ_nid2obj(nids[i]);
+
+		if (obj && OBJ_length(obj) == len && !memcmp(OBJ_get0_data(obj), oid, len))
+			return vd_digest(nids[i]);
 	}
 	return NULL;
 }
@@ -286,12 +274,130 @@ static X509 *signer_cert(struct vd_sod *sod, const struct vd_trust *trust,
 	return find_signer(si, *certs);
 }
 
+/*
+ * The usual EF.SOD is checked without CMS_verify's machinery (a BIO chain
+ * copying the content, and a digest and a key context set up from scratch
+ * for each signature).  Usual means: a store signer with an EC key, a
+ * SHA-2 digest and the ECDSA signature algorithm of that digest, signed
+ * attributes that are exactly one contentType equal to the eContentType,
+ * one messageDigest and at most one signingTime, each with one value, and
+ * no unsigned attributes.  On that form CMS_verify would make the same
+ * two checks (OpenSSL's attribute rules hold by construction):
+ *   - the signature over the DER of the signed attributes, encoded as
+ *     CMS_SignerInfo_verify encodes them (PKCS7_ATTR_VERIFY is the same
+ *     SET OF template as OpenSSL's CMS_Attributes_Verify);
+ *   - the eContent digest against the messageDigest attribute.
+ * (CMS_verify also wants the signer's digest in the SignedData's
+ * digestAlgorithms, an unsigned hint for one-pass hashing that the CMS API
+ * does not expose; it is not looked at here.)  Any other form goes to
+ * CMS_verify, which decides as it always did.
+ */
+static const EVP_MD *usual_digest(CMS_SignerInfo *si)
+{
+	X509_ALGOR *dig_alg = NULL, *sig_alg = NULL;
+	const ASN1_OBJECT *dig_oid, *sig_oid;
+	int dig_nid, hash_nid, pkey_nid;
+
+	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig_alg, &sig_alg);
+	if (!dig_alg || !sig_alg)
+		return NULL;
+	X509_ALGOR_get0(&dig_oid, NULL, NULL, dig_alg);
+	X509_ALGOR_get0(&sig_oid, NULL, NULL, sig_alg);
+	dig_nid = OBJ_obj2nid(dig_oid);
+	if (!OBJ_find_sigid_algs(OBJ_obj2nid(sig_oid), &hash_nid, &pkey_nid) ||
+			hash_nid != dig_nid || pkey_nid != NID_X9_62_id_ecPublicKey)
+		return NULL;
+	return vd_digest(dig_nid);
+}
+
+static bool usual_attributes(CMS_SignerInfo *si, const ASN1_OBJECT *econtent)
+{
+	unsigned int content_types = 0, digests = 0, times = 0;
+	int i, n = CMS_signed_get_attr_count(si);
+
+	if (n <= 0 || CMS_unsigned_get_attr_count(si) > 0)
+		return false;
+	for (i = 0; i < n; i++) {
+		X509_ATTRIBUTE *attr = CMS_signed_get_attr(si, i);
+		ASN1_TYPE *value = X509_ATTRIBUTE_get0_type(attr, 0);
+
+		if (X509_ATTRIBUTE_count(attr) != 1 || !value)
+			return false;
+		switch (OBJ_obj2nid(X509_ATTRIBUTE_get0_object(attr))) {
+		case NID_pkcs9_contentType:
+			if (value->type != V_ASN1_OBJECT ||
+					OBJ_cmp(value->value.object, econtent) != 0)
+				return false;
+			content_types++;
+			break;
+		case NID_pkcs9_messageDigest:
+			digests++;
+			break;
+		case NID_pkcs9_signingTime:
+			times++;
+			break;
+		default:
+			return false;
+		}
+	}
+	return content_types == 1 && digests == 1 && times <= 1;
+}
+
+/* 1 verified, 0 not, -1 not the usual form (CMS_verify decides). */
+static int verify_usual(struct vd_sod *sod, CMS_SignerInfo *si, const struct vd_trust *trust,
+		X509 *signer)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], *attrs_der = NULL;
+	unsigned int md_len = 0;
+	STACK_OF(X509_ATTRIBUTE) *attrs = NULL;
+	ASN1_OCTET_STRING **content, *sig, *want;
+	EVP_PKEY_CTX *pctx;
+	const EVP_MD *digest;
+	int i, len, ok = 0;
+
+	digest = usual_digest(si);
+	if (!digest || !usual_attributes(si, CMS_get0_eContentType(sod->cms)))
+		return -1;
+	pctx = vd_trust_signer_verify_ctx(trust, signer);
+	if (!pctx)
+		return -1;
+
+	/* the signed attributes' signature */
+	attrs = sk_X509_ATTRIBUTE_new_null();
+	for (i = 0; attrs && i < CMS_signed_get_attr_count(si); i++)
+		if (!sk_X509_ATTRIBUTE_push(attrs, CMS_signed_get_attr(si, i)))
+			goto out;
+	len = attrs ? ASN1_item_i2d((ASN1_VALUE *)attrs, &attrs_der,
+			ASN1_ITEM_rptr(PKCS7_ATTR_VERIFY)) : -1;
+	sig = CMS_SignerInfo_get0_signature(si);
+	if (len <= 0 || !sig || EVP_Digest(attrs_der, len, md, &md_len, digest, NULL) != 1 ||
+			EVP_PKEY_verify(pctx, ASN1_STRING_get0_data(sig), ASN1_STRING_length(sig),
+				md, md_len) != 1)
+		goto out;
+
+	/* the content's digest */
+	want = CMS_signed_get0_data_by_OBJ(si, OBJ_nid2obj(NID_pkcs9_messageDigest), -3,
+			V_ASN1_OCTET_STRING);
+	content = CMS_get0_content(sod->cms);
+	if (!want || !content || !*content ||
+			EVP_Digest(ASN1_STRING_get0_data(*content), ASN1_STRING_length(*content),
+				md, &md_len, digest, NULL) != 1)
+		goto out;
+	ok = ASN1_STRING_length(want) == (int)md_len &&
+		!CRYPTO_memcmp(ASN1_STRING_get0_data(want), md, md_len);
+out:
+	OPENSSL_free(attrs_der);
+	sk_X509_ATTRIBUTE_free(attrs);	/* the attributes are the SignerInfo's */
+	EVP_PKEY_CTX_free(pctx);
+	return ok;
+}
+
 int vd_sod_verify(struct vd_sod *sod, struct vd_trust *trust, time_t now,
 		struct vd_verdict *why)
 {
 	STACK_OF(X509) *certs = NULL, *signer_only = NULL;
 	X509 *signer;
-	int r = -EPERM;
+	int r = -EPERM, ok;
 
 	if (sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(sod->cms)) != 1) {
 		vd_verdict_set(why, VD_STATUS_MALFORMED, "EF.SOD: not exactly one signer");
@@ -303,19 +409,24 @@ int vd_sod_verify(struct vd_sod *sod, struct vd_trust *trust, time_t now,
 				"EF.SOD: the signer certificate is neither included nor known");
 		goto out;
 	}
-	/* The chain is validated here, with a cache, at `now`; CMS_verify
-	 * then checks only the signature over the content. */
+	/* The chain is validated here, with a cache, at `now`; then only the
+	 * signature over the content is left to check. */
 	if (vd_trust_check_signer(trust, signer, now, why) < 0)
 		goto out;
-	signer_only = sk_X509_new_null();
-	if (!signer_only || !sk_X509_push(signer_only, signer)) {
-		vd_verdict_set(why, VD_STATUS_FORGED, "EF.SOD: out of memory");
-		goto out;
+	ERR_clear_error();
+	ok = verify_usual(sod, sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(sod->cms), 0),
+			trust, signer);
+	if (ok < 0) {
+		signer_only = sk_X509_new_null();
+		if (!signer_only || !sk_X509_push(signer_only, signer)) {
+			vd_verdict_set(why, VD_STATUS_FORGED, "EF.SOD: out of memory");
+			goto out;
+		}
+		ok = CMS_verify(sod->cms, signer_only, vd_trust_store(trust), NULL, NULL,
+				CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY);
 	}
 	ERR_clear_error();
-	if (CMS_verify(sod->cms, signer_only, vd_trust_store(trust), NULL, NULL,
-				CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) != 1) {
-		ERR_clear_error();
+	if (ok != 1) {
 		vd_verdict_set(why, VD_STATUS_FORGED, "EF.SOD: CMS signature does not verify");
 		goto out;
 	}
@@ -331,19 +442,23 @@ int vd_sod_check_dgs(const struct vd_sod *sod, const struct vd_dg_set *dgs,
 {
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned int n, md_len;
+	EVP_MD_CTX *mctx = EVP_MD_CTX_new();	/* one for all: set up once */
+	int r = 0;
 
-	for (n = 1; n < VD_DG_MAX; n++) {
+	for (n = 1; n < VD_DG_MAX && r == 0; n++) {
 		if (!sod->dg[n].listed)
 			continue;
-		if (!dgs->dg[n].data ||
-				EVP_Digest(dgs->dg[n].data, dgs->dg[n].len, md, &md_len, sod->md,
-					NULL) != 1 ||
+		if (!mctx || !dgs->dg[n].data ||
+				EVP_DigestInit_ex(mctx, sod->md, NULL) != 1 ||
+				EVP_DigestUpdate(mctx, dgs->dg[n].data, dgs->dg[n].len) != 1 ||
+				EVP_DigestFinal_ex(mctx, md, &md_len) != 1 ||
 				md_len != sod->hash_len ||
 				CRYPTO_memcmp(md, sod->dg[n].hash, md_len)) {
 			vd_verdict_set(why, VD_STATUS_FORGED,
 					"DG%u does not match its hash in EF.SOD", n);
-			return -EPERM;
+			r = -EPERM;
 		}
 	}
-	return 0;
+	EVP_MD_CTX_free(mctx);
+	return r;
 }

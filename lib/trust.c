@@ -38,6 +38,9 @@
 struct signer {
 	X509 *cert;
 	uint8_t fingerprint[32];	/* SHA-256 of the DER; the kid is its start */
+	/* ECDSA verification with the certificate's key, set up once (the
+	 * set-up fetches the algorithm: more than a copy); NULL unless EC */
+	EVP_PKEY_CTX *verify;
 };
 
 /* A signer whose chain validated, and the window that result holds for. */
@@ -198,6 +201,22 @@ static bool self_signature_ok(X509 *cert)
 	return key && X509_verify(cert, key) == 1;
 }
 
+static EVP_PKEY_CTX *prepare_verify(X509 *cert)
+{
+	EVP_PKEY *key = X509_get0_pubkey(cert);
+	EVP_PKEY_CTX *ctx;
+
+	if (!key || !EVP_PKEY_is_a(key, "EC"))
+		return NULL;
+	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+	if (ctx && EVP_PKEY_verify_init(ctx) != 1) {
+		EVP_PKEY_CTX_free(ctx);
+		ctx = NULL;
+	}
+	ERR_clear_error();
+	return ctx;
+}
+
 static int add_signer(struct loader *ld, X509 *cert)
 {
 	struct vd_trust *trust = ld->trust;
@@ -223,6 +242,7 @@ static int add_signer(struct loader *ld, X509 *cert)
 		return -ENOMEM;
 	}
 	s->cert = cert;
+	s->verify = prepare_verify(cert);
 	trust->n_signers++;
 	return 0;
 }
@@ -403,8 +423,10 @@ static void trust_free(struct vd_trust *trust)
 {
 	size_t i;
 
-	for (i = 0; i < trust->n_signers; i++)
+	for (i = 0; i < trust->n_signers; i++) {
 		X509_free(trust->signers[i].cert);
+		EVP_PKEY_CTX_free(trust->signers[i].verify);
+	}
 	free(trust->signers);
 	sk_X509_free(trust->untrusted);
 	sk_X509_CRL_pop_free(trust->crls, X509_CRL_free);
@@ -531,6 +553,19 @@ X509 *vd_trust_signer_of(const struct vd_trust *trust, CMS_SignerInfo *si)
 	for (i = 0; i < trust->n_signers; i++)
 		if (!CMS_SignerInfo_cert_cmp(si, trust->signers[i].cert))
 			return trust->signers[i].cert;
+	return NULL;
+}
+
+EVP_PKEY_CTX *vd_trust_signer_verify_ctx(const struct vd_trust *trust, const X509 *signer)
+{
+	size_t i;
+
+	/* A copy each: contexts are not for sharing between threads, and
+	 * copying one is cheap. */
+	for (i = 0; i < trust->n_signers; i++)
+		if (trust->signers[i].cert == signer)
+			return trust->signers[i].verify ?
+				EVP_PKEY_CTX_dup(trust->signers[i].verify) : NULL;
 	return NULL;
 }
 

@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "chipimg.h"
 #include "tap.h"
@@ -181,6 +182,46 @@ static void test_image_tampering(void)
 			res->verdict.reason);
 	tap_ok(!res->has_record, "no record for a forged SOD");
 	img.files[CHIPIMG_SFI_SOD][img.lens[CHIPIMG_SFI_SOD] - 1] ^= 0x01;
+
+	/* inside the CMS, a byte of the eContent (DG1's hash in the list),
+	 * then a byte of the signed messageDigest attribute: the first breaks
+	 * the messageDigest match, the second the attributes' signature */
+	{
+		uint8_t *sod = img.files[CHIPIMG_SFI_SOD], digest[32];
+		size_t sod_len = img.lens[CHIPIMG_SFI_SOD];
+		ASN1_OCTET_STRING **content;
+		struct vd_sod parsed;
+		uint8_t *at;
+
+		SHA256(img.files[1], img.lens[1], digest);
+		at = memmem(sod, sod_len, digest, sizeof(digest));
+		if (tap_ok(at != NULL, "DG1's hash found in the eContent")) {
+			at[5] ^= 0x01;
+			vd_chip_verify_image(ctx, &view, now, res);
+			tap_ok(res->verdict.status == VD_STATUS_FORGED && !res->has_record &&
+					strstr(res->verdict.reason, "CMS signature"),
+					"eContent changed inside the CMS: %s", res->verdict.reason);
+			at[5] ^= 0x01;
+		}
+		at = NULL;
+		if (vd_sod_parse(sod, sod_len, &parsed, &res->verdict) == 0) {
+			content = CMS_get0_content(parsed.cms);
+			SHA256(ASN1_STRING_get0_data(*content), ASN1_STRING_length(*content),
+					digest);
+			vd_sod_clear(&parsed);
+			at = memmem(sod, sod_len, digest, sizeof(digest));
+		}
+		if (tap_ok(at != NULL, "messageDigest attribute found")) {
+			at[0] ^= 0x80;
+			vd_chip_verify_image(ctx, &view, now, res);
+			tap_ok(res->verdict.status == VD_STATUS_FORGED && !res->has_record &&
+					strstr(res->verdict.reason, "CMS signature"),
+					"signed attribute changed: %s", res->verdict.reason);
+			at[0] ^= 0x80;
+		}
+		vd_chip_verify_image(ctx, &view, now, res);
+		tap_is(res->verdict.status, VD_STATUS_VERIFIED, "restored SOD verifies");
+	}
 
 	/* a DG15 point off the curve (the SOD would not match either, but
 	 * the key is refused first, as malformed) */
