@@ -101,7 +101,7 @@ struct qr_line {
 	unsigned int budget;	/* codes that may be submitted right now */
 	uint64_t refilled_ms;	/* monotonic time of the last refill */
 	unsigned long dropped;	/* codes throttled since the last submitted one */
-	uint8_t *buf;		/* QR_CODE_MAX bytes while a code is coming, else NULL */
+	uint8_t *buf;		/* QR_CODE_MAX bytes from the first code on, else NULL */
 };
 
 void qr_line_init(struct qr_line *line, struct vitaled_reader *reader);
@@ -110,8 +110,8 @@ void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len);
 void qr_line_end(struct qr_line *line);
 /* Bytes with CR/LF ending each code (serial scanners). */
 void qr_line_feed_text(struct qr_line *line, const uint8_t *data, size_t len);
-/* The scanner went away: a partial code is dropped (and logged), wiped.
- * Owners call it before freeing a line. */
+/* The scanner went away: a partial code is dropped (and logged), wiped,
+ * the buffer freed.  Owners call it before freeing a line. */
 void qr_line_abort(struct qr_line *line, const char *why);
 
 /* devwatch.c: Devices= nodes, found at start and when they appear

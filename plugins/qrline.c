@@ -1,9 +1,9 @@
 /*
  * One scanned code at a time, for every scanner kind.  The text of a QR
  * token carries personal data (compressed, but readable), so the buffer is
- * wiped as soon as a code has been handed on or dropped.  It exists only
- * while a code is coming: idle scanners (a counter may have a dozen) hold
- * no 4 KiB each.
+ * wiped as soon as a code has been handed on or dropped.  It is allocated
+ * at a scanner's first code and freed when the scanner goes: scanners
+ * plugged in and never used (a counter may have a dozen) hold no 4 KiB.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +24,8 @@ static uint64_t now_ms(void)
 
 static void wipe(struct qr_line *line)
 {
-	if (line->buf) {
+	if (line->buf)
 		explicit_bzero(line->buf, line->len);
-		free(line->buf);
-		line->buf = NULL;
-	}
 	line->len = 0;
 	line->overflow = false;
 }
@@ -125,4 +122,6 @@ void qr_line_abort(struct qr_line *line, const char *why)
 		vitaled_warn("reader %s: %s in the middle of a code; partial code dropped",
 				vitaled_reader_id(line->reader), why);
 	wipe(line);
+	free(line->buf);
+	line->buf = NULL;
 }
