@@ -47,9 +47,9 @@ static double chip_rate(struct vd_context *ctx, const struct chipimg *img,
 	return n / elapsed;
 }
 
-/* EF.SOD DER decoding in OpenSSL (CMS and embedded signer certificate,
- * parsed and freed): paid per chip, not by `openssl speed`.  Microseconds
- * of user CPU time per SOD, best of 5 batches. */
+/* EF.SOD DER decoding in OpenSSL, as a chip read does it (parsed and
+ * freed): paid per chip, not by `openssl speed`.  Microseconds of user CPU
+ * time per SOD, best of 5 batches. */
 static double sod_decode_us(const struct chipimg *img, struct vd_verdict *why)
 {
 	double best = 0;

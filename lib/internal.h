@@ -76,8 +76,11 @@ int vd_record_parse_legacy(const uint8_t *ident, size_t ident_len, const uint8_t
 
 /* ---- EF.SOD (sod.c) -------------------------------------------------- */
 
+struct vd_sod_lite;
+
 struct vd_sod {
-	CMS_ContentInfo *cms;
+	struct vd_sod_lite *lite;	/* decoded without its certificates (sod.c) */
+	CMS_ContentInfo *cms;		/* the CMS decoder's view, when needed */
 	const uint8_t *der;		/* the ContentInfo, borrowed from the file */
 	size_t der_len;
 	const EVP_MD *md;		/* from the eContent */
@@ -146,6 +149,12 @@ int vd_trust_check_signer(struct vd_trust *trust, X509 *signer, time_t now,
 		struct vd_verdict *why);
 /* The store's document-signer certificate a CMS SignerInfo names, or NULL. */
 X509 *vd_trust_signer_of(const struct vd_trust *trust, CMS_SignerInfo *si);
+/* The same from an issuerAndSerialNumber's two halves. */
+X509 *vd_trust_signer_by_ias(const struct vd_trust *trust, const X509_NAME *issuer,
+		const ASN1_INTEGER *serial);
+/* Whether der is, byte for byte, the DER of that store signer. */
+bool vd_trust_signer_der_equal(const struct vd_trust *trust, const X509 *signer,
+		const uint8_t *der, int len);
 /* For a document signer of the store (as vd_trust_signer_of returns it)
  * with an EC key: a context of its own, ready for EVP_PKEY_verify with
  * that key (free it with EVP_PKEY_CTX_free); else NULL. */

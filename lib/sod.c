@@ -66,6 +66,103 @@ static CMS_ContentInfo *parse_cms(const uint8_t *der, size_t len, OSSL_LIB_CTX *
 	return cms;
 }
 
+/*
+ * EF.SOD decoded without its certificates.  Decoding the embedded signer
+ * certificate (its names canonicalised, its key looked for) was half of
+ * the decoding cost of every chip, for a certificate the trust store
+ * already holds.  These templates describe the same ContentInfo and
+ * SignedData as OpenSSL's CMS ones, except that the certificates stay DER
+ * (ASN1_ANY) and the SignerInfo is PKCS7_SIGNER_INFO: CMS's own with an
+ * issuerAndSerialNumber sid (the form of every SOD we know).  The DER is
+ * still decoded by OpenSSL; a SOD these templates do not fit goes to the
+ * CMS decoder as before.
+ */
+typedef struct vd_sod_encap {
+	ASN1_OBJECT *type;
+	ASN1_OCTET_STRING *content;
+} VD_SOD_ENCAP;
+
+ASN1_SEQUENCE(VD_SOD_ENCAP) = {
+	ASN1_SIMPLE(VD_SOD_ENCAP, type, ASN1_OBJECT),
+	ASN1_EXP_OPT(VD_SOD_ENCAP, content, ASN1_OCTET_STRING, 0)
+} static_ASN1_SEQUENCE_END(VD_SOD_ENCAP)
+
+typedef struct vd_sod_signed {
+	ASN1_INTEGER *version;
+	STACK_OF(X509_ALGOR) *digest_algs;
+	VD_SOD_ENCAP *encap;
+	STACK_OF(ASN1_TYPE) *certs;
+	STACK_OF(ASN1_TYPE) *crls;
+	STACK_OF(PKCS7_SIGNER_INFO) *signers;
+} VD_SOD_SIGNED;
+
+ASN1_SEQUENCE(VD_SOD_SIGNED) = {
+	ASN1_SIMPLE(VD_SOD_SIGNED, version, ASN1_INTEGER),
+	ASN1_SET_OF(VD_SOD_SIGNED, digest_algs, X509_ALGOR),
+	ASN1_SIMPLE(VD_SOD_SIGNED, encap, VD_SOD_ENCAP),
+	ASN1_IMP_SET_OF_OPT(VD_SOD_SIGNED, certs, ASN1_ANY, 0),
+	ASN1_IMP_SET_OF_OPT(VD_SOD_SIGNED, crls, ASN1_ANY, 1),
+	ASN1_SET_OF(VD_SOD_SIGNED, signers, PKCS7_SIGNER_INFO)
+} static_ASN1_SEQUENCE_END(VD_SOD_SIGNED)
+
+typedef struct vd_sod_lite {
+	ASN1_OBJECT *type;
+	VD_SOD_SIGNED *signed_data;
+} VD_SOD_LITE;
+
+ASN1_SEQUENCE(VD_SOD_LITE) = {
+	ASN1_SIMPLE(VD_SOD_LITE, type, ASN1_OBJECT),
+	ASN1_EXP(VD_SOD_LITE, signed_data, VD_SOD_SIGNED, 0)
+} static_ASN1_SEQUENCE_END(VD_SOD_LITE)
+
+static void lite_free(struct vd_sod_lite *lite)
+{
+	ASN1_item_free((ASN1_VALUE *)lite, ASN1_ITEM_rptr(VD_SOD_LITE));
+}
+
+/* CMS decodes versions as 32-bit integers: anything it would refuse is
+ * left to it. */
+static bool int32_version(const ASN1_INTEGER *v)
+{
+	int64_t n;
+
+	return ASN1_INTEGER_get_int64(&n, v) == 1 && n >= INT32_MIN && n <= INT32_MAX;
+}
+
+/*
+ * Decoded without the certificates, when the SOD has the shape the CMS
+ * decoder would take the same way: SignedData with our eContentType and
+ * its content, one SignerInfo, certificates that are SEQUENCEs, no CRLs.
+ * NULL otherwise (the CMS decoder then decides, with its verdicts).
+ */
+static struct vd_sod_lite *parse_lite(const uint8_t *der, size_t len, const ASN1_OBJECT *want)
+{
+	const unsigned char *p = der;
+	struct vd_sod_lite *lite;
+	VD_SOD_SIGNED *sd;
+	int i;
+
+	lite = (struct vd_sod_lite *)ASN1_item_d2i(NULL, &p, (long)len,
+			ASN1_ITEM_rptr(VD_SOD_LITE));
+	ERR_clear_error();
+	if (!lite)
+		return NULL;
+	sd = lite->signed_data;
+	if (p != der + len || OBJ_obj2nid(lite->type) != NID_pkcs7_signed || !want ||
+			OBJ_cmp(sd->encap->type, want) != 0 || !sd->encap->content ||
+			!int32_version(sd->version) || sd->crls ||
+			sk_PKCS7_SIGNER_INFO_num(sd->signers) != 1 ||
+			!int32_version(sk_PKCS7_SIGNER_INFO_value(sd->signers, 0)->version))
+		goto refuse;
+	for (i = 0; i < sk_ASN1_TYPE_num(sd->certs); i++)
+		if (sk_ASN1_TYPE_value(sd->certs, i)->type != V_ASN1_SEQUENCE)
+			goto refuse;
+	return lite;
+refuse:
+	lite_free(lite);
+	return NULL;
+}
+
 static int malformed(struct vd_verdict *why, const char *what)
 {
 	vd_verdict_set(why, VD_STATUS_MALFORMED, "EF.SOD: %s", what);
@@ -204,6 +301,11 @@ int vd_sod_parse(const uint8_t *file, size_t len, struct vd_sod *sod, struct vd_
 	want = sod_econtent_type();
 	sod->der = outer.value;
 	sod->der_len = outer.len;
+	sod->lite = parse_lite(outer.value, outer.len, want);
+	if (sod->lite) {
+		content = &sod->lite->signed_data->encap->content;
+		goto econtent;
+	}
 	sod->cms = parse_cms(outer.value, outer.len, keyless_ctx);
 	if (!sod->cms) {
 		r = malformed(why, "not a DER CMS ContentInfo");
@@ -222,6 +324,7 @@ int vd_sod_parse(const uint8_t *file, size_t len, struct vd_sod *sod, struct vd_
 		r = malformed(why, "no encapsulated content");
 		goto fail;
 	}
+econtent:
 	r = parse_econtent(ASN1_STRING_get0_data(*content), ASN1_STRING_length(*content),
 			sod, why);
 	if (r < 0)
@@ -234,6 +337,7 @@ fail:
 
 void vd_sod_clear(struct vd_sod *sod)
 {
+	lite_free(sod->lite);
 	CMS_ContentInfo_free(sod->cms);
 	OPENSSL_cleanse(sod, sizeof(*sod));
 }
@@ -275,50 +379,49 @@ static X509 *signer_cert(struct vd_sod *sod, const struct vd_trust *trust,
 }
 
 /*
- * The usual EF.SOD is checked without CMS_verify's machinery (a BIO chain
- * copying the content, and a digest and a key context set up from scratch
- * for each signature).  Usual means: a store signer with an EC key, a
- * SHA-2 digest and the ECDSA signature algorithm of that digest, signed
- * attributes that are exactly one contentType equal to the eContentType,
- * one messageDigest and at most one signingTime, each with one value, and
- * no unsigned attributes.  On that form CMS_verify would make the same
- * two checks (OpenSSL's attribute rules hold by construction):
+ * The usual EF.SOD is checked without the CMS decoder nor CMS_verify's
+ * machinery (a BIO chain copying the content, a digest and a key context
+ * set up from scratch for each signature).  Usual means: decoded by the
+ * templates above; its one certificate byte for byte the store's signer
+ * that its issuerAndSerialNumber names; an EC key; a SHA-2 digest listed
+ * in digestAlgorithms and the ECDSA signature algorithm of that digest;
+ * signed attributes that are exactly one contentType equal to the
+ * eContentType, one messageDigest and at most one signingTime, each with
+ * one value; no unsigned attributes.  On that form CMS_verify makes the
+ * same checks (OpenSSL's attribute rules hold by construction):
+ *   - the signer's chain (vd_trust_check_signer, as below);
  *   - the signature over the DER of the signed attributes, encoded as
  *     CMS_SignerInfo_verify encodes them (PKCS7_ATTR_VERIFY is the same
  *     SET OF template as OpenSSL's CMS_Attributes_Verify);
  *   - the eContent digest against the messageDigest attribute.
- * (CMS_verify also wants the signer's digest in the SignedData's
- * digestAlgorithms, an unsigned hint for one-pass hashing that the CMS API
- * does not expose; it is not looked at here.)  Any other form goes to
- * CMS_verify, which decides as it always did.
+ * Any other form, and any failure but the chain's, goes to the CMS
+ * decoder and CMS_verify, which decide as they always did.
  */
-static const EVP_MD *usual_digest(CMS_SignerInfo *si)
+static const EVP_MD *usual_digest(const VD_SOD_SIGNED *sd, const PKCS7_SIGNER_INFO *si)
 {
-	X509_ALGOR *dig_alg = NULL, *sig_alg = NULL;
-	const ASN1_OBJECT *dig_oid, *sig_oid;
-	int dig_nid, hash_nid, pkey_nid;
+	int i, dig_nid, hash_nid, pkey_nid;
+	bool listed = false;
 
-	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig_alg, &sig_alg);
-	if (!dig_alg || !sig_alg)
-		return NULL;
-	X509_ALGOR_get0(&dig_oid, NULL, NULL, dig_alg);
-	X509_ALGOR_get0(&sig_oid, NULL, NULL, sig_alg);
-	dig_nid = OBJ_obj2nid(dig_oid);
-	if (!OBJ_find_sigid_algs(OBJ_obj2nid(sig_oid), &hash_nid, &pkey_nid) ||
+	dig_nid = OBJ_obj2nid(si->digest_alg->algorithm);
+	for (i = 0; i < sk_X509_ALGOR_num(sd->digest_algs); i++)
+		if (OBJ_obj2nid(sk_X509_ALGOR_value(sd->digest_algs, i)->algorithm) == dig_nid)
+			listed = true;
+	if (!listed || !OBJ_find_sigid_algs(OBJ_obj2nid(si->digest_enc_alg->algorithm),
+				&hash_nid, &pkey_nid) ||
 			hash_nid != dig_nid || pkey_nid != NID_X9_62_id_ecPublicKey)
 		return NULL;
 	return vd_digest(dig_nid);
 }
 
-static bool usual_attributes(CMS_SignerInfo *si, const ASN1_OBJECT *econtent)
+static bool usual_attributes(const PKCS7_SIGNER_INFO *si, const ASN1_OBJECT *econtent)
 {
 	unsigned int content_types = 0, digests = 0, times = 0;
-	int i, n = CMS_signed_get_attr_count(si);
+	int i, n = sk_X509_ATTRIBUTE_num(si->auth_attr);
 
-	if (n <= 0 || CMS_unsigned_get_attr_count(si) > 0)
+	if (n <= 0 || sk_X509_ATTRIBUTE_num(si->unauth_attr) > 0)
 		return false;
 	for (i = 0; i < n; i++) {
-		X509_ATTRIBUTE *attr = CMS_signed_get_attr(si, i);
+		X509_ATTRIBUTE *attr = sk_X509_ATTRIBUTE_value(si->auth_attr, i);
 		ASN1_TYPE *value = X509_ATTRIBUTE_get0_type(attr, 0);
 
 		if (X509_ATTRIBUTE_count(attr) != 1 || !value)
@@ -343,53 +446,68 @@ static bool usual_attributes(CMS_SignerInfo *si, const ASN1_OBJECT *econtent)
 	return content_types == 1 && digests == 1 && times <= 1;
 }
 
-/* 1 verified, 0 not, -1 not the usual form (CMS_verify decides). */
-static int verify_usual(struct vd_sod *sod, CMS_SignerInfo *si, const struct vd_trust *trust,
-		X509 *signer)
+/* Both signatures of the usual form with the signer's context: true if
+ * they hold. */
+static bool usual_signature(const VD_SOD_SIGNED *sd, const PKCS7_SIGNER_INFO *si,
+		const EVP_MD *digest, EVP_PKEY_CTX *pctx)
 {
 	unsigned char md[EVP_MAX_MD_SIZE], *attrs_der = NULL;
+	const ASN1_OCTET_STRING *want, *content = sd->encap->content;
 	unsigned int md_len = 0;
-	STACK_OF(X509_ATTRIBUTE) *attrs = NULL;
-	ASN1_OCTET_STRING **content, *sig, *want;
-	EVP_PKEY_CTX *pctx;
-	const EVP_MD *digest;
-	int i, len, ok = 0;
+	bool ok = false;
+	int len;
 
-	digest = usual_digest(si);
-	if (!digest || !usual_attributes(si, CMS_get0_eContentType(sod->cms)))
-		return -1;
-	pctx = vd_trust_signer_verify_ctx(trust, signer);
-	if (!pctx)
-		return -1;
-
-	/* the signed attributes' signature */
-	attrs = sk_X509_ATTRIBUTE_new_null();
-	for (i = 0; attrs && i < CMS_signed_get_attr_count(si); i++)
-		if (!sk_X509_ATTRIBUTE_push(attrs, CMS_signed_get_attr(si, i)))
-			goto out;
-	len = attrs ? ASN1_item_i2d((ASN1_VALUE *)attrs, &attrs_der,
-			ASN1_ITEM_rptr(PKCS7_ATTR_VERIFY)) : -1;
-	sig = CMS_SignerInfo_get0_signature(si);
-	if (len <= 0 || !sig || EVP_Digest(attrs_der, len, md, &md_len, digest, NULL) != 1 ||
-			EVP_PKEY_verify(pctx, ASN1_STRING_get0_data(sig), ASN1_STRING_length(sig),
-				md, md_len) != 1)
+	len = ASN1_item_i2d((ASN1_VALUE *)si->auth_attr, &attrs_der,
+			ASN1_ITEM_rptr(PKCS7_ATTR_VERIFY));
+	if (len <= 0 || EVP_Digest(attrs_der, len, md, &md_len, digest, NULL) != 1 ||
+			EVP_PKEY_verify(pctx, ASN1_STRING_get0_data(si->enc_digest),
+				ASN1_STRING_length(si->enc_digest), md, md_len) != 1)
 		goto out;
-
-	/* the content's digest */
-	want = CMS_signed_get0_data_by_OBJ(si, OBJ_nid2obj(NID_pkcs9_messageDigest), -3,
-			V_ASN1_OCTET_STRING);
-	content = CMS_get0_content(sod->cms);
-	if (!want || !content || !*content ||
-			EVP_Digest(ASN1_STRING_get0_data(*content), ASN1_STRING_length(*content),
+	want = X509at_get0_data_by_OBJ(si->auth_attr, OBJ_nid2obj(NID_pkcs9_messageDigest),
+			-3, V_ASN1_OCTET_STRING);
+	if (!want || EVP_Digest(ASN1_STRING_get0_data(content), ASN1_STRING_length(content),
 				md, &md_len, digest, NULL) != 1)
 		goto out;
 	ok = ASN1_STRING_length(want) == (int)md_len &&
 		!CRYPTO_memcmp(ASN1_STRING_get0_data(want), md, md_len);
 out:
 	OPENSSL_free(attrs_der);
-	sk_X509_ATTRIBUTE_free(attrs);	/* the attributes are the SignerInfo's */
-	EVP_PKEY_CTX_free(pctx);
 	return ok;
+}
+
+/* 0 verified; -EPERM (why set) when the signer's chain fails; 1 for
+ * anything else: the CMS path decides. */
+static int verify_usual(struct vd_sod *sod, struct vd_trust *trust, time_t now,
+		struct vd_verdict *why)
+{
+	const VD_SOD_SIGNED *sd = sod->lite->signed_data;
+	const PKCS7_SIGNER_INFO *si = sk_PKCS7_SIGNER_INFO_value(sd->signers, 0);
+	const ASN1_STRING *cert;
+	EVP_PKEY_CTX *pctx;
+	const EVP_MD *digest;
+	X509 *signer;
+	bool ok;
+
+	if (sk_ASN1_TYPE_num(sd->certs) != 1)
+		return 1;
+	cert = sk_ASN1_TYPE_value(sd->certs, 0)->value.sequence;
+	signer = vd_trust_signer_by_ias(trust, si->issuer_and_serial->issuer,
+			si->issuer_and_serial->serial);
+	if (!signer || !vd_trust_signer_der_equal(trust, signer, ASN1_STRING_get0_data(cert),
+				ASN1_STRING_length(cert)))
+		return 1;
+	digest = usual_digest(sd, si);
+	if (!digest || !usual_attributes(si, sd->encap->type))
+		return 1;
+	if (vd_trust_check_signer(trust, signer, now, why) < 0)
+		return -EPERM;
+	pctx = vd_trust_signer_verify_ctx(trust, signer);
+	if (!pctx)
+		return 1;
+	ok = usual_signature(sd, si, digest, pctx);
+	EVP_PKEY_CTX_free(pctx);
+	ERR_clear_error();
+	return ok ? 0 : 1;
 }
 
 int vd_sod_verify(struct vd_sod *sod, struct vd_trust *trust, time_t now,
@@ -397,8 +515,22 @@ int vd_sod_verify(struct vd_sod *sod, struct vd_trust *trust, time_t now,
 {
 	STACK_OF(X509) *certs = NULL, *signer_only = NULL;
 	X509 *signer;
-	int r = -EPERM, ok;
+	int r = -EPERM;
 
+	if (sod->lite) {
+		r = verify_usual(sod, trust, now, why);
+		if (r <= 0)
+			return r;
+		r = -EPERM;
+	}
+	if (!sod->cms) {
+		sod->cms = parse_cms(sod->der, sod->der_len, keyless_ctx);
+		if (!sod->cms) {
+			vd_verdict_set(why, VD_STATUS_MALFORMED,
+					"EF.SOD: not a DER CMS ContentInfo");
+			return -EBADMSG;
+		}
+	}
 	if (sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(sod->cms)) != 1) {
 		vd_verdict_set(why, VD_STATUS_MALFORMED, "EF.SOD: not exactly one signer");
 		return -EBADMSG;
@@ -409,24 +541,19 @@ int vd_sod_verify(struct vd_sod *sod, struct vd_trust *trust, time_t now,
 				"EF.SOD: the signer certificate is neither included nor known");
 		goto out;
 	}
-	/* The chain is validated here, with a cache, at `now`; then only the
-	 * signature over the content is left to check. */
+	/* The chain is validated here, with a cache, at `now`; CMS_verify
+	 * then checks only the signature over the content. */
 	if (vd_trust_check_signer(trust, signer, now, why) < 0)
 		goto out;
-	ERR_clear_error();
-	ok = verify_usual(sod, sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(sod->cms), 0),
-			trust, signer);
-	if (ok < 0) {
-		signer_only = sk_X509_new_null();
-		if (!signer_only || !sk_X509_push(signer_only, signer)) {
-			vd_verdict_set(why, VD_STATUS_FORGED, "EF.SOD: out of memory");
-			goto out;
-		}
-		ok = CMS_verify(sod->cms, signer_only, vd_trust_store(trust), NULL, NULL,
-				CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY);
+	signer_only = sk_X509_new_null();
+	if (!signer_only || !sk_X509_push(signer_only, signer)) {
+		vd_verdict_set(why, VD_STATUS_FORGED, "EF.SOD: out of memory");
+		goto out;
 	}
 	ERR_clear_error();
-	if (ok != 1) {
+	if (CMS_verify(sod->cms, signer_only, vd_trust_store(trust), NULL, NULL,
+				CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) != 1) {
+		ERR_clear_error();
 		vd_verdict_set(why, VD_STATUS_FORGED, "EF.SOD: CMS signature does not verify");
 		goto out;
 	}

@@ -41,6 +41,8 @@ struct signer {
 	/* ECDSA verification with the certificate's key, set up once (the
 	 * set-up fetches the algorithm: more than a copy); NULL unless EC */
 	EVP_PKEY_CTX *verify;
+	unsigned char *der;	/* the certificate as documents carry it */
+	int der_len;
 };
 
 /* A signer whose chain validated, and the window that result holds for. */
@@ -243,6 +245,8 @@ static int add_signer(struct loader *ld, X509 *cert)
 	}
 	s->cert = cert;
 	s->verify = prepare_verify(cert);
+	s->der = NULL;
+	s->der_len = i2d_X509(cert, &s->der);
 	trust->n_signers++;
 	return 0;
 }
@@ -426,6 +430,7 @@ static void trust_free(struct vd_trust *trust)
 	for (i = 0; i < trust->n_signers; i++) {
 		X509_free(trust->signers[i].cert);
 		EVP_PKEY_CTX_free(trust->signers[i].verify);
+		OPENSSL_free(trust->signers[i].der);
 	}
 	free(trust->signers);
 	sk_X509_free(trust->untrusted);
@@ -554,6 +559,34 @@ X509 *vd_trust_signer_of(const struct vd_trust *trust, CMS_SignerInfo *si)
 		if (!CMS_SignerInfo_cert_cmp(si, trust->signers[i].cert))
 			return trust->signers[i].cert;
 	return NULL;
+}
+
+X509 *vd_trust_signer_by_ias(const struct vd_trust *trust, const X509_NAME *issuer,
+		const ASN1_INTEGER *serial)
+{
+	size_t i;
+
+	/* the comparison CMS_SignerInfo_cert_cmp makes for this sid */
+	for (i = 0; i < trust->n_signers; i++) {
+		X509 *cert = trust->signers[i].cert;
+
+		if (!X509_NAME_cmp(issuer, X509_get_issuer_name(cert)) &&
+				!ASN1_INTEGER_cmp(serial, X509_get0_serialNumber(cert)))
+			return cert;
+	}
+	return NULL;
+}
+
+bool vd_trust_signer_der_equal(const struct vd_trust *trust, const X509 *signer,
+		const uint8_t *der, int len)
+{
+	size_t i;
+
+	for (i = 0; i < trust->n_signers; i++)
+		if (trust->signers[i].cert == signer)
+			return trust->signers[i].der && trust->signers[i].der_len == len &&
+				!memcmp(trust->signers[i].der, der, len);
+	return false;
 }
 
 EVP_PKEY_CTX *vd_trust_signer_verify_ctx(const struct vd_trust *trust, const X509 *signer)

@@ -6,6 +6,7 @@
  * pulled mid-read, nonsense answers, the legacy Vitale 2).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,7 +191,9 @@ static void test_image_tampering(void)
 		uint8_t *sod = img.files[CHIPIMG_SFI_SOD], digest[32];
 		size_t sod_len = img.lens[CHIPIMG_SFI_SOD];
 		ASN1_OCTET_STRING **content;
-		struct vd_sod parsed;
+		const unsigned char *p;
+		CMS_ContentInfo *cms;
+		struct vd_tlv outer;
 		uint8_t *at;
 
 		SHA256(img.files[1], img.lens[1], digest);
@@ -204,13 +207,18 @@ static void test_image_tampering(void)
 			at[5] ^= 0x01;
 		}
 		at = NULL;
-		if (vd_sod_parse(sod, sod_len, &parsed, &res->verdict) == 0) {
-			content = CMS_get0_content(parsed.cms);
+		cms = NULL;
+		if (vd_tlv_parse_one(sod, sod_len, &outer) == 0) {
+			p = outer.value;
+			cms = d2i_CMS_ContentInfo(NULL, &p, (long)outer.len);
+		}
+		content = cms ? CMS_get0_content(cms) : NULL;
+		if (content && *content) {
 			SHA256(ASN1_STRING_get0_data(*content), ASN1_STRING_length(*content),
 					digest);
-			vd_sod_clear(&parsed);
 			at = memmem(sod, sod_len, digest, sizeof(digest));
 		}
+		CMS_ContentInfo_free(cms);
 		if (tap_ok(at != NULL, "messageDigest attribute found")) {
 			at[0] ^= 0x80;
 			vd_chip_verify_image(ctx, &view, now, res);
@@ -247,6 +255,107 @@ static void test_image_tampering(void)
 	tap_is(res->verdict.status, VD_STATUS_VERIFIED, "untouched image verifies again");
 
 	vd_read_result_free(res);
+	chipimg_free(&img);
+}
+
+/*
+ * A store holding only the root and its CRL: the signer is then the
+ * certificate the SOD carries (the CMS path), chain and CRL included.
+ */
+static void test_signer_not_in_store(void)
+{
+	char dir[] = "/tmp/vitaled-chip.XXXXXX", cmd[3 * PATH_MAX];
+	struct vd_read_result *res = vd_read_result_new();
+	struct chipimg good, revoked;
+	struct vd_context *c;
+	struct vd_trust *trust;
+	struct vd_trust_info info;
+
+	if (!mkdtemp(dir) || chipimg_make(&good, "nostore", "") < 0 ||
+			chipimg_make(&revoked, "nostore-revoked", "--signer ds-revoked") < 0) {
+		tap_ok(0, "set up the root-only store");
+		vd_read_result_free(res);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "cp '%s/trust.d/root.pem' '%s/trust.d/root.crl' '%s'/",
+			chipimg_pki(), chipimg_pki(), dir);
+	if (system(cmd) != 0 || vd_trust_load(dir, NULL, NULL, &trust) < 0) {
+		tap_ok(0, "root-only store");
+	} else {
+		vd_trust_get_info(trust, &info);
+		tap_ok(info.n_roots == 1 && info.n_signers == 0 && info.n_crls == 1,
+				"root-only store: 1 root, no signer, 1 CRL");
+		c = vd_context_new(trust, NULL);
+		vd_trust_unref(trust);
+		verify_signed(c, &good, VD_FORM_CARD, res);
+		tap_is(res->verdict.status, VD_STATUS_VERIFIED,
+				"signer known only from the SOD: %s", res->verdict.reason);
+		verify_signed(c, &revoked, VD_FORM_CARD, res);
+		tap_is(res->verdict.status, VD_STATUS_REVOKED,
+				"revoked signer known only from the SOD: %s", res->verdict.reason);
+		vd_context_unref(c);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	tap_ok(system(cmd) == 0, "clean up");
+	chipimg_free(&good);
+	chipimg_free(&revoked);
+	vd_read_result_free(res);
+}
+
+/* Worker threads verify with one shared context (as the PC/SC workers do):
+ * the store's prepared signer contexts are only ever copied. */
+#define THREADS		4
+#define PER_THREAD	25
+
+struct worker {
+	pthread_t thread;
+	const struct chipimg *img;
+	uint8_t challenge[32], sig[64];
+	unsigned int verified;
+};
+
+static void *worker_run(void *data)
+{
+	struct worker *w = data;
+	struct vd_read_result *res = vd_read_result_new();
+	struct vd_chip_image view;
+	unsigned int i;
+
+	chipimg_view(w->img, VD_FORM_CARD, w->challenge, sizeof(w->challenge), w->sig,
+			sizeof(w->sig), &view);
+	for (i = 0; res && i < PER_THREAD; i++) {
+		vd_chip_verify_image(ctx, &view, now, res);
+		w->verified += res->verdict.status == VD_STATUS_VERIFIED && res->has_record;
+	}
+	vd_read_result_free(res);
+	return NULL;
+}
+
+static void test_concurrent(void)
+{
+	struct worker w[THREADS];
+	unsigned int i, verified = 0;
+	struct chipimg img;
+
+	if (chipimg_make(&img, "threads", "") < 0) {
+		tap_ok(0, "generator made the image");
+		return;
+	}
+	memset(w, 0, sizeof(w));
+	for (i = 0; i < THREADS; i++) {
+		w[i].img = &img;
+		RAND_bytes(w[i].challenge, sizeof(w[i].challenge));
+		chipimg_sign(img.chip_key, w[i].challenge, sizeof(w[i].challenge), w[i].sig);
+		if (pthread_create(&w[i].thread, NULL, worker_run, &w[i]) != 0)
+			w[i].img = NULL;
+	}
+	for (i = 0; i < THREADS; i++) {
+		if (w[i].img)
+			pthread_join(w[i].thread, NULL);
+		verified += w[i].verified;
+	}
+	tap_is(verified, THREADS * PER_THREAD, "%d threads, one context: every read verified",
+			THREADS);
 	chipimg_free(&img);
 }
 
@@ -586,6 +695,8 @@ int main(void)
 
 	test_images();
 	test_image_tampering();
+	test_signer_not_in_store();
+	test_concurrent();
 	test_io();
 
 	vd_context_unref(ctx);
