@@ -1,21 +1,55 @@
 /*
  * libFuzzer target: data groups and EF.SOD as a chip would hand them in
  * (lib/datagroups.c, lib/sod.c).  The input is a sequence of files, each a
- * top-level TLV: 61-64 DG1-DG4, 6F DG15, 77 EF.SOD, 65 legacy files.
+ * top-level TLV: 61-64 DG1-DG4, 6F DG15, 77 EF.SOD, 65 legacy files, 80
+ * the chip's answer to a zero challenge.  With $VD_FUZZ_TRUST (e.g. the
+ * test PKI's trust.d, whose signers made the seeds' EF.SOD) the whole
+ * image is also verified, signatures included.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
 #include "internal.h"
 
+#define FUZZ_NOW	1780272000	/* inside the test PKI's validity */
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The image verified in full, when a trust store is given. */
+static void verify_image(const struct vd_chip_image *img)
+{
+	static struct vd_context *ctx;
+	static struct vd_read_result *res;
+	static int tried;
+	struct vd_trust *trust;
+	const char *dir;
+
+	if (!tried) {
+		tried = 1;
+		dir = getenv("VD_FUZZ_TRUST");
+		if (dir && vd_trust_load(dir, NULL, NULL, &trust) == 0) {
+			ctx = vd_context_new(trust, NULL);
+			vd_trust_unref(trust);
+			res = vd_read_result_new();
+		}
+	}
+	if (!ctx || !res)
+		return;
+	vd_chip_verify_image(ctx, img, FUZZ_NOW, res);
+	/* Data only ever travels with a verified verdict. */
+	if (res->has_record != (res->verdict.status == VD_STATUS_VERIFIED))
+		abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const uint8_t *legacy[2] = { NULL, NULL }, *sod = NULL;
-	size_t legacy_len[2] = { 0, 0 }, sod_len = 0;
+	static const uint8_t challenge[32];
+	const uint8_t *legacy[2] = { NULL, NULL }, *sod = NULL, *answer = NULL;
+	size_t legacy_len[2] = { 0, 0 }, sod_len = 0, answer_len = 0;
+	struct vd_chip_image img;
 	struct vd_record *rec;
 	struct vd_dg_set dgs;
 	struct vd_verdict why;
@@ -41,6 +75,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sod = t.raw;
 			sod_len = t.raw_len;
 			break;
+		case 0x80:
+			answer = t.value;
+			answer_len = t.len;
+			break;
 		case 0x65:
 			if (n_legacy < 2) {
 				legacy[n_legacy] = t.raw;
@@ -65,5 +103,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		vd_sod_clear(&s);
 	}
 	OPENSSL_clear_free(rec, sizeof(*rec));
+
+	memset(&img, 0, sizeof(img));
+	img.form = VD_FORM_CARD;
+	img.dgs = dgs;
+	img.sod = sod;
+	img.sod_len = sod_len;
+	img.challenge = challenge;
+	img.challenge_len = sizeof(challenge);
+	img.aa_signature = answer;
+	img.aa_signature_len = answer_len;
+	verify_image(&img);
 	return 0;
 }
