@@ -63,6 +63,9 @@ class Rig(proc.Service):
         self.ids = []
 
     def start(self):
+        # tests start() inside a try (to skip without pcscd), then enter "with"
+        if self.pcsc:
+            return
         self.pcsc = Pcsc(debug=self.pcsc_debug, readers=self.pcsc_readers,
                          usb_driver=self.usb_driver)
         self.pcsc.start()

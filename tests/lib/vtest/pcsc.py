@@ -5,7 +5,8 @@ Stable API (other test areas import it; extend, do not change):
     from vtest.pcsc import Pcsc, HarnessUnavailable
 
     with Pcsc(workdir=None, pki=None, debug=False, readers=2) as h:
-        h.socket            # path for PCSCLITE_CSOCK_NAME (also set in os.environ)
+        h.socket            # path for PCSCLITE_CSOCK_NAME (os.environ gets a
+                            # per-process link to it: see _process_socket)
         h.env(extra=None)   # os.environ copy with PCSCLITE_CSOCK_NAME (for subprocesses)
         h.share_socket()    # other users (the daemon's) may reach the socket
         h.readers           # ["Virtual PCD 00 00", "Virtual PCD 00 01"]; with
@@ -63,6 +64,7 @@ umockdev's preload on the fake USB bus of tests/pcsc/usb-bed.py, which
 sends the add/remove uevents. The handler listens like vpcd, on port
 USB_PORT_BASE + the device number.
 """
+import atexit
 import os
 import signal
 import shutil
@@ -106,6 +108,23 @@ class HarnessUnavailable(Exception):
 def _scard():
     from smartcard import scard  # imported late: only /usr/bin/python3 has it
     return scard
+
+
+_link_dir = None
+
+
+def _process_socket(target):
+    """libpcsclite reads PCSCLITE_CSOCK_NAME once per process: pyscard here
+    reaches each new pcscd through one link, re-pointed at every start."""
+    global _link_dir
+    if _link_dir is None:
+        _link_dir = tempfile.mkdtemp(prefix="vtest-pcsc-link-")
+        os.chmod(_link_dir, 0o711)
+        atexit.register(shutil.rmtree, _link_dir, True)
+    link = os.path.join(_link_dir, "pcscd.comm")
+    os.symlink(target, link + ".new")
+    os.replace(link + ".new", link)
+    return link
 
 
 class Card:
@@ -175,7 +194,7 @@ class Pcsc(Service):
             self._start_usb()
         self._start_holder()
         self._old_env = os.environ.get("PCSCLITE_CSOCK_NAME")
-        os.environ["PCSCLITE_CSOCK_NAME"] = self.socket
+        os.environ["PCSCLITE_CSOCK_NAME"] = _process_socket(self.socket)
         self.start_pcscd()
 
     def _vpcd_entry(self, k):
