@@ -4,7 +4,8 @@
  *
  * A bad file is reported and skipped: one broken CRL must not leave a
  * clinic unable to read any card.  The store is immutable once loaded,
- * except for the cache of validated signer chains, which has its own lock.
+ * except for the cache of validated signer chains, which has its own lock
+ * (the verification context prepared for each signer is only ever copied).
  */
 #include <dirent.h>
 #include <errno.h>
