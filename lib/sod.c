@@ -283,10 +283,31 @@ static int parse_econtent(const uint8_t *buf, size_t len, struct vd_sod *sod,
 	return 0;
 }
 
+/* The CMS decoder's view of a SOD the templates above did not take, with
+ * its checks and verdicts. */
+static int open_cms(struct vd_sod *sod, const ASN1_OBJECT *want, struct vd_verdict *why,
+		const ASN1_OCTET_STRING **content)
+{
+	ASN1_OCTET_STRING **c;
+
+	sod->cms = parse_cms(sod->der, sod->der_len, keyless_ctx);
+	if (!sod->cms)
+		return malformed(why, "not a DER CMS ContentInfo");
+	if (OBJ_obj2nid(CMS_get0_type(sod->cms)) != NID_pkcs7_signed)
+		return malformed(why, "not a CMS SignedData");
+	if (!want || OBJ_cmp(CMS_get0_eContentType(sod->cms), want) != 0)
+		return malformed(why, "wrong eContentType");
+	c = CMS_get0_content(sod->cms);
+	if (!c || !*c)
+		return malformed(why, "no encapsulated content");
+	*content = *c;
+	return 0;
+}
+
 int vd_sod_parse(const uint8_t *file, size_t len, struct vd_sod *sod, struct vd_verdict *why)
 {
+	const ASN1_OCTET_STRING *content;
 	const ASN1_OBJECT *want;
-	ASN1_OCTET_STRING **content;
 	struct vd_tlv outer;
 	int r;
 
@@ -303,30 +324,14 @@ int vd_sod_parse(const uint8_t *file, size_t len, struct vd_sod *sod, struct vd_
 	sod->der_len = outer.len;
 	sod->lite = parse_lite(outer.value, outer.len, want);
 	if (sod->lite) {
-		content = &sod->lite->signed_data->encap->content;
-		goto econtent;
+		content = sod->lite->signed_data->encap->content;
+	} else {
+		r = open_cms(sod, want, why, &content);
+		if (r < 0)
+			goto fail;
 	}
-	sod->cms = parse_cms(outer.value, outer.len, keyless_ctx);
-	if (!sod->cms) {
-		r = malformed(why, "not a DER CMS ContentInfo");
-		goto fail;
-	}
-	if (OBJ_obj2nid(CMS_get0_type(sod->cms)) != NID_pkcs7_signed) {
-		r = malformed(why, "not a CMS SignedData");
-		goto fail;
-	}
-	if (!want || OBJ_cmp(CMS_get0_eContentType(sod->cms), want) != 0) {
-		r = malformed(why, "wrong eContentType");
-		goto fail;
-	}
-	content = CMS_get0_content(sod->cms);
-	if (!content || !*content) {
-		r = malformed(why, "no encapsulated content");
-		goto fail;
-	}
-econtent:
-	r = parse_econtent(ASN1_STRING_get0_data(*content), ASN1_STRING_length(*content),
-			sod, why);
+	r = parse_econtent(ASN1_STRING_get0_data(content), ASN1_STRING_length(content), sod,
+			why);
 	if (r < 0)
 		goto fail;
 	return 0;
