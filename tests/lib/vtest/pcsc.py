@@ -199,10 +199,10 @@ class Pcsc(Service):
 
     def _vpcd_entry(self, k):
         """reader.conf entry k: readers 2k and 2k+1 on TCP ports 35963 + 2k and
-        + 2k + 1.  vpcd keeps its connections in static arrays indexed by slot,
-        and pcscd loads a LIBPATH once for all its entries (one lock too), so
-        every entry past the first gets its own copy of the library; and its
-        own name (pcscd numbers readers only within one library)."""
+        + 2k + 1.  vpcd keeps its connections in static arrays indexed by slot
+        and a library is loaded once however many entries name it, so every
+        entry past the first gets its own copy of the library; and its own
+        name (with one name, pcscd called every pair "Virtual PCD 00 0x")."""
         lib, name = VPCD_LIB, "Virtual PCD"
         if k:
             lib = os.path.join(self.workdir, "libifdvpcd-%d.so" % k)
