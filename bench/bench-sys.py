@@ -32,6 +32,7 @@ Prints a human table and "bench-result: {json}" lines for bench/run.
     done, RSS so far) keep a cut-short run readable.
 """
 import argparse
+import collections
 import json
 import os
 import re
@@ -111,6 +112,7 @@ class LogTail:
         self.daemon = daemon
         self.partial = ""
         self.count = {}
+        self.recent = {}    # reader id -> its last log lines (for a report)
 
     def poll(self):
         data = self.f.read()
@@ -119,6 +121,9 @@ class LogTail:
         lines = (self.partial + data).split("\n")
         self.partial = lines.pop()
         for line in lines:
+            m = re.search(r"reader (\S+): ", line)
+            if m:
+                self.recent.setdefault(m.group(1), collections.deque(maxlen=12)).append(line)
             m = re.search(r"reader (\S+): card \d+( inserted|: \S+, ([\w-]+)| removed)", line)
             if m:
                 what = {" i": "inserted", ": ": "verdict", " r": "removed"}[m.group(2)[:2]]
@@ -159,6 +164,8 @@ def card_cycles(rig, tail, cyclers, n, pid, label, every=500, timeout=60):
     ids = [rig.ids[i] for i in range(len(cyclers))]
     base = {w: counts(tail, ids, w) for w in ("inserted", "verdict", "verified", "removed")}
     state = [None] * len(cyclers)   # None: empty; ("verdict"|"removed", count wanted, since)
+    ins = [0] * len(cyclers)        # the reader's insertion lines when its cycle began
+    anomalies = []
     started = done = 0
     t0 = time.monotonic()
     while done < n:
@@ -167,6 +174,7 @@ def card_cycles(rig, tail, cyclers, n, pid, label, every=500, timeout=60):
             st = state[i]
             if st is None:
                 if started < n:
+                    ins[i] = tail.count.get((ids[i], "inserted"), 0)
                     state[i] = ("verdict", tail.count.get((ids[i], "verdict"), 0) + 1,
                                 time.monotonic())
                     c.cmd("in")
@@ -180,6 +188,14 @@ def card_cycles(rig, tail, cyclers, n, pid, label, every=500, timeout=60):
                     raise TimeoutError("reader %s: no %s line after %d s" % (ids[i], what, timeout))
                 continue
             if what == "verdict":
+                seen = tail.count.get((ids[i], "inserted"), 0) - ins[i]
+                if seen != 1:
+                    # one plug-in seen as more than one card: say where
+                    anomalies.append("%s cycle %d, reader %s: %d insertion lines for one "
+                                     "plug-in; its last lines:\n    %s"
+                                     % (label, started, ids[i], seen,
+                                        "\n    ".join(tail.recent.get(ids[i], []))))
+                    print("progress: ANOMALY " + anomalies[-1], flush=True)
                 state[i] = ("removed", tail.count.get((ids[i], "removed"), 0) + 1,
                             time.monotonic())
                 c.cmd("out")
@@ -196,8 +212,11 @@ def card_cycles(rig, tail, cyclers, n, pid, label, every=500, timeout=60):
             tail.check()
     got = {w: counts(tail, ids, w) - v for w, v in base.items()}
     if any(v != n for v in got.values()):
-        raise RuntimeError("%s: %d cycles but %r" % (label, n, got))
-    return got
+        # the run goes on (its memory figures still mean something) and
+        # fails at the end
+        anomalies.append("%s: %d cycles but %r" % (label, n, got))
+        print("progress: ANOMALY " + anomalies[-1], flush=True)
+    return anomalies
 
 
 def qr_scans(tail, scanners, toks, n, pid, label, every=2000):
@@ -286,13 +305,13 @@ def main():
         # 10 s tokens: the replay cache holds ~10 s of scans at its steady size.
         toks = tokens(a.warmup_scans + a.scans, ttl=10)
         t0 = time.monotonic()
-        card_cycles(rig, tail, cyclers, a.warmup_cycles, pid, "warm-up")
+        anomalies = card_cycles(rig, tail, cyclers, a.warmup_cycles, pid, "warm-up")
         qr_scans(tail, scanners, toks, a.warmup_scans, pid, "warm-up")
         time.sleep(11)  # phone reads of the warm-up outlive their lifetime
         warm_rss = rss_kib(pid)
         print("progress: warm: RSS %d KiB" % warm_rss, flush=True)
         t1 = time.monotonic()
-        card_cycles(rig, tail, cyclers, a.cycles, pid, "cards")
+        anomalies += card_cycles(rig, tail, cyclers, a.cycles, pid, "cards")
         t_cards = time.monotonic() - t1
         time.sleep(2)  # quiet, like the other two readings (the loop trims malloc after 200 ms)
         cards_rss = rss_kib(pid)
@@ -310,6 +329,12 @@ def main():
         scanners = []
         status = rig.daemon.stop()
         log = rig.log()
+        if anomalies:
+            kept = os.path.join(tempfile.gettempdir(), "vitaled-bench-sys-%d" % os.getpid())
+            os.makedirs(kept, exist_ok=True)
+            shutil.copy(rig.daemon.log_path, os.path.join(kept, "vitaled.log"))
+            with open(os.path.join(kept, "pcscd.log"), "w") as f:
+                f.write(rig.pcsc.pcscd_log())
     finally:
         for c in cyclers:
             c.close()
@@ -355,7 +380,12 @@ def main():
     bad = [v for v in verdicts if v != "verified"] + [v for v in qr if v != "verified"]
     cards = a.warmup_cycles + a.cycles
     scans = a.warmup_scans + a.scans
-    if bad or status != 0 or not len(inserted) == len(verdicts) == cards or len(qr) != scans:
+    for x in anomalies:
+        print("ANOMALY " + x)
+    if anomalies:
+        print("the daemon's and pcscd's logs are kept in %s" % kept)
+    if (bad or status != 0 or not len(inserted) == len(verdicts) == cards or len(qr) != scans
+            or anomalies):
         print("WARNING: unexpected verdicts %r, exit status %s, %d insertions and %d verdicts "
               "for %d cycles, %d QR verdicts for %d scans"
               % (bad[:5], status, len(inserted), len(verdicts), cards, len(qr), scans))
