@@ -283,6 +283,14 @@ int loop_init(void)
 {
 	int err;
 
+	/*
+	 * One malloc arena for every thread.  Workers allocate a few KiB per
+	 * read, rarely at once; with an arena each, glibc opened new ones
+	 * whenever two collided, and the heap grew in ~130 KiB steps (seen:
+	 * +0.75 MiB over 5,000 card cycles on eight readers while the bytes
+	 * in use grew 27 KiB; with one arena the heap stayed the same size).
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	loop.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (loop.epfd < 0)
 		return -errno;
