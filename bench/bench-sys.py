@@ -260,6 +260,8 @@ def main():
     ap.add_argument("--warmup-scans", type=int, default=1000,
                     help="enough for the replay cache to reach its steady size")
     ap.add_argument("--scanners", type=int, default=16)
+    ap.add_argument("--pcscd-debug", action="store_true",
+                    help="pcscd -d -a (its log is kept with the daemon's on an anomaly)")
     a = ap.parse_args()
     if a.readers < 2 or a.readers % 2 or a.readers > 14:
         ap.error("--readers: an even number from 2 to 14 (pcscd and the daemon: 15 at most)")
@@ -273,7 +275,8 @@ def main():
     conf = ("[General]\nEnablePlugins = pcsc, serial\nStateDirectory = %s\n\n"
             "[serial]\nDevices = %s/scanner*\n\n[Tokens]\nClockSkew = 2\nDuplicateWindow = 0\n\n"
             "[DBus]\nPhoneReadLifetime = 10\n" % (shm, tmp))
-    rig = Rig(conf=conf, pcsc_readers=a.readers, readers=range(a.readers))
+    rig = Rig(conf=conf, pcsc_readers=a.readers, readers=range(a.readers),
+              pcsc_debug=a.pcscd_debug)
     cyclers = []
     scanners = []
     try:
