@@ -4,7 +4,8 @@
  *
  * The upper 16 bits of dwEventState count the insertions and removals
  * pcscd saw: comparing counters rather than the PRESENT bit catches a
- * card pulled and put back between two wake-ups.  When pcscd goes away
+ * card pulled and put back between two wake-ups (pcsc-counter.c: two
+ * steps, since one can be a read torn by pcscd's own update).  When pcscd goes away
  * the context is released and re-established with back-off; an inotify
  * watch on pcscd's socket directory cuts the wait short when it comes
  * back, so an absent pcscd costs no CPU.
@@ -265,12 +266,13 @@ static void reader_changed(struct mon_reader *r, SCARD_READERSTATE *st,
 	DWORD ev = st->dwEventState;
 	unsigned int counter = (unsigned int)(ev >> 16);
 	bool present = (ev & SCARD_STATE_PRESENT) && !(ev & SCARD_STATE_UNAVAILABLE);
-	bool fresh = st->dwCurrentState == SCARD_STATE_UNAWARE;
+	bool swapped = st->dwCurrentState != SCARD_STATE_UNAWARE &&
+		r->present && present && pcsc_counter_swapped(r->counter, counter);
 
 	/* INUSE/EXCLUSIVE flip when someone connects: not an event. */
-	if (r->present && (!present || (counter != r->counter && !fresh)))
+	if (r->present && (!present || swapped))
 		post(PCSC_EV_CARD_REMOVED, r->name);
-	if (present && (!r->present || (counter != r->counter && !fresh))) {
+	if (present && (!r->present || swapped)) {
 		struct pcsc_event *e = pcsc_event_new(PCSC_EV_CARD_INSERTED, r->name);
 
 		if (e) {

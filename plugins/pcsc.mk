@@ -2,13 +2,14 @@
 # phones over NFC.
 builtin_plugins += pcsc
 builtin_sources += plugins/plugins.h plugins/pcsc.c plugins/pcsc-monitor.c \
-	plugins/pcsc-worker.c plugins/pcsc-name.c
+	plugins/pcsc-worker.c plugins/pcsc-name.c plugins/pcsc-counter.c
 builtin_cflags += $(PCSC_CFLAGS)
 builtin_libadd += $(PCSC_LIBS)
 
-# Reader identity and kind, unit-tested on their own.
+# Reader identity and kind, and the event counter, unit-tested on their own.
 check_PROGRAMS += tests/unit/test-pcsc-name
-tests_unit_test_pcsc_name_SOURCES = tests/unit/test-pcsc-name.c plugins/pcsc-name.c
+tests_unit_test_pcsc_name_SOURCES = tests/unit/test-pcsc-name.c plugins/pcsc-name.c \
+	plugins/pcsc-counter.c
 TESTS += tests/unit/test-pcsc-name
 
 # Integration tests: private pcscd + vpcd + emulators + vitaled.

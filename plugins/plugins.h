@@ -32,6 +32,10 @@ bool pcsc_atr_is_contactless(const uint8_t *atr, size_t len);
 /* patterns: comma-separated, case-insensitive substrings of the name */
 bool pcsc_name_matches(const char *name, const char *patterns);
 
+/* pcsc-counter.c: was the card in a reader swapped between two reads of
+ * pcscd's event counter, the card present at both? */
+bool pcsc_counter_swapped(unsigned int before, unsigned int now);
+
 /* pcsc.c: what the threads tell the loop */
 
 enum pcsc_event_type {

@@ -1,4 +1,5 @@
-/* Reader identity and kind from PC/SC names and ATRs (plugins/pcsc-name.c). */
+/* Reader identity and kind from PC/SC names and ATRs (plugins/pcsc-name.c),
+ * and pcscd's card event counter (plugins/pcsc-counter.c). */
 #include <string.h>
 
 #include "../../plugins/plugins.h"
@@ -66,5 +67,12 @@ int main(void)
 	tap_ok(!pcsc_name_matches("Virtual PCD 00 00", ""), "empty list");
 	tap_ok(!pcsc_name_matches("Virtual PCD 00 00", " , ,"), "empty items match nothing");
 	tap_ok(!pcsc_name_matches("Virtual PCD 00 00", NULL), "no list");
+	/* the counter with the card present at both reads */
+	tap_ok(!pcsc_counter_swapped(7, 7), "same counter: the same card");
+	tap_ok(!pcsc_counter_swapped(7, 8), "one step: a read torn by pcscd's update, no new card");
+	tap_ok(pcsc_counter_swapped(7, 9), "two steps: pulled and put back");
+	tap_ok(pcsc_counter_swapped(7, 10), "three steps (a torn read, then a swap): a new card");
+	tap_ok(!pcsc_counter_swapped(0xFFFF, 0), "one step across pcscd's wrap: no new card");
+	tap_ok(pcsc_counter_swapped(0xFFFF, 1), "two steps across the wrap: a new card");
 	return tap_done();
 }
