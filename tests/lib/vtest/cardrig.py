@@ -200,11 +200,7 @@ class Cycler:
             raise RuntimeError("cycler did not start: %r" % line)
 
     def cmd(self, line):
-        self.proc.stdin.write((line + "\n").encode())
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline().decode().strip()
-        if answer != "ok":
-            raise RuntimeError("cycler: %s: %r" % (line, answer))
+        proc.command(self.proc, line, "cycler")
 
     def close(self):
         proc.kill(self.proc)

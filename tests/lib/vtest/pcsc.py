@@ -73,7 +73,7 @@ import tempfile
 import time
 
 from . import pki as _pki
-from .proc import Service, kill as _kill, on_exit, pdeathsig as _pdeathsig
+from .proc import Service, command as _command, kill as _kill, on_exit, pdeathsig as _pdeathsig
 
 SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -237,11 +237,7 @@ class Pcsc(Service):
         self.usb_root = line[1]
 
     def _usb_cmd(self, line):
-        self.usb_bed.stdin.write((line + "\n").encode())
-        self.usb_bed.stdin.flush()
-        answer = self.usb_bed.stdout.readline().decode().strip()
-        if answer != "ok":
-            raise RuntimeError("usb-bed: %s: %r" % (line, answer))
+        _command(self.usb_bed, line, "usb-bed")
 
     def usb_plug(self, dev=2, timeout=20):
         """Plug USB device dev; its reader index once pcscd lists it."""

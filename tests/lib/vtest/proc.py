@@ -76,6 +76,15 @@ class Service:
         return False
 
 
+def command(p, line, who):
+    """One line to a helper process's stdin; it must answer "ok"."""
+    p.stdin.write((line + "\n").encode())
+    p.stdin.flush()
+    answer = p.stdout.readline().decode().strip()
+    if answer != "ok":
+        raise RuntimeError("%s: %s: %r" % (who, line, answer))
+
+
 def wait_for(pred, timeout=30, step=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
