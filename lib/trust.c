@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -144,33 +143,29 @@ int vd_cert_kid(X509 *cert, uint8_t kid[VD_KID_LEN])
 /* Read a whole small regular file into a memory BIO (bounded). */
 static BIO *read_file(struct loader *ld, int dfd, const char *name, const char *path)
 {
-	struct stat st;
+	off_t size;
 	BIO *bio = NULL;
 	char *buf = NULL;
 	ssize_t n;
 	size_t got = 0;
 	int fd;
 
-	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	fd = vd_open_regular(dfd, name, &size);
 	if (fd < 0) {
-		report(ld, path, "cannot open: %s", strerror(errno));
+		report(ld, path, "cannot open: %s", vd_open_strerror(fd));
 		return NULL;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		report(ld, path, "not a regular file");
-		goto out;
-	}
-	if (st.st_size > MAX_FILE_SIZE) {
+	if (size > MAX_FILE_SIZE) {
 		report(ld, path, "too large (over %d bytes)", MAX_FILE_SIZE);
 		goto out;
 	}
-	buf = malloc(st.st_size + 1);
+	buf = malloc(size + 1);
 	if (!buf) {
 		report(ld, path, "out of memory");
 		goto out;
 	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, st.st_size - got);
+	while (got < (size_t)size) {
+		n = read(fd, buf + got, size - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
