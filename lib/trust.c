@@ -76,6 +76,7 @@ struct vd_trust {
 struct loader {
 	struct vd_trust *trust;
 	vd_trust_report_func report;
+	const struct vd_trust_visitor *visit;
 	void *user_data;
 	size_t n_objects;
 	size_t cap_signers;
@@ -292,10 +293,13 @@ static void load_pem_certs(struct loader *ld, int dfd, const char *name, const c
 		} else {
 			err = add_signer(ld, cert);
 		}
-		if (err < 0)
+		if (err < 0) {
 			report(ld, path, "certificate %u: cannot add to the store", found);
-		else
+		} else {
 			note_earliest(&trust->earliest_expiry, X509_get0_notAfter(cert));
+			if (ld->visit && ld->visit->cert)
+				ld->visit->cert(name, cert, root, ld->user_data);
+		}
 		X509_free(cert);
 	}
 	pem_done(ld, path, bio, found, "no certificate found");
@@ -325,6 +329,8 @@ static void load_crl(struct loader *ld, int dfd, const char *name, const char *p
 			trust->n_crls++;
 			note_earliest(&trust->earliest_crl_next_update,
 					X509_CRL_get0_nextUpdate(crl));
+			if (ld->visit && ld->visit->crl)
+				ld->visit->crl(name, crl, ld->user_data);
 		} else {
 			report(ld, path, "CRL %u: cannot add to the store", found);
 		}
@@ -440,7 +446,13 @@ static void trust_free(struct vd_trust *trust)
 int vd_trust_load(const char *dir, vd_trust_report_func report_func, void *user_data,
 		struct vd_trust **out)
 {
-	struct loader ld = { .report = report_func, .user_data = user_data };
+	return vd_trust_load_visit(dir, report_func, NULL, user_data, out);
+}
+
+int vd_trust_load_visit(const char *dir, vd_trust_report_func report_func,
+		const struct vd_trust_visitor *visit, void *user_data, struct vd_trust **out)
+{
+	struct loader ld = { .report = report_func, .visit = visit, .user_data = user_data };
 	struct dirent **names = NULL;
 	struct vd_trust *trust;
 	int dfd, n, i, err = 0;
