@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,6 +34,23 @@ int vd_open_regular(int dfd, const char *path, off_t *size)
 	if (size)
 		*size = st.st_size;
 	return fd;
+}
+
+FILE *vd_fopen_regular(const char *path, int *err)
+{
+	FILE *f;
+	int fd = vd_open_regular(AT_FDCWD, path, NULL);
+
+	if (fd < 0) {
+		*err = fd;
+		return NULL;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		*err = -errno;
+		close(fd);
+	}
+	return f;
 }
 
 const char *vd_open_strerror(int err)

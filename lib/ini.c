@@ -8,13 +8,11 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "vitaled-core.h"
 
@@ -185,23 +183,14 @@ int vd_ini_parse_file(struct vd_ini_parser *p, const char *path, bool missing_ok
 {
 	char line[MAX_LINE + 1];
 	struct seen seen = { 0 };
-	FILE *f = NULL;
 	ssize_t len;
-	int fd, err = 0;
+	int err = 0;
+	FILE *f;
 
 	p->file = path;
 	p->line = 0;
 	/* a FIFO or device named as configuration must not hang the reader */
-	fd = vd_open_regular(AT_FDCWD, path, NULL);
-	if (fd >= 0) {
-		f = fdopen(fd, "r");
-		if (!f) {
-			err = -errno;
-			close(fd);
-		}
-	} else {
-		err = fd;
-	}
+	f = vd_fopen_regular(path, &err);
 	if (!f) {
 		if (err == -ENOENT && missing_ok)
 			return 0;

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -289,6 +290,8 @@ const char *vd_hcert_verify(struct x509_st *signer, const uint8_t *text, size_t 
  * or socket.
  */
 int vd_open_regular(int dfd, const char *path, off_t *size);
+/* The same as a stdio stream; NULL with *err set. */
+FILE *vd_fopen_regular(const char *path, int *err);
 const char *vd_open_strerror(int err);	/* for the errors above */
 
 /* ---- configuration file syntax (lib/ini.c) ---------------------------

@@ -10,13 +10,11 @@
  * needed.  Exit 0 only for a verified document.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -116,16 +114,9 @@ static int parse_instant(const char *s, time_t *out)
  * NULL after saying why. */
 static FILE *open_file(const char *path)
 {
-	FILE *f = NULL;
-	int fd = vd_open_regular(AT_FDCWD, path, NULL), err = fd;
+	int err = 0;
+	FILE *f = vd_fopen_regular(path, &err);
 
-	if (fd >= 0) {
-		f = fdopen(fd, "r");
-		if (!f) {
-			err = -errno;
-			close(fd);
-		}
-	}
 	if (!f)
 		fprintf(stderr, "vitalectl: %s: %s\n", path, vd_open_strerror(err));
 	return f;
