@@ -17,6 +17,7 @@
 #include "vitaled-core.h"
 
 #define MAX_LINE 1024
+#define MAX_SEEN 1024	/* groups and keys tracked per file for duplicates (~40 exist) */
 
 static char *trim(char *s)
 {
@@ -111,6 +112,10 @@ static int note(struct vd_ini_parser *p, struct seen *seen, const char *group,
 					"the last value wins", key, group, seen->lines[i]);
 		return warning(p, "[%s] appears again (first at line %u)", group,
 				seen->lines[i]);
+	}
+	if (seen->n == MAX_SEEN) {
+		free(name);
+		return 0;
 	}
 	if (seen->n == seen->cap) {
 		size_t cap = seen->cap ? 2 * seen->cap : 16;
