@@ -230,14 +230,19 @@ static int on_entry(struct vd_ini_parser *p, const char *key, const char *value)
 	return add_entry(ld, key, value);
 }
 
+static void on_warning(struct vd_ini_parser *p, const char *msg)
+{
+	vitaled_warn("%s", msg);
+}
+
 int config_load(const char *path, const char *dropin_dir, bool missing_ok,
 		const struct config_schema *const *schemas,
 		char *err, size_t err_len, struct config **out)
 {
 	struct load ld = { .plugin_schemas = schemas };
 	struct vd_ini_parser p = {
-		.on_group = on_group, .on_entry = on_entry, .data = &ld,
-		.strict = true, .err = err, .err_len = err_len,
+		.on_group = on_group, .on_entry = on_entry, .on_warning = on_warning,
+		.data = &ld, .strict = true, .err = err, .err_len = err_len,
 	};
 	int ret;
 

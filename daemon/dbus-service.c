@@ -1078,9 +1078,6 @@ static DBusMessage *properties_call(DBusMessage *msg, const struct node *node,
 	bool ok;
 
 	if (!strcmp(member, "GetAll")) {
-		if (!dbus_message_has_signature(msg, "s"))
-			return dbus_message_new_error(msg, DBUS_ERROR_INVALID_ARGS,
-					"GetAll takes (s interface)");
 		dbus_message_get_args(msg, NULL, DBUS_TYPE_STRING, &iface, DBUS_TYPE_INVALID);
 		if (o && (!iface[0] || !strcmp(iface, o->iface->name) ||
 					is_standard_interface(iface))) {
@@ -1103,9 +1100,6 @@ static DBusMessage *properties_call(DBusMessage *msg, const struct node *node,
 	if (strcmp(member, "Get") && strcmp(member, "Set"))
 		return dbus_message_new_error_printf(msg, DBUS_ERROR_UNKNOWN_METHOD,
 				"no method %s in %s", member, DBUS_INTERFACE_PROPERTIES);
-	if (!dbus_message_has_signature(msg, strcmp(member, "Get") ? "ssv" : "ss"))
-		return dbus_message_new_error_printf(msg, DBUS_ERROR_INVALID_ARGS,
-				"%s takes (%s)", member, strcmp(member, "Get") ? "ssv" : "ss");
 	dbus_message_get_args(msg, NULL, DBUS_TYPE_STRING, &iface, DBUS_TYPE_STRING, &name,
 			DBUS_TYPE_INVALID);
 	if (!o || (iface[0] && strcmp(iface, o->iface->name)))
@@ -1192,6 +1186,65 @@ static DBusMessage *get_managed_objects(DBusMessage *msg)
 
 /* ---- method dispatch ---------------------------------------------------- */
 
+/* The standard methods answered here (Peer is libdbus's own), with their
+ * input signatures; our interfaces' methods carry theirs in struct method. */
+static const struct {
+	const char *iface;
+	const char *member;
+	const char *in_sig;
+} standard_methods[] = {
+	{ DBUS_INTERFACE_INTROSPECTABLE, "Introspect", "" },
+	{ DBUS_INTERFACE_PROPERTIES, "Get", "ss" },
+	{ DBUS_INTERFACE_PROPERTIES, "GetAll", "s" },
+	{ DBUS_INTERFACE_PROPERTIES, "Set", "ssv" },
+	{ DBUS_INTERFACE_OBJECT_MANAGER, "GetManagedObjects", "" },
+};
+
+static const struct method *find_method(const struct node *node, const char *iface,
+		const char *member)
+{
+	const struct method *m;
+
+	if (!node->obj || (iface && strcmp(iface, node->obj->iface->name)))
+		return NULL;
+	for (m = node->obj->iface->methods; m->name; m++)
+		if (!strcmp(m->name, member))
+			return m;
+	return NULL;
+}
+
+/*
+ * The one place where every call's arguments are checked against its
+ * method's input signature (doc/dbus-api.md).  false with *error set to
+ * InvalidArgs (NULL when out of memory); true when they match or the
+ * method is unknown (the dispatch then says so).
+ */
+static bool arguments_ok(DBusMessage *msg, const struct node *node, const char *iface,
+		const char *member, DBusMessage **error)
+{
+	const struct method *m;
+	const char *sig = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(standard_methods) / sizeof(standard_methods[0]); i++)
+		if (iface && !strcmp(iface, standard_methods[i].iface) &&
+				!strcmp(member, standard_methods[i].member))
+			sig = standard_methods[i].in_sig;
+	if (!sig) {
+		m = find_method(node, iface, member);
+		if (!m)
+			return true;
+		sig = m->in_sig;
+		iface = node->obj->iface->name;
+	}
+	if (dbus_message_has_signature(msg, sig))
+		return true;
+	*error = dbus_message_new_error_printf(msg, DBUS_ERROR_INVALID_ARGS,
+			"%s.%s takes (%s), not (%s)", iface, member, sig,
+			dbus_message_get_signature(msg));
+	return false;
+}
+
 static DBusMessage *interface_call(DBusMessage *msg, const struct node *node,
 		const char *iface, const char *member)
 {
@@ -1201,17 +1254,11 @@ static DBusMessage *interface_call(DBusMessage *msg, const struct node *node,
 		return dbus_message_new_error_printf(msg, DBUS_ERROR_UNKNOWN_INTERFACE,
 				"no interface \"%s\" at %s", iface ? iface : "",
 				dbus_message_get_path(msg));
-	for (m = node->obj->iface->methods; m->name; m++) {
-		if (strcmp(m->name, member))
-			continue;
-		if (!dbus_message_has_signature(msg, m->in_sig))
-			return dbus_message_new_error_printf(msg, DBUS_ERROR_INVALID_ARGS,
-					"%s.%s takes (%s)", node->obj->iface->name, member,
-					m->in_sig);
-		return m->func(msg, node->obj);
-	}
-	return dbus_message_new_error_printf(msg, DBUS_ERROR_UNKNOWN_METHOD,
-			"no method %s in %s", member, node->obj->iface->name);
+	m = find_method(node, iface, member);
+	if (!m)
+		return dbus_message_new_error_printf(msg, DBUS_ERROR_UNKNOWN_METHOD,
+				"no method %s in %s", member, node->obj->iface->name);
+	return m->func(msg, node->obj);
 }
 
 static DBusHandlerResult handle_message(DBusConnection *conn, DBusMessage *msg, void *data)
@@ -1227,6 +1274,8 @@ static DBusHandlerResult handle_message(DBusConnection *conn, DBusMessage *msg, 
 	if (!resolve(path, &node))
 		reply = dbus_message_new_error_printf(msg, DBUS_ERROR_UNKNOWN_OBJECT,
 				"no object at %s (the card or reader may be gone)", path);
+	else if (!arguments_ok(msg, &node, iface, member, &reply))
+		;	/* reply: InvalidArgs (NULL when out of memory) */
 	else if (iface && !strcmp(iface, DBUS_INTERFACE_INTROSPECTABLE) &&
 			!strcmp(member, "Introspect"))
 		reply = introspect(msg, &node);

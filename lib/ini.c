@@ -17,6 +17,7 @@
 #include "vitaled-core.h"
 
 #define MAX_LINE 1024
+#define MAX_SEEN 1024	/* groups and keys tracked per file for duplicates (~40 exist) */
 
 static char *trim(char *s)
 {
@@ -46,9 +47,100 @@ int vd_ini_error(struct vd_ini_parser *p, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static int parse_line(struct vd_ini_parser *p, char *line)
+/*
+ * What one file has set so far, to warn about a group or key given twice
+ * in it: the later one silently wins, which is rarely what was meant.
+ * (A drop-in overriding the main file is the point of drop-ins: no warning.)
+ */
+struct seen {
+	char **names;		/* "[Group]" or "Group\nKey" */
+	unsigned int *lines;
+	size_t n, cap;
+	char group[MAX_LINE + 1];
+};
+
+static void seen_clear(struct seen *seen)
+{
+	size_t i;
+
+	for (i = 0; i < seen->n; i++)
+		free(seen->names[i]);
+	free(seen->names);
+	free(seen->lines);
+}
+
+static int warning(struct vd_ini_parser *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int warning(struct vd_ini_parser *p, const char *fmt, ...)
+{
+	char msg[MAX_LINE + 256];
+	va_list ap;
+	int n;
+
+	if (!p->on_warning)
+		return 0;
+	n = snprintf(msg, sizeof(msg), "%s:%u: ", p->file, p->line);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
+	va_end(ap);
+	p->on_warning(p, msg);
+	return 0;
+}
+
+/* 0 after warning if name was seen in this file before; -ENOMEM */
+static int note(struct vd_ini_parser *p, struct seen *seen, const char *group,
+		const char *key)
+{
+	size_t i, len = strlen(group) + (key ? strlen(key) + 2 : 3);
+	char *name = malloc(len);
+
+	if (!name)
+		return -ENOMEM;
+	if (key)
+		snprintf(name, len, "%s\n%s", group, key);
+	else
+		snprintf(name, len, "[%s]", group);
+	for (i = 0; i < seen->n; i++) {
+		if (strcmp(seen->names[i], name))
+			continue;
+		free(name);
+		if (key)
+			return warning(p, "'%s' is set again in [%s] (first at line %u): "
+					"the last value wins", key, group, seen->lines[i]);
+		return warning(p, "[%s] appears again (first at line %u)", group,
+				seen->lines[i]);
+	}
+	if (seen->n == MAX_SEEN) {
+		free(name);
+		return 0;
+	}
+	if (seen->n == seen->cap) {
+		size_t cap = seen->cap ? 2 * seen->cap : 16;
+		char **names = realloc(seen->names, cap * sizeof(*names));
+		unsigned int *lines;
+
+		if (names)
+			seen->names = names;
+		lines = names ? realloc(seen->lines, cap * sizeof(*lines)) : NULL;
+		if (!lines) {
+			free(name);
+			return -ENOMEM;
+		}
+		seen->lines = lines;
+		seen->cap = cap;
+	}
+	seen->names[seen->n] = name;
+	seen->lines[seen->n++] = p->line;
+	return 0;
+}
+
+static int parse_line(struct vd_ini_parser *p, struct seen *seen, char *line)
 {
 	char *s = trim(line), *eq;
+	int err;
 
 	if (*s == '\0' || *s == '#' || *s == ';')
 		return 0;
@@ -58,43 +150,78 @@ static int parse_line(struct vd_ini_parser *p, char *line)
 		if (!close || close[1] != '\0')
 			return p->strict ? vd_ini_error(p, "a group header must look like [Group]") : 0;
 		*close = '\0';
-		return p->on_group(p, trim(s + 1));
+		s = trim(s + 1);
+		snprintf(seen->group, sizeof(seen->group), "%s", s);
+		err = note(p, seen, s, NULL);
+		return err < 0 ? err : p->on_group(p, s);
 	}
 	eq = strchr(s, '=');
 	if (!eq)
 		return p->strict ? vd_ini_error(p, "expected 'Key = Value' or [Group]") : 0;
 	*eq = '\0';
-	return p->on_entry(p, trim(s), trim(eq + 1));
+	s = trim(s);
+	err = note(p, seen, seen->group, s);
+	return err < 0 ? err : p->on_entry(p, s, trim(eq + 1));
+}
+
+/* One line without its '\n' into line (MAX_LINE + 1 bytes): its length,
+ * -ENODATA at the end of the file, -E2BIG, or -EIO. */
+static ssize_t read_line(FILE *f, char *line)
+{
+	size_t n = 0;
+	int c;
+
+	while ((c = getc(f)) != EOF && c != '\n') {
+		if (n == MAX_LINE)
+			return -E2BIG;
+		line[n++] = (char)c;
+	}
+	if (c == EOF && ferror(f))
+		return -EIO;
+	if (c == EOF && n == 0)
+		return -ENODATA;
+	line[n] = '\0';
+	return (ssize_t)n;
 }
 
 int vd_ini_parse_file(struct vd_ini_parser *p, const char *path, bool missing_ok)
 {
-	char line[MAX_LINE + 2];
-	FILE *f;
+	char line[MAX_LINE + 1];
+	struct seen seen = { 0 };
+	ssize_t len;
 	int err = 0;
+	FILE *f;
 
 	p->file = path;
 	p->line = 0;
-	f = fopen(path, "re");
+	/* a FIFO or device named as configuration must not hang the reader */
+	f = vd_fopen_regular(path, &err);
 	if (!f) {
-		if (errno == ENOENT && missing_ok)
+		if (err == -ENOENT && missing_ok)
 			return 0;
-		err = -errno;
-		vd_ini_error(p, "cannot open: %s", strerror(-err));
+		vd_ini_error(p, "cannot open: %s", vd_open_strerror(err));
 		return err;
 	}
 	/* Every file starts outside any group. */
 	err = p->on_group(p, NULL);
-	while (!err && fgets(line, sizeof(line), f)) {
+	while (!err) {
 		p->line++;
-		if (!strchr(line, '\n') && !feof(f)) {
-			err = vd_ini_error(p, "line longer than %d characters", MAX_LINE);
+		errno = 0;
+		len = read_line(f, line);
+		if (len == -ENODATA)
 			break;
-		}
-		line[strcspn(line, "\n")] = '\0';
-		err = parse_line(p, line);
+		if (len == -EIO)
+			err = vd_ini_error(p, "read error: %s", strerror(errno ? errno : EIO));
+		else if (len == -E2BIG)
+			err = vd_ini_error(p, "line longer than %d characters", MAX_LINE);
+		else if (strlen(line) != (size_t)len)
+			err = vd_ini_error(p, "NUL byte at column %zu: not a text file",
+					strlen(line) + 1);
+		else
+			err = parse_line(p, &seen, line);
 	}
 	fclose(f);
+	seen_clear(&seen);
 	return err;
 }
 

@@ -162,6 +162,18 @@ EVP_PKEY_CTX *vd_trust_signer_verify_ctx(const struct vd_trust *trust, const X50
 /* Full chain validations done so far (cache misses): tests and bench
  * check that a repeat signer costs none. */
 unsigned int vd_trust_chain_validations(struct vd_trust *trust);
+/*
+ * vd_trust_load(), telling the visitor about every certificate and CRL the
+ * store took (name: the file in dir; objects borrowed for the call), in
+ * load order, so that a tool lists what the daemon loads, not its own
+ * reading of the files.
+ */
+struct vd_trust_visitor {
+	void (*cert)(const char *name, X509 *cert, bool root, void *user_data);
+	void (*crl)(const char *name, X509_CRL *crl, void *user_data);
+};
+int vd_trust_load_visit(const char *dir, vd_trust_report_func report,
+		const struct vd_trust_visitor *visit, void *user_data, struct vd_trust **out);
 /* Roots (and CRLs) as an X509_STORE for CMS_verify; borrowed. */
 X509_STORE *vd_trust_store(const struct vd_trust *trust);
 bool vd_trust_is_opposed(const struct vd_trust *trust, const char *serial);

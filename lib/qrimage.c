@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jpeglib.h>
@@ -293,34 +292,25 @@ int vd_qr_scan_image(const uint8_t *buf, size_t len,
 
 int vd_qr_scan_file(const char *path, uint8_t *out, size_t out_size, size_t *out_len)
 {
-	struct stat st;
 	uint8_t *buf;
+	off_t size;
 	size_t got = 0;
 	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = vd_open_regular(AT_FDCWD, path, &size);
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	if (st.st_size > VD_IMAGE_MAX_FILE) {
+		return fd;
+	if (size > VD_IMAGE_MAX_FILE) {
 		close(fd);
 		return -EFBIG;
 	}
-	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	buf = malloc(size ? (size_t)size : 1);
 	if (!buf) {
 		close(fd);
 		return -ENOMEM;
 	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+	while (got < (size_t)size) {
+		ssize_t r = read(fd, buf + got, (size_t)size - got);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -351,6 +341,6 @@ const char *vd_qr_strerror(int err)
 	case -ENOMEM:
 		return "out of memory";
 	default:
-		return strerror(-err);
+		return vd_open_strerror(err);
 	}
 }

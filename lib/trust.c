@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -77,6 +76,7 @@ struct vd_trust {
 struct loader {
 	struct vd_trust *trust;
 	vd_trust_report_func report;
+	const struct vd_trust_visitor *visit;
 	void *user_data;
 	size_t n_objects;
 	size_t cap_signers;
@@ -144,33 +144,29 @@ int vd_cert_kid(X509 *cert, uint8_t kid[VD_KID_LEN])
 /* Read a whole small regular file into a memory BIO (bounded). */
 static BIO *read_file(struct loader *ld, int dfd, const char *name, const char *path)
 {
-	struct stat st;
+	off_t size;
 	BIO *bio = NULL;
 	char *buf = NULL;
 	ssize_t n;
 	size_t got = 0;
 	int fd;
 
-	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	fd = vd_open_regular(dfd, name, &size);
 	if (fd < 0) {
-		report(ld, path, "cannot open: %s", strerror(errno));
+		report(ld, path, "cannot open: %s", vd_open_strerror(fd));
 		return NULL;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		report(ld, path, "not a regular file");
-		goto out;
-	}
-	if (st.st_size > MAX_FILE_SIZE) {
+	if (size > MAX_FILE_SIZE) {
 		report(ld, path, "too large (over %d bytes)", MAX_FILE_SIZE);
 		goto out;
 	}
-	buf = malloc(st.st_size + 1);
+	buf = malloc(size + 1);
 	if (!buf) {
 		report(ld, path, "out of memory");
 		goto out;
 	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, st.st_size - got);
+	while (got < (size_t)size) {
+		n = read(fd, buf + got, size - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -297,10 +293,13 @@ static void load_pem_certs(struct loader *ld, int dfd, const char *name, const c
 		} else {
 			err = add_signer(ld, cert);
 		}
-		if (err < 0)
+		if (err < 0) {
 			report(ld, path, "certificate %u: cannot add to the store", found);
-		else
+		} else {
 			note_earliest(&trust->earliest_expiry, X509_get0_notAfter(cert));
+			if (ld->visit && ld->visit->cert)
+				ld->visit->cert(name, cert, root, ld->user_data);
+		}
 		X509_free(cert);
 	}
 	pem_done(ld, path, bio, found, "no certificate found");
@@ -330,6 +329,8 @@ static void load_crl(struct loader *ld, int dfd, const char *name, const char *p
 			trust->n_crls++;
 			note_earliest(&trust->earliest_crl_next_update,
 					X509_CRL_get0_nextUpdate(crl));
+			if (ld->visit && ld->visit->crl)
+				ld->visit->crl(name, crl, ld->user_data);
 		} else {
 			report(ld, path, "CRL %u: cannot add to the store", found);
 		}
@@ -445,7 +446,13 @@ static void trust_free(struct vd_trust *trust)
 int vd_trust_load(const char *dir, vd_trust_report_func report_func, void *user_data,
 		struct vd_trust **out)
 {
-	struct loader ld = { .report = report_func, .user_data = user_data };
+	return vd_trust_load_visit(dir, report_func, NULL, user_data, out);
+}
+
+int vd_trust_load_visit(const char *dir, vd_trust_report_func report_func,
+		const struct vd_trust_visitor *visit, void *user_data, struct vd_trust **out)
+{
+	struct loader ld = { .report = report_func, .visit = visit, .user_data = user_data };
 	struct dirent **names = NULL;
 	struct vd_trust *trust;
 	int dfd, n, i, err = 0;

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
 #include <time.h>
 
 /* ---- verdicts ------------------------------------------------------- */
@@ -257,7 +259,7 @@ void vd_token_verify(struct vd_context *ctx, struct vd_replay *replay,
  * in binary mode.  The first QR code's bytes go to out.  Errors: -ENODATA
  * no QR code, -EPROTONOSUPPORT not an image we read, -EINVAL damaged,
  * -EFBIG too large, -ENOBUFS content longer than out_size, -ENOMEM, or
- * the errno of opening the file.
+ * what vd_open_regular() gives.
  */
 #define VD_IMAGE_MAX_SIDE	8192u			/* pixels */
 #define VD_IMAGE_MAX_FILE	(32u * 1024 * 1024)	/* bytes */
@@ -281,6 +283,17 @@ struct x509_st;
 const char *vd_hcert_verify(struct x509_st *signer, const uint8_t *text, size_t len,
 		time_t at, size_t max_inflated, struct vd_verdict *out);
 
+/* ---- files named by a user (lib/file.c) ------------------------------
+ * Opens path (relative to dfd, or AT_FDCWD) for reading without blocking
+ * and only if it is a regular file: the fd (and its size when size is not
+ * NULL), or -errno, -EISDIR for a directory, -ESPIPE for a FIFO, device
+ * or socket.
+ */
+int vd_open_regular(int dfd, const char *path, off_t *size);
+/* The same as a stdio stream; NULL with *err set. */
+FILE *vd_fopen_regular(const char *path, int *err);
+const char *vd_open_strerror(int err);	/* for the errors above */
+
 /* ---- configuration file syntax (lib/ini.c) ---------------------------
  * Tokenizes "[Group]" / "Key = Value" files; callbacks decide what is
  * valid.  on_group gets NULL at the start of each file.  Callbacks return
@@ -289,6 +302,8 @@ const char *vd_hcert_verify(struct x509_st *signer, const uint8_t *text, size_t 
 struct vd_ini_parser {
 	int (*on_group)(struct vd_ini_parser *p, const char *group);
 	int (*on_entry)(struct vd_ini_parser *p, const char *key, const char *value);
+	/* optional: "file:line: what" for a group or key given twice in one file */
+	void (*on_warning)(struct vd_ini_parser *p, const char *msg);
 	void *data;
 	bool strict;		/* syntax errors are errors (else skipped) */
 	char *err;		/* "file:line: what is wrong" */

@@ -79,6 +79,31 @@ def test_config_errors(t):
     t.ok(r.returncode == 0, "a valid configuration with drop-ins passes --check-config", r.stderr)
     r = run(["--config", os.path.join(work, "missing.conf"), "--check-config"])
     t.ok(r.returncode == 78 and "cannot open" in r.stderr, "a --config file that does not exist is an error", r.stderr)
+    # What cannot be read is an error, never "valid": a directory, a FIFO (without
+    # blocking on it), a file whose read fails.
+    fifo = os.path.join(work, "fifo.conf")
+    os.mkfifo(fifo)
+    for what, path, msg in (("a directory", work, "Is a directory"),
+                            ("a FIFO", fifo, "not a regular file"),
+                            ("a file whose read fails", "/proc/self/mem", "read error")):
+        r = run(["--config", path, "--check-config"])
+        t.ok(r.returncode == 78 and msg in r.stderr and "valid" not in r.stdout,
+             "--check-config --config <%s>: exit 78, %s" % (what, msg), r.stdout + r.stderr)
+    path = write("nul.conf", "[Tokens]\nMaxAge = 60\x00\n")
+    r = run(["--config", path, "--check-config"])
+    t.ok(r.returncode == 78 and ("%s:2: NUL byte at column 12" % path) in r.stderr
+         and "longer" not in r.stderr, "a NUL byte is reported as one, with its line and column",
+         r.stderr)
+    # A group or key given twice in one file: accepted (the last wins), with a warning
+    # naming both lines; a drop-in overriding the main file is not warned about.
+    path = write("dup.conf", "[Tokens]\nMaxAge = 60\n[Trust]\n[Tokens]\nMaxAge = 70\n")
+    r = run(["--config", path, "--check-config"])
+    t.ok(r.returncode == 0 and ("%s:4: [Tokens] appears again (first at line 1)" % path) in r.stderr
+         and ("%s:5: 'MaxAge' is set again in [Tokens] (first at line 2)" % path) in r.stderr,
+         "a duplicate group and key are warned about with file:line", r.stderr)
+    r = run(["--config", os.path.join(work, "good.conf"), "--check-config"])
+    t.ok(r.returncode == 0 and "warning" not in r.stderr,
+         "drop-ins overriding a key are not warned about", r.stderr)
 
 
 def test_plugins(t):

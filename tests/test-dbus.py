@@ -276,6 +276,21 @@ def test_errors(t, bus, h, d):
         t.eq(r.get("error"), "org.vitaled.Error.InvalidArguments", "bad date %r refused" % bad)
     r = bus.call_as("member", path, CARD1, "GetBeneficiaries", 3)
     t.eq(r.get("error"), "org.freedesktop.DBus.Error.InvalidArgs", "wrong signature refused")
+    # Every method, the standard ones too, checks its input signature.
+    props = "org.freedesktop.DBus.Properties"
+    for c in (("/org/vitaled", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", "x"),
+              (path, "org.freedesktop.DBus.Introspectable", "Introspect", "x"),
+              ("/", "org.freedesktop.DBus.Introspectable", "Introspect", 1),
+              (path, props, "GetAll"), (path, props, "GetAll", CARD1, "x"),
+              (path, props, "Get", CARD1), (path, props, "Get", CARD1, 7),
+              ("/org/vitaled", MANAGER1, "GetCards", "x"),
+              (path, CARD1, "GetAffiliation", "x"), (path, CARD1, "GetBeneficiaries")):
+        r = bus.call_as("member", *c)
+        t.eq(r.get("error"), "org.freedesktop.DBus.Error.InvalidArgs",
+             "%s.%s%r: InvalidArgs" % (c[1].split(".")[-1], c[2], tuple(c[3:])))
+    r = bus.call_as("member", "/org/vitaled", "org.freedesktop.DBus.ObjectManager",
+                    "GetManagedObjects")
+    t.ok(path in r.get("ok", {}), "GetManagedObjects without arguments still answers", r)
     r = bus.call_as("member", "/org/vitaled/cards/999999", CARD1, "GetAffiliation")
     t.eq(r.get("error"), "org.freedesktop.DBus.Error.UnknownObject", "unknown card: UnknownObject")
     r = bus.call_as("root", path, "org.freedesktop.DBus.Properties", "Set", CARD1, "Status",

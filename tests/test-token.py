@@ -198,6 +198,37 @@ def test_vitalectl(t):
     p = subprocess.run([ctl, "token", "verify", "--at", "yesterday", good],
                        capture_output=True, text=True, timeout=60)
     t.eq(p.returncode, 2, "an unreadable --at is a usage error")
+    # --at: ISO 8601 with a fraction (as in the EU DCC vectors); no zone is UTC, whatever
+    # the local zone (9 h off here: read as local time the token would not be valid yet).
+    iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(NOW))
+    tokyo = dict(os.environ, TZ="Asia/Tokyo")
+    for at, want in ((iso + ".670297", "verified"), (iso, "verified"),
+                     (iso + ".5Z", "verified"),
+                     (time.strftime("%Y-%m-%dT%H:%M:%S+09:00", time.gmtime(NOW + 9 * 3600)),
+                      "verified"),
+                     (time.strftime("%Y-%m-%dT%H:%M:%S.25", time.gmtime(NOW + 600)), "expired")):
+        p = subprocess.run([ctl, "--json", "token", "verify", "--trust-dir", vpki.trust_dir(),
+                            "--at", at, good], capture_output=True, text=True, timeout=60,
+                           env=tokyo)
+        t.eq((p.returncode, p.stdout and json.loads(p.stdout)["status"]),
+             (0 if want == "verified" else 1, want), "--at %s (TZ=Asia/Tokyo): %s" % (at, want))
+    for at in (iso + ".", iso + "+9", iso[:18] + " 0", iso.replace("-01-", "-1-")):
+        p = subprocess.run([ctl, "token", "verify", "--at", at, good],
+                           capture_output=True, text=True, timeout=60)
+        t.eq(p.returncode, 2, "--at %r is refused" % at)
+    # A FIFO (or device) named as a file or an image is refused at once, never waited on.
+    with tempfile.TemporaryDirectory() as d:
+        fifo = os.path.join(d, "fifo")
+        os.mkfifo(fifo)
+        for opt in ("--file", "--image"):
+            p = subprocess.run([ctl, "token", "verify", opt, fifo], capture_output=True,
+                               text=True, timeout=60)
+            t.ok(p.returncode != 0 and "not a regular file" in p.stderr,
+                 "%s FIFO: refused as not a regular file" % opt, (p.returncode, p.stderr))
+        p = subprocess.run([ctl, "token", "verify", "--cert", fifo, "HC1:X"],
+                           capture_output=True, text=True, timeout=60)
+        t.ok(p.returncode != 0 and "not a regular file" in p.stderr,
+             "--cert FIFO: refused as not a regular file", (p.returncode, p.stderr))
 
 
 def test_vitalectl_settings(t):

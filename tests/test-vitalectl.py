@@ -142,6 +142,37 @@ def test_trust_list(t):
     r = subprocess.run([CTL, "trust", "list", "--dir", "/nonexistent/trust.d"],
                        capture_output=True, text=True)
     t.eq(r.returncode, 1, "trust list of a missing directory: exit 1")
+    # What is listed is what the daemon loads (the same loader): nothing from a file it
+    # refuses as too large, nothing from a FIFO (and no wait on it); a self-issued
+    # certificate that is not a CA is a signer (untrusted), as in the daemon.
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(trust, "root.pem")) as f:
+            root = f.read()
+        for name in ("root.pem", "ds-es256.pem"):
+            with open(os.path.join(trust, name)) as f, open(os.path.join(d, name), "w") as g:
+                g.write(f.read())
+        with open(os.path.join(d, "big.pem"), "w") as f:
+            f.write(root * (1024 * 1024 // len(root) + 1))
+        os.mkfifo(os.path.join(d, "fifo.pem"))
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=self not CA",
+                        "-addext", "basicConstraints=critical,CA:FALSE", "-days", "30",
+                        "-keyout", os.path.join(d, "self.key"),
+                        "-out", os.path.join(d, "self.pem")],
+                       check=True, capture_output=True, timeout=60)
+        r = subprocess.run([CTL, "--json", "trust", "list", "--dir", d], capture_output=True,
+                           text=True, timeout=60)
+        j = json.loads(r.stdout)
+        t.eq(([(i["kind"], i["file"], i["status"]) for i in j["items"]], j["roots"], j["signers"]),
+             ([("signer", "ds-es256.pem", "valid"), ("root", "root.pem", "valid"),
+               ("signer", "self.pem", "untrusted")], 1, 2),
+             "trust list: only what the loader took (not the refused big.pem or fifo.pem), "
+             "a self-signed non-CA as the signer it is to the daemon")
+        t.ok(any(p.startswith("big.pem: too large") for p in j["problems"])
+             and any(p.startswith("fifo.pem: ") and "not a regular file" in p
+                     for p in j["problems"]),
+             "trust list: the refused files are listed as problems, with the loader's reason",
+             j["problems"])
     # the configured directory is the default
     with tempfile.NamedTemporaryFile("w", suffix=".conf") as conf:
         conf.write("[Trust]\nDirectory = %s\n" % trust)

@@ -24,11 +24,28 @@
 
 #define TOKEN_TEXT_MAX	(256 * 1024)
 
-/* "2021-05-03T18:00:00Z", with optional fraction and a Z, ±HH:MM or
- * ±HHMM zone (all forms seen in the DCC vectors), or "@SECONDS". */
+/* n decimal digits at s (no sign, no space), or -1 */
+static int digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (; n; n--, s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	return v;
+}
+
+/*
+ * "@SECONDS", or ISO 8601 "YYYY-MM-DDTHH:MM:SS" with an optional fraction
+ * (dropped: verification is to the second) and a zone: Z, ±HH:MM or ±HHMM
+ * (all forms seen in the DCC vectors).  No zone means UTC, not local time,
+ * so that a check gives the same answer on every machine (doc/vitalectl.md).
+ */
 static int parse_instant(const char *s, time_t *out)
 {
-	int y, mo, d, h, mi, sec, n = 0, zh = 0, zm = 0;
+	int y, mo, d, h, mi, sec, zh = 0, zm = 0;
 	long long epoch;
 	struct tm tm = { 0 };
 	const char *p;
@@ -44,31 +61,41 @@ static int parse_instant(const char *s, time_t *out)
 		*out = (time_t)epoch;
 		return 0;
 	}
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-			n != 19)
+	if (strlen(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+			s[16] != ':')
 		return -EINVAL;
-	p = s + n;
+	y = digits(s, 4);
+	mo = digits(s + 5, 2);
+	d = digits(s + 8, 2);
+	h = digits(s + 11, 2);
+	mi = digits(s + 14, 2);
+	sec = digits(s + 17, 2);
+	p = s + 19;
 	if (*p == '.') {
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			;
+		if (*++p < '0' || *p > '9')
+			return -EINVAL;
+		while (*p >= '0' && *p <= '9')
+			p++;
 	}
 	if (*p == '+' || *p == '-') {
 		int sign = *p == '-' ? -1 : 1;
 
-		if (sscanf(p + 1, "%2d:%2d%n", &zh, &zm, &n) == 2 && n == 5)
-			p += 6;
-		else if (sscanf(p + 1, "%2d%2d%n", &zh, &zm, &n) == 2 && n == 4)
-			p += 5;
-		else
+		zh = digits(p + 1, 2);
+		if (zh < 0 || zh > 23)
 			return -EINVAL;
+		if (p[3] == ':')
+			p++;
+		zm = digits(p + 3, 2);
+		if (zm < 0 || zm > 59)
+			return -EINVAL;
+		p += 5;
 		zh *= sign;
 		zm *= sign;
 	} else if (*p == 'Z') {
 		p++;
-	} else {
-		return -EINVAL;
 	}
-	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+	if (*p || y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
+			mi < 0 || mi > 59 || sec < 0 || sec > 60)
 		return -EINVAL;
 	tm.tm_year = y - 1900;
 	tm.tm_mon = mo - 1;
@@ -83,17 +110,27 @@ static int parse_instant(const char *s, time_t *out)
 	return 0;
 }
 
+/* A file named on the command line, never blocking on a FIFO or device;
+ * NULL after saying why. */
+static FILE *open_file(const char *path)
+{
+	int err = 0;
+	FILE *f = vd_fopen_regular(path, &err);
+
+	if (!f)
+		fprintf(stderr, "vitalectl: %s: %s\n", path, vd_open_strerror(err));
+	return f;
+}
+
 /* The whole file, without the line end a QR scanner or editor adds. */
 static char *read_text(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "re");
+	FILE *f = open_file(path);
 	char *buf;
 	size_t n;
 
-	if (!f) {
-		fprintf(stderr, "vitalectl: %s: %s\n", path, strerror(errno));
+	if (!f)
 		return NULL;
-	}
 	buf = malloc(TOKEN_TEXT_MAX + 1);
 	if (!buf) {
 		fclose(f);
@@ -135,13 +172,11 @@ static char *read_image(const char *path, size_t *len)
 
 static X509 *load_cert(const char *path)
 {
-	FILE *f = fopen(path, "re");
+	FILE *f = open_file(path);
 	X509 *cert;
 
-	if (!f) {
-		fprintf(stderr, "vitalectl: %s: %s\n", path, strerror(errno));
+	if (!f)
 		return NULL;
-	}
 	cert = PEM_read_X509(f, NULL, NULL, NULL);
 	if (!cert) {
 		rewind(f);
@@ -247,7 +282,8 @@ static void token_usage(FILE *out)
 			"  --image IMG       read the QR code in IMG (PNG, JPEG or binary PGM)\n"
 			"  --trust-dir DIR   trust directory (default: vitaled.conf's, else %s)\n"
 			"  --cert CERT       check a plain HCERT (\"HC1:\") against this signer\n"
-			"  --at TIME         verify at TIME (ISO 8601 or @SECONDS; default now)\n"
+			"  --at TIME         verify at TIME (ISO 8601, no zone = UTC, or @SECONDS;\n"
+			"                    default now)\n"
 			"  --skew SECONDS    clock skew tolerated on token times\n"
 			"  --max-age SECONDS longest presentation lifetime accepted\n"
 			"  --allow-test-cards accept test/demo markers\n", TRUSTDIR);

@@ -3,20 +3,20 @@
  * (lib/ trust store), item by item with validity — and the same
  * inspection for `vitalectl diag`.
  */
-#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/asn1.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "vitaled-core.h"
-/* vd_trust_check_signer(): the engine's own chain check, so a signer
- * listed as valid here is one the daemon accepts. */
+/* vd_trust_load_visit() and vd_trust_check_signer(): the engine's own
+ * loader and chain check, so what is listed here is what the daemon loads
+ * and a signer listed as valid is one the daemon accepts. */
 #include "internal.h"
 #include "vitalectl.h"
 
@@ -37,26 +37,46 @@ static void name_text(const X509_NAME *name, char *buf, size_t size)
 		X509_NAME_oneline(name, buf, (int)size);
 }
 
-static struct ctl_trust_item *add_item(struct ctl_trust *t, size_t *cap)
-{
-	struct ctl_trust_item *items;
+/* What the trust loader tells us while it loads (vd_trust_load_visit). */
+struct inspect {
+	struct ctl_trust *t;
+	size_t cap;
+	X509 **signers;		/* per item: the signer to check once loaded, or NULL */
+	time_t now;
+	int err;
+};
 
-	if (t->n_items == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
+static struct ctl_trust_item *add_item(struct inspect *in, const char *name)
+{
+	struct ctl_trust *t = in->t;
+	struct ctl_trust_item *items;
+	X509 **signers;
+
+	if (in->err)
+		return NULL;
+	if (t->n_items == in->cap) {
+		size_t ncap = in->cap ? in->cap * 2 : 16;
 
 		items = realloc(t->items, ncap * sizeof(*items));
-		if (!items)
+		if (items)
+			t->items = items;
+		signers = items ? realloc(in->signers, ncap * sizeof(*signers)) : NULL;
+		if (!signers) {
+			in->err = -ENOMEM;
 			return NULL;
-		t->items = items;
-		*cap = ncap;
+		}
+		in->signers = signers;
+		in->cap = ncap;
 	}
+	in->signers[t->n_items] = NULL;
 	memset(&t->items[t->n_items], 0, sizeof(t->items[0]));
+	snprintf(t->items[t->n_items].file, sizeof(t->items[0].file), "%s", name);
 	return &t->items[t->n_items++];
 }
 
 static void add_problem(const char *path, const char *why, void *data)
 {
-	struct ctl_trust *t = data;
+	struct ctl_trust *t = ((struct inspect *)data)->t;
 	const char *base = strrchr(path, '/');
 	char **p;
 	size_t len;
@@ -81,132 +101,96 @@ static void cert_validity(struct ctl_trust_item *it, time_t now)
 		strcpy(it->status, "valid");
 }
 
-static int inspect_certs(struct ctl_trust *t, struct vd_trust *trust, const char *path,
-		const char *file, time_t now, size_t *cap)
+static void visit_cert(const char *name, X509 *cert, bool root, void *data)
 {
-	struct ctl_trust_item *it;
-	struct vd_verdict why;
-	X509 *cert;
-	BIO *bio = BIO_new_file(path, "r");
+	struct inspect *in = data;
+	struct ctl_trust_item *it = add_item(in, name);
 
-	if (!bio)
-		return 0;	/* the loader reported it */
-	while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
-		it = add_item(t, cap);
-		if (!it) {
-			X509_free(cert);
-			BIO_free(bio);
-			return -ENOMEM;
-		}
-		it->kind = X509_check_issued(cert, cert) == X509_V_OK ? CTL_TRUST_ROOT :
-			CTL_TRUST_SIGNER;
-		snprintf(it->file, sizeof(it->file), "%s", file);
-		name_text(X509_get_subject_name(cert), it->subject, sizeof(it->subject));
-		it->not_before = asn1_time(X509_get0_notBefore(cert));
-		it->not_after = asn1_time(X509_get0_notAfter(cert));
-		cert_validity(it, now);
-		if (it->kind == CTL_TRUST_SIGNER) {
-			if (vd_trust_check_signer(trust, cert, now, &why) == 0) {
-				strcpy(it->status, "valid");
-			} else {
-				snprintf(it->status, sizeof(it->status), "%s",
-						vd_status_name(why.status));
-				snprintf(it->reason, sizeof(it->reason), "%s", why.reason);
-			}
-		}
-		X509_free(cert);
-	}
-	ERR_clear_error();
-	BIO_free(bio);
-	return 0;
+	if (!it)
+		return;
+	it->kind = root ? CTL_TRUST_ROOT : CTL_TRUST_SIGNER;
+	name_text(X509_get_subject_name(cert), it->subject, sizeof(it->subject));
+	it->not_before = asn1_time(X509_get0_notBefore(cert));
+	it->not_after = asn1_time(X509_get0_notAfter(cert));
+	cert_validity(it, in->now);
+	/* a signer's chain can only be checked once the whole store is in */
+	if (!root && X509_up_ref(cert))
+		in->signers[in->t->n_items - 1] = cert;
 }
 
-static int inspect_crls(struct ctl_trust *t, const char *path, const char *file, time_t now,
-		size_t *cap)
+static void visit_crl(const char *name, X509_CRL *crl, void *data)
 {
-	struct ctl_trust_item *it;
+	struct inspect *in = data;
+	struct ctl_trust_item *it = add_item(in, name);
 	STACK_OF(X509_REVOKED) *revoked;
-	X509_CRL *crl;
-	BIO *bio = BIO_new_file(path, "r");
 
-	if (!bio)
-		return 0;
-	while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL))) {
-		it = add_item(t, cap);
-		if (!it) {
-			X509_CRL_free(crl);
-			BIO_free(bio);
-			return -ENOMEM;
-		}
-		it->kind = CTL_TRUST_CRL;
-		snprintf(it->file, sizeof(it->file), "%s", file);
-		name_text(X509_CRL_get_issuer(crl), it->subject, sizeof(it->subject));
-		it->not_before = asn1_time(X509_CRL_get0_lastUpdate(crl));
-		it->not_after = asn1_time(X509_CRL_get0_nextUpdate(crl));
-		revoked = X509_CRL_get_REVOKED(crl);
-		it->revoked = revoked ? (unsigned int)sk_X509_REVOKED_num(revoked) : 0;
-		if (it->not_after && now > it->not_after) {
-			strcpy(it->status, "stale");
-			strcpy(it->reason, "past its next update: get a fresh CRL from the issuer");
-		} else if (it->not_before && now < it->not_before) {
-			strcpy(it->status, "not-yet-valid");
-		} else {
-			strcpy(it->status, "current");
-		}
-		X509_CRL_free(crl);
+	if (!it)
+		return;
+	it->kind = CTL_TRUST_CRL;
+	name_text(X509_CRL_get_issuer(crl), it->subject, sizeof(it->subject));
+	it->not_before = asn1_time(X509_CRL_get0_lastUpdate(crl));
+	it->not_after = asn1_time(X509_CRL_get0_nextUpdate(crl));
+	revoked = X509_CRL_get_REVOKED(crl);
+	it->revoked = revoked ? (unsigned int)sk_X509_REVOKED_num(revoked) : 0;
+	if (it->not_after && in->now > it->not_after) {
+		strcpy(it->status, "stale");
+		strcpy(it->reason, "past its next update: get a fresh CRL from the issuer");
+	} else if (it->not_before && in->now < it->not_before) {
+		strcpy(it->status, "not-yet-valid");
+	} else {
+		strcpy(it->status, "current");
 	}
-	ERR_clear_error();
-	BIO_free(bio);
-	return 0;
 }
 
-static bool has_suffix(const char *name, const char *suffix)
+static void check_signer(struct vd_trust *trust, X509 *cert, time_t now,
+		struct ctl_trust_item *it)
 {
-	size_t n = strlen(name), s = strlen(suffix);
+	struct vd_verdict why;
 
-	return n > s && !strcmp(name + n - s, suffix);
+	if (vd_trust_check_signer(trust, cert, now, &why) == 0) {
+		strcpy(it->status, "valid");
+	} else {
+		snprintf(it->status, sizeof(it->status), "%s", vd_status_name(why.status));
+		snprintf(it->reason, sizeof(it->reason), "%s", why.reason);
+	}
 }
 
-static int compare_names(const struct dirent **a, const struct dirent **b)
-{
-	return strcmp((*a)->d_name, (*b)->d_name);
-}
-
+/* The store exactly as the daemon loads it: the items are what the loader
+ * took (in its order), the problems what it refused. */
 int ctl_trust_inspect(const char *dir, time_t now, struct ctl_trust *t)
 {
+	static const struct vd_trust_visitor visitor = { visit_cert, visit_crl };
+	struct inspect in = { .t = t, .now = now };
 	struct vd_trust *trust = NULL;
 	struct vd_trust_info info;
-	struct dirent **names = NULL;
-	char path[1024];
-	size_t cap = 0;
-	int i, n, ret = 0;
+	size_t i;
+	int dfd;
 
 	memset(t, 0, sizeof(*t));
 	snprintf(t->dir, sizeof(t->dir), "%s", dir);
-	if (vd_trust_load(dir, add_problem, t, &trust) < 0 || !trust)
-		return -ENOMEM;
-	vd_trust_get_info(trust, &info);
-	t->n_roots = info.n_roots;
-	t->n_signers = info.n_signers;
-	t->n_crls = info.n_crls;
-	t->n_opposed = info.n_opposed;
-	n = scandir(dir, &names, NULL, compare_names);
-	t->dir_ok = n >= 0;
-	for (i = 0; i < n; i++) {
-		const char *name = names[i]->d_name;
-
-		if (!ret && name[0] != '.' &&
-				snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path)) {
-			if (has_suffix(name, ".pem"))
-				ret = inspect_certs(t, trust, path, name, now, &cap);
-			else if (has_suffix(name, ".crl"))
-				ret = inspect_crls(t, path, name, now, &cap);
-		}
-		free(names[i]);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	t->dir_ok = dfd >= 0;
+	if (dfd >= 0)
+		close(dfd);
+	if (vd_trust_load_visit(dir, add_problem, &visitor, &in, &trust) < 0 || !trust)
+		in.err = -ENOMEM;
+	for (i = 0; i < t->n_items; i++) {
+		if (!in.signers[i])
+			continue;
+		if (trust)
+			check_signer(trust, in.signers[i], now, &t->items[i]);
+		X509_free(in.signers[i]);
 	}
-	free(names);
-	vd_trust_unref(trust);
-	return ret;
+	free(in.signers);
+	if (trust) {
+		vd_trust_get_info(trust, &info);
+		t->n_roots = info.n_roots;
+		t->n_signers = info.n_signers;
+		t->n_crls = info.n_crls;
+		t->n_opposed = info.n_opposed;
+		vd_trust_unref(trust);
+	}
+	return in.err;
 }
 
 void ctl_trust_clear(struct ctl_trust *t)
