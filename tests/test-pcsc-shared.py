@@ -13,6 +13,7 @@ the other's APDU sequence.  [pcsc] BusyWaitMax: then the verdict names
 the cause, once.  vitaled never connects exclusively and does not read a
 card again because someone else used it.
 """
+import json
 import os
 import re
 import subprocess
@@ -106,6 +107,35 @@ def waiting_seen(t, rig, what):
     t.eq(rig.verdicts(0, 0), [], "%s: nothing published while waiting" % what)
 
 
+def vitalectl(rig, *args, **kw):
+    return subprocess.Popen([os.path.join(os.environ.get("top_builddir", "."), "tools",
+                                          "vitalectl"), "--session"] + list(args),
+                            env=dict(os.environ, **rig.bus.env()), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=proc.pdeathsig, **kw)
+
+
+def vitalectl_shows_waiting(t, rig):
+    out = vitalectl(rig, "readers").communicate(timeout=30)[0]
+    t.ok(re.search(r"^\S+\s+card-present\s+waiting .*\n\s+waiting: %s$" % WAITING, out, re.M),
+         "vitalectl readers: waiting: %s" % WAITING, out)
+    watch = vitalectl(rig, "watch")
+    try:
+        lines = []
+        for _ in range(10):
+            lines.append(watch.stdout.readline())
+            if "waiting:" in lines[-1]:
+                break
+        t.ok(re.search(r"waiting: %s \(Virtual PCD 00 00\)$" % WAITING, lines[-1]),
+             "vitalectl watch: waiting: %s" % WAITING, "".join(lines))
+    finally:
+        proc.kill(watch)
+    diag = json.loads(vitalectl(rig, "--json", "diag").communicate(timeout=60)[0])
+    card = [c for c in diag["checks"] if c["check"] == "card in " + rig.pcsc.readers[0]]
+    t.ok(card and card[0]["result"] == "warn" and WAITING in card[0]["detail"]
+         and "ss -xp" in card[0]["fix"], "vitalectl diag: the card waits, and how to find the "
+         "application holding it", card)
+
+
 def test_exclusive_at_start(t, rig):
     restart(rig)
     other = Other(rig)
@@ -115,6 +145,7 @@ def test_exclusive_at_start(t, rig):
         waiting_seen(t, rig, "exclusive")
         t.ok(rig.wait(r"another application holds the card exclusively; waiting for pcscd",
                       0), "exclusive: the log names the exclusive connection")
+        vitalectl_shows_waiting(t, rig)
         # waiting for pcscd's state change, not polling
         time.sleep(0.5)
         pid = rig.pid()

@@ -16,6 +16,10 @@ reads commands on stdin, one a line, and answers one line ("ok ..." or
   burst SECONDS              connected shared, as many short transactions
                              (begin, apdus, end) as fit: "ok N" with N
                              transactions, each checked against the reference
+  window SECONDS             wait for a card, connect shared, run short
+                             transactions for SECONDS (or until the card
+                             goes), disconnect: "ok CONNECT_US T1_US T2_US ..."
+                             (the connect's time, then each transaction's)
   disconnect [reset]          SCardDisconnect, leaving the card (or resetting it)
   quit
 A card pulled or reset answers "error ...".  Used by tests/test-pcsc-shared.py
@@ -84,6 +88,34 @@ class App:
             n += 1
         return "ok %d" % n
 
+    def window(self, seconds):
+        state = s.SCARD_STATE_UNAWARE
+        while True:
+            rv, states = s.SCardGetStatusChange(self.ctx, 60000, [(self.reader, state)])
+            self.check(rv, "waiting for a card")
+            state = states[0][1] & ~s.SCARD_STATE_CHANGED
+            if state & s.SCARD_STATE_PRESENT:
+                break
+        t0 = time.monotonic()
+        self.connect("shared")
+        out = ["%d" % ((time.monotonic() - t0) * 1e6)]
+        self.latencies = []
+        end = time.monotonic() + seconds
+        try:
+            first = None
+            while time.monotonic() < end:
+                answer = self.transaction()
+                if first is not None and answer != first:
+                    raise RuntimeError("a transaction answered %s, not %s" % (answer, first))
+                first = answer
+        except RuntimeError as e:
+            if "removed" not in str(e).lower():
+                raise
+        finally:
+            s.SCardDisconnect(self.card, s.SCARD_LEAVE_CARD)
+            self.card = None
+        return "ok " + " ".join(out + ["%d" % (x * 1e6) for x in self.latencies])
+
     def run(self, line):
         cmd, *args = line.split()
         if cmd == "connect":
@@ -100,8 +132,8 @@ class App:
         elif cmd == "burst":
             self.latencies = []
             return self.burst(float(args[0]))
-        elif cmd == "latencies":
-            return "ok " + " ".join("%d" % (x * 1e6) for x in self.latencies)
+        elif cmd == "window":
+            return self.window(float(args[0]))
         elif cmd == "disconnect":
             how = s.SCARD_RESET_CARD if args == ["reset"] else s.SCARD_LEAVE_CARD
             self.check(s.SCardDisconnect(self.card, how), "disconnect")
