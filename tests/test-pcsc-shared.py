@@ -224,6 +224,25 @@ def test_killed_while_holding(t, rig):
         one_verdict(t, rig, "holder killed (%s)" % mode)
 
 
+def test_stopped_while_waiting(t, rig):
+    # SIGTERM while the worker waits for another application: a clean exit
+    for mode in ("exclusive", "transaction"):
+        restart(rig)
+        other = Other(rig)
+        try:
+            other.ask("connect " + ("exclusive" if mode == "exclusive" else "shared"))
+            if mode == "transaction":
+                other.ask("begin")
+            rig.start_vitaled()
+            rig.wait(r"reader %s: card \d+ waiting: " % rid(rig), 0)
+            status, report = rig.finish()
+            t.eq((status, report), (0, []), "stopped while waiting (%s): clean exit, no "
+                 "sanitizer report" % mode)
+            t.eq(rig.verdicts(0, 0), [], "stopped while waiting (%s): nothing published" % mode)
+        finally:
+            other.close()
+
+
 def test_longest_wait(t, rig):
     conf = rig.conf
     rig.conf = conf + "[pcsc]\nBusyWaitMax = 2\n"
@@ -298,7 +317,8 @@ def main():
         t.done()
     with rig:
         for test in (test_exclusive_at_start, test_transaction_at_start,
-                     test_short_transactions, test_killed_while_holding, test_longest_wait,
+                     test_short_transactions, test_killed_while_holding,
+                     test_stopped_while_waiting, test_longest_wait,
                      test_polite):
             t.run(test, rig)
         status, report = rig.finish()
