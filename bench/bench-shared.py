@@ -18,7 +18,6 @@ Prints p50/p95/p99/max of both, the ratio at p95 (goal <= 1.10), the
 connect latency (which waits for vitaled's transaction inside pcscd) and a
 bench-result line for bench/run.
 """
-import json
 import os
 import re
 import statistics
@@ -31,6 +30,7 @@ os.environ.setdefault("top_srcdir", SRCDIR)
 os.environ.setdefault("top_builddir", BUILDDIR)
 sys.path.insert(0, os.path.join(SRCDIR, "tests", "lib"))
 from vtest.cardrig import Rig, Cycler  # noqa: E402
+from vtest.bench import result  # noqa: E402
 from vtest import proc  # noqa: E402
 
 GOAL = 1.10
@@ -62,14 +62,6 @@ def window(rig, cyc, other, daemon_on):
     else:
         rig.pcsc.wait(0, False)
     return int(answer[1]), [int(x) for x in answer[2:]]
-
-
-def result(measure, value, floor, ratio, unit, goal, ok, detail=None):
-    r = {"measure": measure, "value": value, "floor": floor, "ratio": ratio, "unit": unit,
-         "goal": goal, "ok": ok}
-    if detail:
-        r["detail"] = detail
-    print("bench-result: " + json.dumps(r), flush=True)
 
 
 def main():

@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 from vtest.tap import Tap  # noqa: E402
 from vtest.cardrig import Rig, HarnessUnavailable, CARD_LINE  # noqa: E402
-from vtest.daemon import thread_switches  # noqa: E402
+from vtest.daemon import threads_woken  # noqa: E402
 from vtest import proc  # noqa: E402
 from smartcard import scard  # noqa: E402  (Debian's /usr/bin/python3)
 
@@ -82,6 +82,23 @@ def restart(rig, card=True):
         rig.pcsc.insert(0, profile="card")
 
 
+def holding(rig, mode):
+    """vitaled stopped, a card in reader 0, another application holding it
+    (mode: exclusive, or transaction: a shared connection and an open
+    transaction), and vitaled started: it meets the card held."""
+    restart(rig)
+    other = Other(rig)
+    try:
+        other.ask("connect " + ("exclusive" if mode == "exclusive" else "shared"))
+        if mode == "transaction":
+            other.ask("begin")
+        rig.start_vitaled()
+    except Exception:
+        other.close()
+        raise
+    return other
+
+
 def one_verdict(t, rig, what, status="verified", settle=2.0):
     """The one verdict of reader 0 in this daemon's log, after a pause in
     which no second one may come."""
@@ -137,23 +154,16 @@ def vitalectl_shows_waiting(t, rig):
 
 
 def test_exclusive_at_start(t, rig):
-    restart(rig)
-    other = Other(rig)
+    other = holding(rig, "exclusive")
     try:
-        other.ask("connect exclusive")
-        rig.start_vitaled()
         waiting_seen(t, rig, "exclusive")
         t.ok(rig.wait(r"another application holds the card exclusively; waiting for pcscd",
                       0), "exclusive: the log names the exclusive connection")
         vitalectl_shows_waiting(t, rig)
         # waiting for pcscd's state change, not polling
         time.sleep(0.5)
-        pid = rig.pid()
-        before = thread_switches(pid)
-        time.sleep(3.0)
-        after = thread_switches(pid)
-        woke = {n: after[n] - before.get(n, 0) for n in after if after[n] != before.get(n, 0)}
-        t.eq(woke, {}, "exclusive: no thread of vitaled wakes while it waits")
+        t.eq(threads_woken(rig.pid(), 3.0), {},
+             "exclusive: no thread of vitaled wakes while it waits")
         at = rig.mark()
         other.ask("disconnect")
         t.ok(rig.wait(r"reader %s: card \d+ is free; reading" % rid(rig), at),
@@ -211,13 +221,8 @@ def test_short_transactions(t, rig):
 
 def test_killed_while_holding(t, rig):
     for mode in ("exclusive", "transaction"):
-        restart(rig)
-        other = Other(rig)
+        other = holding(rig, mode)
         try:
-            other.ask("connect " + ("exclusive" if mode == "exclusive" else "shared"))
-            if mode == "transaction":
-                other.ask("begin")
-            rig.start_vitaled()
             waiting_seen(t, rig, "killed holding (%s)" % mode)
         finally:
             other.close()
@@ -227,13 +232,8 @@ def test_killed_while_holding(t, rig):
 def test_stopped_while_waiting(t, rig):
     # SIGTERM while the worker waits for another application: a clean exit
     for mode in ("exclusive", "transaction"):
-        restart(rig)
-        other = Other(rig)
+        other = holding(rig, mode)
         try:
-            other.ask("connect " + ("exclusive" if mode == "exclusive" else "shared"))
-            if mode == "transaction":
-                other.ask("begin")
-            rig.start_vitaled()
             rig.wait(r"reader %s: card \d+ waiting: " % rid(rig), 0)
             status, report = rig.finish()
             t.eq((status, report), (0, []), "stopped while waiting (%s): clean exit, no "
@@ -251,13 +251,8 @@ def test_longest_wait(t, rig):
                                           "for more than 2 s"),
                             ("transaction", "another application kept a transaction open on "
                                             "the card for more than 2 s")):
-            restart(rig)
-            other = Other(rig)
+            other = holding(rig, mode)
             try:
-                other.ask("connect " + ("exclusive" if mode == "exclusive" else "shared"))
-                if mode == "transaction":
-                    other.ask("begin")
-                rig.start_vitaled()
                 v = rig.verdict(0, 0, timeout=30)
                 t.eq((v["status"], v["reason"]), ("read-failed", cause),
                      "BusyWaitMax over (%s): the verdict names the cause" % mode)
