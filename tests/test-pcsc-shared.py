@@ -73,13 +73,16 @@ def cards_on_bus(rig):
 
 
 def restart(rig, card=True):
-    """vitaled stopped, a card in reader 0 (vitaled will see it at start)."""
+    """vitaled stopped; a card in reader 0 (vitaled will see it at start),
+    or with card=False none."""
     if rig.daemon and rig.daemon.proc and rig.daemon.proc.poll() is None:
         status, report = rig.finish()
         if status or report:
             raise RuntimeError("vitaled did not stop cleanly: %s %s" % (status, report))
     if card and 0 not in rig.pcsc.cards:
         rig.pcsc.insert(0, profile="card")
+    elif not card:
+        rig.pcsc.remove(0)
 
 
 def holding(rig, mode):
