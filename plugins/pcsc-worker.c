@@ -25,6 +25,10 @@
 /* The loop gives up on another application at wait_ms; the worker's own
  * limit is a little later, in case the loop's timer could not be set. */
 #define WAIT_SLACK_MS	2000
+/* pcscd may not announce the end of an exclusive connection: see
+ * wait_exclusive() */
+#define RECHECK_FIRST_MS	500
+#define RECHECK_MAX_MS		8000
 
 struct pcsc_worker {
 	pthread_t thread;
@@ -166,50 +170,69 @@ static void post_waiting(struct pcsc_worker *w, uint64_t generation,
 }
 
 /*
- * The reader's state as pcscd has it, or wait (up to until) for it to
- * differ from *st; abandon() cancels the wait.  SCARD_E_CANCELLED once
- * the read is abandoned or its time is up.
+ * The reader's state as pcscd has it (ms 0), or wait up to ms for it to
+ * differ from *st; abandon() cancels the wait: SCARD_E_CANCELLED, as for
+ * a read already abandoned.
  */
-static LONG reader_state(struct pcsc_worker *w, uint64_t generation,
-		const struct timespec *until, SCARD_READERSTATE *st)
+static LONG reader_state(struct pcsc_worker *w, uint64_t generation, DWORD ms,
+		SCARD_READERSTATE *st)
 {
-	struct timespec now;
-	long ms = 0;
 	bool go;
 	LONG rv;
 
-	if (until) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (until->tv_sec - now.tv_sec) * 1000 + (until->tv_nsec - now.tv_nsec) / 1000000;
-	}
 	pthread_mutex_lock(&w->lock);
-	go = !is_abandoned(w, generation) && (!until || ms > 0);
-	w->in_wait = go && until;
+	go = !is_abandoned(w, generation);
+	w->in_wait = go && ms;
 	pthread_mutex_unlock(&w->lock);
 	if (!go)
 		return SCARD_E_CANCELLED;
-	rv = SCardGetStatusChange(w->pcsc, (DWORD)ms, st, 1);
+	rv = SCardGetStatusChange(w->pcsc, ms, st, 1);
 	pthread_mutex_lock(&w->lock);
 	w->in_wait = false;
 	pthread_mutex_unlock(&w->lock);
 	if (rv == SCARD_S_SUCCESS)
 		st->dwCurrentState = st->dwEventState & ~SCARD_STATE_CHANGED;
-	return rv == SCARD_E_TIMEOUT ? SCARD_S_SUCCESS : rv;
+	return rv;
+}
+
+static long ms_until(const struct timespec *until)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (until->tv_sec - now.tv_sec) * 1000 + (until->tv_nsec - now.tv_nsec) / 1000000;
 }
 
 /*
  * Another application holds the card exclusively: wait for pcscd to
- * report it let go (no polling: SCardGetStatusChange), the card to
- * leave, the read to be abandoned or the longest wait to pass.
+ * report it let go (SCardGetStatusChange), the card to leave, the read to
+ * be abandoned or the longest wait to pass.  pcscd (1.9.9) only samples
+ * the sharing state every 400 ms in its reader thread and tells waiting
+ * clients when the sample changes: a hold shorter than that, or a release
+ * racing the sample, is never announced (seen with a killed holder).  So
+ * the wait also reads the state again after RECHECK_FIRST_MS, doubling up
+ * to RECHECK_MAX_MS: a few wake-ups while the card is held, none idle.
  */
 static LONG wait_exclusive(struct pcsc_worker *w, uint64_t generation,
 		const struct timespec *until)
 {
 	SCARD_READERSTATE st = { .szReader = w->reader, .dwCurrentState = SCARD_STATE_UNAWARE };
+	unsigned int recheck = RECHECK_FIRST_MS;
 	LONG rv;
 
 	for (;;) {
-		rv = reader_state(w, generation, until, &st);
+		long left = ms_until(until);
+		DWORD ms = st.dwCurrentState == SCARD_STATE_UNAWARE ? 0 :
+			left < (long)recheck ? (DWORD)(left > 0 ? left : 1) : recheck;
+
+		if (left <= 0)
+			return SCARD_E_SHARING_VIOLATION;
+		rv = reader_state(w, generation, ms, &st);
+		if (rv == SCARD_E_TIMEOUT) {
+			st.dwCurrentState = SCARD_STATE_UNAWARE;
+			recheck = recheck * 2 > RECHECK_MAX_MS ? RECHECK_MAX_MS : recheck * 2;
+			continue;
+		}
 		if (rv == SCARD_E_CANCELLED)
 			return SCARD_E_SHARING_VIOLATION;
 		if (rv != SCARD_S_SUCCESS)
@@ -258,7 +281,7 @@ static LONG connect_shared(struct pcsc_worker *w, uint64_t generation, unsigned 
 	pcsc_timespec_after(&until, CLOCK_MONOTONIC, wait_ms + WAIT_SLACK_MS);
 	/* we hold no handle here: INUSE is someone else's connection */
 	if (ensure_context(w) == SCARD_S_SUCCESS &&
-	    reader_state(w, generation, NULL, &st) == SCARD_S_SUCCESS &&
+	    reader_state(w, generation, 0, &st) == SCARD_S_SUCCESS &&
 	    (st.dwEventState & (SCARD_STATE_INUSE | SCARD_STATE_EXCLUSIVE))) {
 		exclusive = st.dwEventState & SCARD_STATE_EXCLUSIVE;
 		post_waiting(w, generation, PCSC_EV_READ_WAITING, exclusive);

@@ -163,10 +163,15 @@ def test_exclusive_at_start(t, rig):
         t.ok(rig.wait(r"another application holds the card exclusively; waiting for pcscd",
                       0), "exclusive: the log names the exclusive connection")
         vitalectl_shows_waiting(t, rig)
-        # waiting for pcscd's state change, not polling
+        # waiting for pcscd's state change, not polling: only the worker
+        # wakes, for its few re-checks (0.5 s doubling to 8 s: pcscd can
+        # miss a release); a 100 ms polling loop would wake it ~30 times
+        # in 3 s, with several context switches each
         time.sleep(0.5)
-        t.eq(threads_woken(rig.pid(), 3.0), {},
-             "exclusive: no thread of vitaled wakes while it waits")
+        woke = threads_woken(rig.pid(), 3.0)
+        t.diag("context switches while waiting 3 s: %s" % (woke or "none"))
+        t.ok(len(woke) <= 1 and sum(woke.values()) <= 30,
+             "exclusive: only the waiting worker wakes, a few times", woke)
         at = rig.mark()
         other.ask("disconnect")
         t.ok(rig.wait(r"reader %s: card \d+ is free; reading" % rid(rig), at),
