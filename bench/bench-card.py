@@ -19,7 +19,6 @@ emulator and the same machine load.
 Prints the APDU count of each profile, both medians and the ratio (goal:
 vitaled / floor <= 1.15), and bench-result lines for bench/run.
 """
-import json
 import os
 import re
 import statistics
@@ -33,6 +32,7 @@ os.environ.setdefault("top_srcdir", SRCDIR)
 os.environ.setdefault("top_builddir", BUILDDIR)
 sys.path.insert(0, os.path.join(SRCDIR, "tests", "lib"))
 from vtest.cardrig import Rig, Cycler  # noqa: E402
+from vtest.bench import result  # noqa: E402
 from vtest import pki  # noqa: E402
 
 GOAL = 1.15
@@ -73,14 +73,6 @@ def floor_read(floor, cyc):
     if floor.stdout.readline().strip() != "gone":
         raise RuntimeError("bench-card-floor did not see the card go")
     return int(line[1])
-
-
-def result(measure, value, floor, ratio, unit, goal, ok, detail=None):
-    r = {"measure": measure, "value": value, "floor": floor, "ratio": ratio, "unit": unit,
-         "goal": goal, "ok": ok}
-    if detail:
-        r["detail"] = detail
-    print("bench-result: " + json.dumps(r), flush=True)
 
 
 def main():

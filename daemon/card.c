@@ -146,6 +146,24 @@ void vitaled_card_complete(struct vitaled_card *card, struct vd_read_result *res
 	observer_notify(OBSERVE_CARD_CHANGED, card);
 }
 
+void vitaled_card_set_waiting(struct vitaled_card *card, const char *why)
+{
+	if (!card || card->gone || card->state == CARD_STATE_DONE)
+		return;
+	if (why) {
+		snprintf(card->waiting, sizeof(card->waiting), "%s", why);
+		card->state = CARD_STATE_WAITING;
+		vitaled_info("reader %s: card %u waiting: %s", card->reader_id, card->serial, why);
+	} else if (card->state == CARD_STATE_WAITING) {
+		card->waiting[0] = '\0';
+		card->state = CARD_STATE_READING;
+		vitaled_info("reader %s: card %u is free; reading", card->reader_id, card->serial);
+	} else {
+		return;
+	}
+	observer_notify(OBSERVE_CARD_CHANGED, card);
+}
+
 void vitaled_card_remove(struct vitaled_card *card)
 {
 	struct vitaled_reader *reader;
@@ -166,7 +184,7 @@ void vitaled_card_remove(struct vitaled_card *card)
 		observer_notify(OBSERVE_CARD_CHANGED, card);
 		return;
 	}
-	if (card->state == CARD_STATE_READING)
+	if (card->state != CARD_STATE_DONE)
 		vitaled_info("reader %s: card %u removed before the read finished; nothing published",
 				card->reader_id, card->serial);
 	else

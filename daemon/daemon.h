@@ -99,6 +99,7 @@ struct vd_context *engine_context(void);	/* borrowed */
 
 enum card_state {
 	CARD_STATE_READING,
+	CARD_STATE_WAITING,	/* another application holds the card */
 	CARD_STATE_DONE,
 };
 
@@ -116,6 +117,7 @@ struct vitaled_card {
 	struct vitaled_reader *reader;	/* NULL once detached (reader gone, phone read) */
 	char reader_id[64];		/* the source reader's stable id, kept for good */
 	enum card_state state;
+	char waiting[96];		/* WAITING: why, in plain words */
 	struct vd_read_result *result;	/* set when state is DONE */
 	time_t read_time;		/* wall clock, when the read finished */
 	struct timespec started;	/* monotonic, when the read began */

@@ -273,7 +273,13 @@ static void get_card_form(void *o, struct value *v)
 
 static void get_card_state(void *o, struct value *v)
 {
-	v->s = ((struct vitaled_card *)o)->state == CARD_STATE_DONE ? "done" : "reading";
+	static const char *const names[] = {
+		[CARD_STATE_READING] = "reading",
+		[CARD_STATE_WAITING] = "waiting",
+		[CARD_STATE_DONE] = "done",
+	};
+
+	v->s = names[((struct vitaled_card *)o)->state];
 }
 
 static void get_card_status(void *o, struct value *v)
@@ -287,7 +293,8 @@ static void get_card_reason(void *o, struct value *v)
 {
 	const struct vitaled_card *card = o;
 
-	v->s = card->result ? card->result->verdict.reason : "";
+	v->s = card->result ? card->result->verdict.reason :
+		card->state == CARD_STATE_WAITING ? card->waiting : "";
 }
 
 static void get_card_has_data(void *o, struct value *v)

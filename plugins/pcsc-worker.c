@@ -22,6 +22,13 @@
 #include "plugins.h"
 
 #define MAX_RESETS	2	/* reads restarted after someone reset the card */
+/* The loop gives up on another application at wait_ms; the worker's own
+ * limit is a little later, in case the loop's timer could not be set. */
+#define WAIT_SLACK_MS	2000
+/* pcscd may not announce the end of an exclusive connection: see
+ * wait_exclusive() */
+#define RECHECK_FIRST_MS	500
+#define RECHECK_MAX_MS		8000
 
 struct pcsc_worker {
 	pthread_t thread;
@@ -35,10 +42,12 @@ struct pcsc_worker {
 	size_t atr_len;
 	struct vd_context *ctx;
 	unsigned int timeout_ms;
+	unsigned int wait_ms;
 	atomic_uint_fast64_t abandoned;	/* reads up to this generation */
 	char reader[PCSC_NAME_MAX];
-	SCARDCONTEXT pcsc;		/* used by the thread only */
+	SCARDCONTEXT pcsc;		/* used by the thread only (and SCardCancel) */
 	bool has_pcsc;
+	bool in_wait;			/* in SCardGetStatusChange: cancel to abandon */
 };
 
 /* One read's I/O, handed to vd_chip_read() as struct vd_card_io. */
@@ -148,6 +157,93 @@ static void drop_context(struct pcsc_worker *w)
 	w->has_pcsc = false;
 }
 
+static void post_waiting(struct pcsc_worker *w, uint64_t generation,
+		enum pcsc_event_type type, bool exclusive)
+{
+	struct pcsc_event *ev = pcsc_event_new(type, w->reader);
+
+	if (!ev)
+		return;
+	ev->generation = generation;
+	ev->exclusive = exclusive;
+	pcsc_event_post(ev);
+}
+
+/*
+ * The reader's state as pcscd has it (ms 0), or wait up to ms for it to
+ * differ from *st; abandon() cancels the wait: SCARD_E_CANCELLED, as for
+ * a read already abandoned.
+ */
+static LONG reader_state(struct pcsc_worker *w, uint64_t generation, DWORD ms,
+		SCARD_READERSTATE *st)
+{
+	bool go;
+	LONG rv;
+
+	pthread_mutex_lock(&w->lock);
+	go = !is_abandoned(w, generation);
+	w->in_wait = go && ms;
+	pthread_mutex_unlock(&w->lock);
+	if (!go)
+		return SCARD_E_CANCELLED;
+	rv = SCardGetStatusChange(w->pcsc, ms, st, 1);
+	pthread_mutex_lock(&w->lock);
+	w->in_wait = false;
+	pthread_mutex_unlock(&w->lock);
+	if (rv == SCARD_S_SUCCESS)
+		st->dwCurrentState = st->dwEventState & ~SCARD_STATE_CHANGED;
+	return rv;
+}
+
+static long ms_until(const struct timespec *until)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (until->tv_sec - now.tv_sec) * 1000 + (until->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/*
+ * Another application holds the card exclusively: wait for pcscd to
+ * report it let go (SCardGetStatusChange), the card to leave, the read to
+ * be abandoned or the longest wait to pass.  pcscd (1.9.9) only samples
+ * the sharing state every 400 ms in its reader thread and tells waiting
+ * clients when the sample changes: a hold shorter than that, or a release
+ * racing the sample, is never announced (seen with a killed holder).  So
+ * the wait also reads the state again after RECHECK_FIRST_MS, doubling up
+ * to RECHECK_MAX_MS: a few wake-ups while the card is held, none idle.
+ */
+static LONG wait_exclusive(struct pcsc_worker *w, uint64_t generation,
+		const struct timespec *until)
+{
+	SCARD_READERSTATE st = { .szReader = w->reader, .dwCurrentState = SCARD_STATE_UNAWARE };
+	unsigned int recheck = RECHECK_FIRST_MS;
+	LONG rv;
+
+	for (;;) {
+		long left = ms_until(until);
+		DWORD ms = st.dwCurrentState == SCARD_STATE_UNAWARE ? 0 :
+			left < (long)recheck ? (DWORD)(left > 0 ? left : 1) : recheck;
+
+		if (left <= 0)
+			return SCARD_E_SHARING_VIOLATION;
+		rv = reader_state(w, generation, ms, &st);
+		if (rv == SCARD_E_TIMEOUT) {
+			st.dwCurrentState = SCARD_STATE_UNAWARE;
+			recheck = recheck * 2 > RECHECK_MAX_MS ? RECHECK_MAX_MS : recheck * 2;
+			continue;
+		}
+		if (rv == SCARD_E_CANCELLED)
+			return SCARD_E_SHARING_VIOLATION;
+		if (rv != SCARD_S_SUCCESS)
+			return rv;
+		if (!(st.dwEventState & SCARD_STATE_PRESENT))
+			return SCARD_E_NO_SMARTCARD;
+		if (!(st.dwEventState & SCARD_STATE_EXCLUSIVE))
+			return SCARD_S_SUCCESS;
+	}
+}
+
 static LONG connect_card(struct pcsc_worker *w, SCARDHANDLE *card, DWORD *proto)
 {
 	LONG rv = SCARD_S_SUCCESS;
@@ -167,24 +263,63 @@ static LONG connect_card(struct pcsc_worker *w, SCARDHANDLE *card, DWORD *proto)
 }
 
 /*
+ * Connect, sharing the card: never exclusively.  Another application may
+ * hold it: exclusively (pcscd refuses us until it lets go) or in a
+ * transaction (pcscd and libpcsclite block our connect and our
+ * transaction until it ends).  Either way the loop hears READ_WAITING and
+ * counts the wait against [pcsc] BusyWaitMax, not against the card.
+ * *waited: READ_WAITING was posted.
+ */
+static LONG connect_shared(struct pcsc_worker *w, uint64_t generation, unsigned int wait_ms,
+		SCARDHANDLE *card, DWORD *proto, bool *waited)
+{
+	SCARD_READERSTATE st = { .szReader = w->reader, .dwCurrentState = SCARD_STATE_UNAWARE };
+	struct timespec until;
+	bool exclusive = false;
+	LONG rv;
+
+	pcsc_timespec_after(&until, CLOCK_MONOTONIC, wait_ms + WAIT_SLACK_MS);
+	/* we hold no handle here: INUSE is someone else's connection */
+	if (ensure_context(w) == SCARD_S_SUCCESS &&
+	    reader_state(w, generation, 0, &st) == SCARD_S_SUCCESS &&
+	    (st.dwEventState & (SCARD_STATE_INUSE | SCARD_STATE_EXCLUSIVE))) {
+		exclusive = st.dwEventState & SCARD_STATE_EXCLUSIVE;
+		post_waiting(w, generation, PCSC_EV_READ_WAITING, exclusive);
+		*waited = true;
+	}
+	for (;;) {
+		rv = connect_card(w, card, proto);
+		if (rv != SCARD_E_SHARING_VIOLATION)
+			return rv;
+		if (!exclusive)
+			post_waiting(w, generation, PCSC_EV_READ_WAITING, true);
+		exclusive = *waited = true;
+		rv = wait_exclusive(w, generation, &until);
+		if (rv != SCARD_S_SUCCESS)
+			return rv;
+	}
+}
+
+/*
  * The whole read of one card, retried if another application resets it.
  * Fills ev: the result, whether the card went away, the PC/SC error.
  */
 static void read_card(struct pcsc_worker *w, const uint8_t *atr, size_t atr_len,
-		struct vd_context *ctx, unsigned int timeout_ms, struct pcsc_event *ev)
+		struct vd_context *ctx, unsigned int timeout_ms, unsigned int wait_ms,
+		struct pcsc_event *ev)
 {
 	uint64_t generation = ev->generation;
 	struct vd_read_result *res = vd_read_result_new();
 	struct read_io io = { .worker = w, .generation = generation };
 	struct vd_card_io card_io = { card_transmit, &io };
 	DWORD proto = 0;
+	bool waited = false;
 	LONG rv;
 
 	if (!res)
 		return;
-	pcsc_timespec_after(&io.deadline, CLOCK_MONOTONIC, timeout_ms);
 	ev->result = res;
-	rv = connect_card(w, &io.card, &proto);
+	rv = connect_shared(w, generation, wait_ms, &io.card, &proto, &waited);
 	if (rv != SCARD_S_SUCCESS) {
 		ev->card_gone = card_gone(rv);
 		ev->code = rv;
@@ -203,8 +338,18 @@ static void read_card(struct pcsc_worker *w, const uint8_t *atr, size_t atr_len,
 	for (int resets = 0;; resets++) {
 		io.reset = false;
 		io.last = SCARD_S_SUCCESS;
+		/* blocks while another application's transaction lasts */
 		rv = SCardBeginTransaction(io.card);
-		if (rv == SCARD_S_SUCCESS) {
+		if (rv == SCARD_S_SUCCESS && waited) {
+			post_waiting(w, generation, PCSC_EV_READ_STARTED, false);
+			waited = false;
+		}
+		/* the card's time starts now, not in the queue */
+		pcsc_timespec_after(&io.deadline, CLOCK_MONOTONIC, timeout_ms);
+		if (rv == SCARD_S_SUCCESS && is_abandoned(w, generation)) {
+			SCardEndTransaction(io.card, SCARD_LEAVE_CARD);
+			break;
+		} else if (rv == SCARD_S_SUCCESS) {
 			vd_chip_read(ctx, &card_io, atr, atr_len, time(NULL), res);
 			/* ends the transaction with the card as it is */
 			rv = SCardEndTransaction(io.card, SCARD_LEAVE_CARD);
@@ -252,7 +397,7 @@ static void *worker_thread(void *data)
 		uint8_t atr[PCSC_ATR_MAX];
 		size_t atr_len;
 		uint64_t generation;
-		unsigned int timeout_ms;
+		unsigned int timeout_ms, wait_ms;
 
 		while (!w->stop && !w->pending)
 			pthread_cond_wait(&w->cond, &w->lock);
@@ -265,13 +410,14 @@ static void *worker_thread(void *data)
 		ctx = w->ctx;
 		w->ctx = NULL;
 		timeout_ms = w->timeout_ms;
+		wait_ms = w->wait_ms;
 		pthread_mutex_unlock(&w->lock);
 
 		ev = pcsc_event_new(PCSC_EV_READ_DONE, w->reader);
 		if (ev) {
 			ev->generation = generation;
 			if (!is_abandoned(w, generation))
-				read_card(w, atr, atr_len, ctx, timeout_ms, ev);
+				read_card(w, atr, atr_len, ctx, timeout_ms, wait_ms, ev);
 			pcsc_event_post(ev);
 		}
 		vd_context_unref(ctx);
@@ -305,7 +451,7 @@ struct pcsc_worker *pcsc_worker_start(const char *reader)
 
 void pcsc_worker_read(struct pcsc_worker *w, uint64_t generation,
 		const uint8_t *atr, size_t atr_len, struct vd_context *ctx,
-		unsigned int timeout_ms)
+		unsigned int timeout_ms, unsigned int wait_ms)
 {
 	pthread_mutex_lock(&w->lock);
 	/* a read still waiting for the thread is superseded */
@@ -316,15 +462,25 @@ void pcsc_worker_read(struct pcsc_worker *w, uint64_t generation,
 	w->atr_len = atr_len <= PCSC_ATR_MAX ? atr_len : PCSC_ATR_MAX;
 	memcpy(w->atr, atr, w->atr_len);
 	w->timeout_ms = timeout_ms;
+	w->wait_ms = wait_ms;
 	w->pending = true;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+}
+
+/* A wait for another application is cut short; a cancel that comes
+ * before the wait starts is lost, and the wait ends at its own limit. */
+static void cancel_wait(struct pcsc_worker *w)
+{
+	if (w->in_wait)
+		SCardCancel(w->pcsc);
 }
 
 void pcsc_worker_abandon(struct pcsc_worker *w)
 {
 	pthread_mutex_lock(&w->lock);
 	atomic_store(&w->abandoned, w->generation);
+	cancel_wait(w);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -337,6 +493,7 @@ void pcsc_worker_stop(struct pcsc_worker *w)
 	pthread_mutex_lock(&w->lock);
 	w->stop = true;
 	atomic_store(&w->abandoned, UINT64_MAX);
+	cancel_wait(w);
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	/* a card that never answers must not hold up the daemon's exit */

@@ -24,6 +24,12 @@
  * polls some readers) reports it gone: such a failure waits this long for
  * the removal before anything else happens. */
 #define IO_GRACE_MS		1000
+/* Another application is connected when a read starts: if our transaction
+ * has not begun after this long, its transaction is what we wait for
+ * (an uncontended connect and transaction take a few ms; pcscd retries a
+ * held one every 100 ms). */
+#define BUSY_NOTICE_MS		500
+#define BUSY_TEXT		"another application is using the card"
 
 struct pcsc_reader {
 	struct pcsc_reader *next;
@@ -34,6 +40,10 @@ struct pcsc_reader {
 	struct vitaled_card *card;
 	uint64_t reading;		/* generation of the read in flight, 0 none */
 	struct vitaled_timer *watchdog;
+	struct vitaled_timer *notice;	/* BUSY_NOTICE_MS after READ_WAITING */
+	struct vitaled_timer *patience;	/* [pcsc] BusyWaitMax after READ_WAITING */
+	bool exclusive;			/* the other application holds it exclusively */
+	bool busy_shown;		/* Card1 says "waiting" */
 	struct vd_read_result *held;	/* an I/O failure waiting for IO_GRACE_MS */
 	struct vitaled_timer *hold;
 	unsigned int timeout_ms;
@@ -46,6 +56,7 @@ struct pcsc_reader {
 
 static struct {
 	bool running;
+	unsigned int busy_wait_ms;	/* [pcsc] BusyWaitMax */
 	struct pcsc_reader *readers;
 	uint64_t generation;
 	pthread_mutex_t lock;		/* the queue, shared with the threads */
@@ -136,6 +147,17 @@ static bool id_taken(const char *id)
 	return false;
 }
 
+/* The read's timers: the card's and the wait for another application. */
+static void stop_timers(struct pcsc_reader *r)
+{
+	vitaled_timer_remove(r->watchdog);
+	r->watchdog = NULL;
+	vitaled_timer_remove(r->notice);
+	r->notice = NULL;
+	vitaled_timer_remove(r->patience);
+	r->patience = NULL;
+}
+
 /* Stop whatever the reader's card was doing; its data is wiped. */
 static void drop_card(struct pcsc_reader *r)
 {
@@ -143,8 +165,7 @@ static void drop_card(struct pcsc_reader *r)
 		pcsc_worker_abandon(r->worker);
 		r->reading = 0;
 	}
-	vitaled_timer_remove(r->watchdog);
-	r->watchdog = NULL;
+	stop_timers(r);
 	vitaled_timer_remove(r->hold);
 	r->hold = NULL;
 	vd_read_result_free(r->held);
@@ -220,8 +241,7 @@ static void complete(struct pcsc_reader *r, struct vd_read_result *res)
 	vitaled_debug("reader %s: result ready %ld us after pcscd reported the card", r->id,
 			(long)((now.tv_sec - r->seen.tv_sec) * 1000000 +
 			       (now.tv_nsec - r->seen.tv_nsec) / 1000));
-	vitaled_timer_remove(r->watchdog);
-	r->watchdog = NULL;
+	stop_timers(r);
 	r->reading = 0;
 	vitaled_card_complete(r->card, res);
 }
@@ -263,8 +283,85 @@ static void start_read(struct pcsc_reader *r)
 	}
 	r->timeout_ms = vd_context_settings(ctx)->read_timeout_ms;
 	r->reading = ++pcsc.generation;
-	pcsc_worker_read(r->worker, r->reading, r->atr, r->atr_len, ctx, r->timeout_ms);
+	r->exclusive = r->busy_shown = false;
+	pcsc_worker_read(r->worker, r->reading, r->atr, r->atr_len, ctx, r->timeout_ms,
+			pcsc.busy_wait_ms);
 	vd_context_unref(ctx);
+	r->watchdog = vitaled_timer_add(r->timeout_ms + WATCHDOG_GRACE_MS, watchdog_fired, r);
+}
+
+/* ---- sharing the card with other applications ----------------------- */
+
+static void show_busy(struct pcsc_reader *r)
+{
+	r->busy_shown = true;
+	vitaled_card_set_waiting(r->card, BUSY_TEXT);
+}
+
+static void busy_notice(void *data)
+{
+	struct pcsc_reader *r = data;
+
+	r->notice = NULL;	/* freed by the loop */
+	vitaled_info("reader %s: another application's transaction is under way; "
+			"waiting for it to end", r->id);
+	show_busy(r);
+}
+
+/* [pcsc] BusyWaitMax is over: the verdict names the real cause. */
+static void patience_over(void *data)
+{
+	struct pcsc_reader *r = data;
+	char why[128];
+
+	r->patience = NULL;	/* freed by the loop */
+	if (!r->reading)
+		return;
+	pcsc_worker_abandon(r->worker);
+	snprintf(why, sizeof(why), "another application %s for more than %u s",
+			r->exclusive ? "held the card exclusively" :
+			"kept a transaction open on the card", pcsc.busy_wait_ms / 1000);
+	vitaled_warn("reader %s: %s; read abandoned", r->id, why);
+	read_failed(r, why);
+}
+
+/*
+ * The worker found another application on the card.  Its wait is not
+ * the card's time: the watchdog stops until READ_STARTED, and the
+ * longest wait is [pcsc] BusyWaitMax.
+ */
+static void read_waiting(struct pcsc_reader *r, const struct pcsc_event *ev)
+{
+	vitaled_timer_remove(r->watchdog);
+	r->watchdog = NULL;
+	if (!r->patience)
+		r->patience = vitaled_timer_add(pcsc.busy_wait_ms, patience_over, r);
+	if (!ev->exclusive) {
+		if (!r->notice && !r->busy_shown)
+			r->notice = vitaled_timer_add(BUSY_NOTICE_MS, busy_notice, r);
+		return;
+	}
+	vitaled_timer_remove(r->notice);
+	r->notice = NULL;
+	if (r->exclusive)
+		return;
+	r->exclusive = true;
+	vitaled_info("reader %s: another application holds the card exclusively; "
+			"waiting for pcscd to report it free", r->id);
+	show_busy(r);
+}
+
+static void read_started(struct pcsc_reader *r)
+{
+	vitaled_timer_remove(r->notice);
+	r->notice = NULL;
+	vitaled_timer_remove(r->patience);
+	r->patience = NULL;
+	if (r->busy_shown)
+		vitaled_card_set_waiting(r->card, NULL);
+	r->busy_shown = false;
+	/* the card's time starts now */
+	vitaled_timer_remove(r->watchdog);
 	r->watchdog = vitaled_timer_add(r->timeout_ms + WATCHDOG_GRACE_MS, watchdog_fired, r);
 }
 
@@ -336,8 +433,7 @@ static void read_done(struct pcsc_reader *r, struct pcsc_event *ev)
 	    (ev->code != SCARD_S_SUCCESS && res->verdict.status == VD_STATUS_READ_FAILED)) {
 		vitaled_debug("reader %s: card I/O failed (%s)", r->id,
 				pcsc_stringify_error(ev->code));
-		vitaled_timer_remove(r->watchdog);
-		r->watchdog = NULL;
+		stop_timers(r);
 		r->reading = 0;
 		r->held = res;
 		r->hold = vitaled_timer_add(IO_GRACE_MS, hold_expired, r);
@@ -417,6 +513,15 @@ static void handle(struct pcsc_event *ev)
 	case PCSC_EV_CARD_REMOVED:
 		drop_card(r);
 		break;
+	case PCSC_EV_READ_WAITING:
+	case PCSC_EV_READ_STARTED:
+		if (!r->reading || ev->generation != r->reading)
+			break;	/* a read abandoned meanwhile */
+		if (ev->type == PCSC_EV_READ_WAITING)
+			read_waiting(r, ev);
+		else
+			read_started(r);
+		break;
 	case PCSC_EV_READ_DONE:
 		read_done(r, ev);
 		break;
@@ -445,6 +550,8 @@ static const struct vitaled_option pcsc_options[] = {
 	{ "IgnoreReaders", VITALED_OPT_STRLIST, "", 0, 0 },
 	/* longest wait, in seconds, between two attempts to reach pcscd */
 	{ "ReconnectDelayMax", VITALED_OPT_INT, "10", 1, 600 },
+	/* longest wait, in seconds, for another application to let go of a card */
+	{ "BusyWaitMax", VITALED_OPT_INT, "120", 1, 3600 },
 	{ NULL, 0, NULL, 0, 0 },
 };
 
@@ -455,6 +562,7 @@ static int pcsc_init(void)
 	pthread_mutex_lock(&pcsc.lock);
 	pcsc.running = true;
 	pthread_mutex_unlock(&pcsc.lock);
+	pcsc.busy_wait_ms = (unsigned int)vitaled_config_int("pcsc", "BusyWaitMax") * 1000;
 	err = pcsc_monitor_start(vitaled_config_string("pcsc", "IgnoreReaders"),
 			(unsigned int)vitaled_config_int("pcsc", "ReconnectDelayMax") * 1000);
 	if (err < 0) {

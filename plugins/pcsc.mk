@@ -18,6 +18,10 @@ TESTS += tests/test-pcsc.py tests/test-pcsc-faults.py tests/test-pcsc-leak.py
 EXTRA_DIST += tests/test-pcsc.py tests/test-pcsc-faults.py tests/test-pcsc-leak.py \
 	tests/lib/vtest/cardrig.py tests/pcsc/cycler.py
 
+# Sharing the reader with another PC/SC application (a pyscard client).
+TESTS += tests/test-pcsc-shared.py
+EXTRA_DIST += tests/test-pcsc-shared.py tests/pcsc/other-app.py
+
 # Fault injection for test-pcsc-faults.py: a real reset by another
 # application right before the daemon's transaction.
 check_LTLIBRARIES += tests/pcsc/reset-inject.la

@@ -46,6 +46,8 @@ enum pcsc_event_type {
 	PCSC_EV_READER_REMOVED,
 	PCSC_EV_CARD_INSERTED,
 	PCSC_EV_CARD_REMOVED,
+	PCSC_EV_READ_WAITING,	/* another application has the card */
+	PCSC_EV_READ_STARTED,	/* after READ_WAITING: the card is ours now */
 	PCSC_EV_READ_DONE,
 };
 
@@ -57,7 +59,8 @@ struct pcsc_event {
 	size_t atr_len;
 	bool mute;			/* CARD_INSERTED: no ATR, card does not answer */
 	struct timespec seen;		/* CARD_INSERTED: when pcscd told us (monotonic) */
-	uint64_t generation;		/* READ_DONE: which read */
+	uint64_t generation;		/* READ_*: which read */
+	bool exclusive;			/* READ_WAITING: held exclusively, not just connected */
 	bool card_gone;			/* READ_DONE: the card left mid-read */
 	unsigned int reconnects;	/* READ_DONE: stale handle after a reset */
 	long code;			/* SERVICE_DOWN, READ_DONE: the PC/SC error, if any */
@@ -81,11 +84,14 @@ void pcsc_monitor_stop(void);
 struct pcsc_worker;
 
 struct pcsc_worker *pcsc_worker_start(const char *reader);
-/* Start a read (takes a reference on ctx); it ends with a READ_DONE event. */
+/* Start a read (takes a reference on ctx); it ends with a READ_DONE event.
+ * A card another application holds is waited for up to about wait_ms
+ * (READ_WAITING, then READ_STARTED); timeout_ms counts from then. */
 void pcsc_worker_read(struct pcsc_worker *worker, uint64_t generation,
 		const uint8_t *atr, size_t atr_len, struct vd_context *ctx,
-		unsigned int timeout_ms);
-/* The card left or the read is no longer wanted: stop at the next APDU. */
+		unsigned int timeout_ms, unsigned int wait_ms);
+/* The card left or the read is no longer wanted: stop at the next APDU
+ * (or stop waiting for another application). */
 void pcsc_worker_abandon(struct pcsc_worker *worker);
 /* Joins the thread; one stuck in a hung card is left to finish alone. */
 void pcsc_worker_stop(struct pcsc_worker *worker);

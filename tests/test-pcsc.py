@@ -13,7 +13,7 @@ import time
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 from vtest.tap import Tap  # noqa: E402
 from vtest.cardrig import Rig, HarnessUnavailable, family_strings  # noqa: E402
-from vtest.daemon import thread_switches  # noqa: E402
+from vtest.daemon import threads_woken  # noqa: E402
 
 APDUS = {}
 
@@ -120,11 +120,7 @@ def test_idle_without_wakeups(t, rig):
     # Longer than libpcsclite's 60 s turn of an INFINITE wait, which used to
     # wake the monitor thread every minute with readers present.
     time.sleep(2.0)
-    pid = rig.pid()
-    before = thread_switches(pid)
-    time.sleep(65.0)
-    after = thread_switches(pid)
-    woke = {n: after[n] - before.get(n, 0) for n in after if after[n] != before.get(n, 0)}
+    woke = threads_woken(rig.pid(), 65.0)
     t.eq(woke, {}, "no thread wakes in 65 s idle with %d readers present" % len(rig.ids))
 
 

@@ -254,8 +254,15 @@ static const char *verdict_fix(const char *status)
 	return "see 'vitalectl watch' while inserting the card";
 }
 
+/* pcscd never says which client holds a card: how to find it. */
+#define HOLDER_HINT "vitaled reads it as soon as the other application lets go " \
+	"([pcsc] BusyWaitMax); pcscd does not name it: 'ss -xp | grep pcscd.comm' lists " \
+	"pcscd's client connections with the inode of the other end, and " \
+	"'ss -xp | grep INODE' names the program there (the billing software, a " \
+	"browser's smart card module...)"
+
 static void check_card(struct diag *d, SCARDCONTEXT ctx, const char *reader,
-		const unsigned char *atr, DWORD atr_len)
+		const unsigned char *atr, DWORD atr_len, DWORD state)
 {
 	char name[96], hex[3 * 33 + 1] = "";
 	const struct ctl_value *card;
@@ -273,7 +280,10 @@ static void check_card(struct diag *d, SCARDCONTEXT ctx, const char *reader,
 			return;
 		}
 		status = ctl_str(card, "Status");
-		if (strcmp(ctl_str(card, "State"), "done"))
+		if (!strcmp(ctl_str(card, "State"), "waiting"))
+			add(d, RESULT_WARN, name, HOLDER_HINT, "ATR %s; waiting: %s", hex,
+					ctl_str(card, "StatusReason"));
+		else if (strcmp(ctl_str(card, "State"), "done"))
 			add(d, RESULT_INFO, name, NULL, "ATR %s; being read", hex);
 		else if (!strcmp(status, "verified") || !strcmp(status, "unverifiable"))
 			add(d, RESULT_PASS, name, NULL, "ATR %s; %s, %s", hex,
@@ -285,7 +295,10 @@ static void check_card(struct diag *d, SCARDCONTEXT ctx, const char *reader,
 		return;
 	}
 	profile = probe_profile(ctx, reader);
-	if (!profile)
+	if (!profile && (state & SCARD_STATE_EXCLUSIVE))
+		add(d, RESULT_WARN, name, HOLDER_HINT,
+				"ATR %s; another application holds the card exclusively", hex);
+	else if (!profile)
 		add(d, RESULT_WARN, name, "reinsert the card; another program may hold it exclusively",
 				"ATR %s; the card did not answer", hex);
 	else if (!strcmp(profile, "none of ours"))
@@ -358,7 +371,7 @@ static void check_pcsc(struct diag *d)
 		if (SCardGetStatusChange(ctx, 0, &state, 1) != SCARD_S_SUCCESS)
 			continue;
 		if (state.dwEventState & SCARD_STATE_PRESENT)
-			check_card(d, ctx, r, state.rgbAtr, state.cbAtr);
+			check_card(d, ctx, r, state.rgbAtr, state.cbAtr, state.dwEventState);
 		else
 			add(d, RESULT_INFO, r, NULL, "no card");
 	}

@@ -29,6 +29,8 @@ enum ctl_color ctl_status_color(const char *status)
 		return CTL_YELLOW;
 	if (!strcmp(status, "reading"))
 		return CTL_CYAN;
+	if (!strcmp(status, "waiting"))
+		return CTL_YELLOW;
 	return CTL_RED;
 }
 

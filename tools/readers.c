@@ -33,6 +33,7 @@ static void card_json(struct json *j, const struct ctl_value *card)
 	json_key_string(j, "form", ctl_str(c, "FormFactor"));
 	json_key_string(j, "state", ctl_str(c, "State"));
 	json_key_string(j, "status", ctl_str(c, "Status"));
+	json_key_string(j, "reason", ctl_str(c, "StatusReason"));
 	json_object_end(j);
 }
 
@@ -81,8 +82,9 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 		const struct ctl_value *card = card_of(cards, nc, readers[i]->key);
 		const struct ctl_value *c = card ?
 			ctl_object_iface(card, VITALED_DBUS_CARD_INTERFACE) : NULL;
-		const char *status = c ? (strcmp(ctl_str(c, "State"), "done") ?
-				"reading" : ctl_str(c, "Status")) : "-";
+		const char *state = c ? ctl_str(c, "State") : "";
+		const char *status = !c ? "-" : !strcmp(state, "done") ? ctl_str(c, "Status") :
+			!strcmp(state, "waiting") ? "waiting" : "reading";
 
 		if (opts->json) {
 			json_object_begin(&j);
@@ -102,6 +104,8 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 		printf("%-13s %-12s %s%-13s%s %-26s %s\n", ctl_str(r, "Kind"), ctl_str(r, "State"),
 				ctl_color(opts, c ? ctl_status_color(status) : CTL_RESET), status,
 				ctl_color(opts, CTL_RESET), ctl_str(r, "Name"), ctl_str(r, "Id"));
+		if (c && !strcmp(state, "waiting"))
+			printf("%-13s waiting: %s\n", "", ctl_str(c, "StatusReason"));
 	}
 	if (opts->json) {
 		json_array_end(&j);

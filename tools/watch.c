@@ -243,6 +243,30 @@ static void tell_card_added(struct watch *w, const struct object *card, bool ini
 	fflush(stdout);
 }
 
+static bool card_waiting(const struct object *card)
+{
+	return !strcmp(ctl_str(&card->props, "State"), "waiting");
+}
+
+/* Another application holds the card: the read waits for it. */
+static void tell_waiting(struct watch *w, const struct object *card, bool initial)
+{
+	const char *why = ctl_str(&card->props, "StatusReason");
+
+	if (w->opts->json) {
+		json_start(w, "card-waiting", card->path, initial);
+		card_json_fields(w, card);
+		json_key_string(&w->j, "reason", why);
+		json_object_end(&w->j);
+		json_finish(&w->j);
+		return;
+	}
+	line_start(w);
+	printf("%swaiting: %s%s (%s)\n", ctl_color(w->opts, CTL_YELLOW), why,
+			ctl_color(w->opts, CTL_RESET), reader_name_of(w, card));
+	fflush(stdout);
+}
+
 static void tell_verdict(struct watch *w, struct object *card, bool initial)
 {
 	const struct ctl_value *p = &card->props;
@@ -340,8 +364,8 @@ static void spinner(struct watch *w)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	form = ctl_str(&o->props, "FormFactor");
 	/* the form is only known once the application answered */
-	printf("\r\033[K%s%c reading %s in %s… %.1f s%s", ctl_color(w->opts, CTL_CYAN),
-			frames[w->spin++ % 4],
+	printf("\r\033[K%s%c %s %s in %s… %.1f s%s", ctl_color(w->opts, CTL_CYAN),
+			frames[w->spin++ % 4], card_waiting(o) ? "waiting to read" : "reading",
 			strcmp(form, "unknown") && form[0] ? ctl_form_text(form) : "the card",
 			reader_name_of(w, o),
 			(double)(now.tv_sec - o->since.tv_sec) +
@@ -397,6 +421,8 @@ static void object_added(struct watch *w, const char *path, struct ctl_value *if
 	tell_card_added(w, o, initial);
 	if (card_done(o))
 		tell_verdict(w, o, initial);
+	else if (card_waiting(o))
+		tell_waiting(w, o, initial);
 }
 
 static void snapshot(struct watch *w, bool initial)
@@ -493,6 +519,8 @@ static void on_properties_changed(struct watch *w, DBusMessage *msg)
 	}
 	if (card_done(o) && (!o->told_verdict || new_status))
 		tell_verdict(w, o, false);
+	else if (card_waiting(o) && strcmp(old_state, "waiting"))
+		tell_waiting(w, o, false);
 	else if (!card_done(o))
 		clock_gettime(CLOCK_MONOTONIC, &o->since);
 }

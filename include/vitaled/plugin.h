@@ -152,6 +152,12 @@ VITALED_EXPORT struct vitaled_card *vitaled_card_new(struct vitaled_reader *read
 VITALED_EXPORT void vitaled_card_complete(struct vitaled_card *card,
 		struct vd_read_result *result);
 VITALED_EXPORT void vitaled_card_remove(struct vitaled_card *card);
+/*
+ * The read cannot start yet: someone else holds the card (another PC/SC
+ * application).  why, in plain words, is the card's StatusReason until
+ * vitaled_card_set_waiting(card, NULL) says the read goes on.
+ */
+VITALED_EXPORT void vitaled_card_set_waiting(struct vitaled_card *card, const char *why);
 
 /*
  * A QR source read a code: bytes as scanned (prefix + base45 text).

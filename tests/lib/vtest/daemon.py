@@ -168,6 +168,14 @@ def thread_switches(pid):
     return out
 
 
+def threads_woken(pid, seconds):
+    """Sleep seconds; the threads of pid that woke meanwhile, with how often."""
+    before = thread_switches(pid)
+    time.sleep(seconds)
+    after = thread_switches(pid)
+    return {n: after[n] - before.get(n, 0) for n in after if after[n] != before.get(n, 0)}
+
+
 def context_switches(pid):
     """Voluntary + involuntary context switches of every thread of pid."""
     return sum(thread_switches(pid).values())
