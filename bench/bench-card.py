@@ -5,9 +5,9 @@
 
 One private pcscd with the two vpcd readers.  vitaled reads reader 0 and
 ignores reader 1; bench/bench-card-floor waits on reader 1.  The same chip
-(tests/pcsc/cycler.py, the reference card of tests/emu) is plugged in and
-out of each reader in turn, so both sides see the same pcscd, the same
-emulator and the same machine load.
+(tests/pcsc/cycler.py, the reference card of tests/emu, built once: the
+same bytes in both) is plugged in and out of each reader in turn, so both
+sides see the same pcscd, the same emulator and the same machine load.
 
   vitaled: the span from pcscd reporting the card (the monitor's wake-up)
            to the verified result on the loop, from its debug line
@@ -82,11 +82,17 @@ def main():
         sys.exit("%s not built (make bench/bench-card-floor)" % floor_bin)
     work = tempfile.mkdtemp(prefix="bench-card-")
     apdus = os.path.join(work, "apdus.txt")
+    # One chip image for both readers: the floor replays the APDUs of
+    # vitaled's reads, which fit only the same bytes (two builds differ:
+    # an ECDSA signature is 70 to 72 bytes of DER, and EF.SOD with it).
+    chip = os.path.join(work, "chip")
+    subprocess.run(["/usr/bin/python3", os.path.join(SRCDIR, "tests", "emu", "openprofile.py"),
+                    "--pki", pki.pki_dir(), "--out", chip], check=True)
     with Rig(conf="[pcsc]\nIgnoreReaders = PCD 00 01\n", readers=(0,)) as rig:
         counts = apdu_counts(rig)
         print("APDUs per read: " + ", ".join("%s %d (%s)" % (k, c, s)
                                              for k, (c, s) in counts.items()), flush=True)
-        ours, theirs = Cycler(rig, 0), Cycler(rig, 1)
+        ours, theirs = Cycler(rig, 0, image=chip), Cycler(rig, 1, image=chip)
         try:
             for _ in range(WARMUP):
                 daemon_read(rig, ours)

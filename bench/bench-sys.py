@@ -8,7 +8,11 @@ numbers are the product's, not ASan's).
 1. Idle: context switches of every daemon thread (/proc/PID/task/*/status,
    voluntary + involuntary) over --idle-seconds with readers present and
    no activity, as wakeups per minute.  Goal 0.
-2. Memory: VmRSS idle (and RssAnon); after --warmup-cycles card cycles and
+2. Memory: VmRSS idle against a floor measured in the same run
+   (bench/bench-rss-floor: a process mapping the same shared libraries as
+   the idle daemon and loading the same trust store with the same code,
+   nothing else), and the daemon's own anonymous memory (RssAnon); after
+   --warmup-cycles card cycles and
    --warmup-scans QR scans (first-use allocations: OpenSSL, thread stacks,
    D-Bus, the replay cache at its steady size); after --cycles insert/remove
    cycles in all (spread over the readers, each cycling on its own:
@@ -17,8 +21,8 @@ numbers are the product's, not ASan's).
    removal; only verified reads count, and insertions = verdicts = verified
    = removals = cycles is checked) and --scans QR scans of distinct valid
    tokens (10 s lifetime, over --scanners ptys: each scanner is
-   rate-limited).  Growth = final - after warm-up.  Goals: idle < 4 MiB, growth
-   < 64 KiB.
+   rate-limited).  Growth = final - after warm-up.  Goals: idle RSS <= 1.15 x
+   the floor, RssAnon <= 1.5 MiB, growth < 64 KiB.
 
 Prints a human table and "bench-result: {json}" lines for bench/run.
 
@@ -37,16 +41,23 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("top_srcdir") or os.path.dirname(HERE)
+BUILDDIR = os.environ.get("top_builddir") or os.getcwd()
+FLOOR = os.path.join(BUILDDIR, "bench", "bench-rss-floor")
 sys.path.insert(0, os.path.join(SRCDIR, "tests", "lib"))
 
+from vtest import pki  # noqa: E402
 from vtest.cardrig import Rig, Cycler  # noqa: E402
 from vtest.soak import Scanner, tokens  # noqa: E402
+
+RSS_RATIO_GOAL = 1.15   # idle VmRSS / the floor's
+ANON_GOAL_KIB = 1536    # idle RssAnon
 
 
 def result(**kw):
@@ -61,6 +72,36 @@ def rss_kib(pid, field="VmRSS"):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def libraries(pid):
+    """The shared libraries pid has mapped (ld.so aside: every process has
+    it), in the order of its maps."""
+    out = []
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            fields = line.split(None, 5)
+            path = fields[5].strip() if len(fields) == 6 else ""
+            name = os.path.basename(path)
+            if (path.startswith("/") and re.search(r"\.so(\.|$)", name)
+                    and not name.startswith("ld-linux") and path not in out):
+                out.append(path)
+    return out
+
+
+def floor_rss(trust, libs):
+    """(VmRSS, RssAnon) of bench-rss-floor with these libraries and trust
+    directory, read once it has loaded them and sat quiet for 3 s."""
+    p = subprocess.Popen([FLOOR, trust] + libs, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        if p.stdout.readline().strip() != "ready":
+            raise RuntimeError("bench-rss-floor did not start (exit %s)" % p.wait(30))
+        time.sleep(3)
+        return rss_kib(p.pid), rss_kib(p.pid, "RssAnon")
+    finally:
+        p.stdin.close()
+        p.wait(30)
 
 
 def thread_switches(pid):
@@ -265,6 +306,8 @@ def main():
     a = ap.parse_args()
     if a.readers < 2 or a.readers % 2 or a.readers > 14:
         ap.error("--readers: an even number from 2 to 14 (pcscd and the daemon: 15 at most)")
+    if not os.access(FLOOR, os.X_OK):
+        sys.exit("%s not built (make bench/bench-rss-floor)" % FLOOR)
 
     tmp = tempfile.mkdtemp(prefix="vitaled-bench-sys-")
     shm = tempfile.mkdtemp(prefix="vitaled-bench-state-", dir="/dev/shm")
@@ -301,9 +344,12 @@ def main():
         idle_rss = rss_kib(pid)
         idle_anon = rss_kib(pid, "RssAnon")
         nthreads = len(after)
+        libs = libraries(pid)
+        floor, floor_anon = floor_rss(pki.trust_dir(), libs)
 
         tail = LogTail(rig.daemon.log_path, rig.daemon)
-        print("progress: idle: %.1f wakeups/min, RSS %d KiB" % (per_min, idle_rss), flush=True)
+        print("progress: idle: %.1f wakeups/min, RSS %d KiB (floor %d KiB), RssAnon %d KiB"
+              % (per_min, idle_rss, floor, idle_anon), flush=True)
         cyclers = [Cycler(rig, i) for i in range(a.readers)]
         # 10 s tokens: the replay cache holds ~10 s of scans at its steady size.
         toks = tokens(a.warmup_scans + a.scans, ttl=10)
@@ -358,8 +404,12 @@ def main():
                                  % (nthreads, secs, a.readers, a.scanners), per_min, "0"))
     for k, v in sorted(woke.items(), key=lambda kv: int(kv[0].split("/")[0])):
         print("  thread %-49s %12d  (%s)" % (k, v, waits.get(k.split("/")[0], "?")))
-    print("%-58s %12d %12s" % ("RSS idle (KiB)", idle_rss, "< 4096"))
-    print("%-58s %12d" % ("  of which anonymous (RssAnon, KiB)", idle_anon))
+    print("%-58s %12d %12s" % ("RSS idle (KiB)", idle_rss, "<= %.2f x" % RSS_RATIO_GOAL))
+    print("%-58s %12d" % ("  floor: %d libraries + trust store (KiB)" % len(libs), floor))
+    print("%-58s %12.3f" % ("  ratio", idle_rss / floor))
+    print("%-58s %12d %12s" % ("  of which anonymous (RssAnon, KiB)", idle_anon,
+                               "<= %d" % ANON_GOAL_KIB))
+    print("%-58s %12d" % ("  the floor's RssAnon (KiB)", floor_anon))
     print("%-58s %12d" % ("RSS after warm-up: %d cycles + %d scans (KiB)"
                           % (a.warmup_cycles, a.warmup_scans), warm_rss))
     print("%-58s %12d" % ("RSS after %d card cycles, %d readers (KiB)" % (a.cycles, a.readers),
@@ -374,8 +424,13 @@ def main():
     result(measure="idle wakeups per minute, %d card readers and %d serial scanners present"
            % (a.readers, a.scanners), value=round(per_min, 1),
            unit="/min", goal="0", ok=per_min == 0)
-    result(measure="RSS idle", value=idle_rss, unit="KiB", goal="< 4096", ok=idle_rss < 4096,
-           detail="RssAnon %d KiB" % idle_anon)
+    ratio = idle_rss / floor
+    result(measure="RSS idle vs a process with the same %d shared libraries and trust "
+           "store, nothing else" % len(libs), value=idle_rss, unit="KiB", floor=floor,
+           ratio=round(ratio, 3), goal="<= %.2f" % RSS_RATIO_GOAL, ok=ratio <= RSS_RATIO_GOAL)
+    result(measure="the daemon's own memory idle: RssAnon (floor: the floor process's)",
+           value=idle_anon, unit="KiB", floor=floor_anon, goal="<= %d KiB" % ANON_GOAL_KIB,
+           ok=idle_anon <= ANON_GOAL_KIB)
     result(measure="RSS growth after %d card cycles (%d readers) and %d QR scans"
            % (a.cycles, a.readers, a.scans),
            value=final_rss - warm_rss, unit="KiB", goal="< 64", ok=final_rss - warm_rss < 64,

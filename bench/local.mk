@@ -8,3 +8,12 @@ bench: all
 .PHONY: bench
 CLEANFILES += bench/results.md bench/results.log
 dist_doc_DATA += doc/performance.md doc/security.md
+
+# The floor of the idle-memory row (bench-sys.py): the daemon's libraries
+# and trust store in a process that does nothing else.  --as-needed as the
+# daemon: the core library's image decoders are not mapped unless asked.
+noinst_PROGRAMS += bench/bench-rss-floor
+bench_bench_rss_floor_SOURCES = bench/bench-rss-floor.c
+bench_bench_rss_floor_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+bench_bench_rss_floor_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS) -ldl
+bench_bench_rss_floor_LDFLAGS = $(AM_LDFLAGS) -Wl,--as-needed

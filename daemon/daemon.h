@@ -19,7 +19,8 @@
 /* ---- loop.c ---------------------------------------------------------- */
 
 int loop_init(void);
-/* Runs until loop_quit(); returns the status passed to it. */
+/* Runs until loop_quit(), then runs what was posted meanwhile and refuses
+ * later posts (-ESHUTDOWN); returns the status passed to loop_quit(). */
 int loop_run(void);
 void loop_quit(int status);
 void loop_cleanup(void);

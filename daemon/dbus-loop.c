@@ -50,11 +50,14 @@ static void dispatch_posted(void *unused);
 
 static void schedule_dispatch(void)
 {
+	int err;
+
 	if (loop_state.dispatch_posted)
 		return;
-	if (vitaled_post(dispatch_posted, NULL) == 0)
+	err = vitaled_post(dispatch_posted, NULL);
+	if (err == 0)
 		loop_state.dispatch_posted = true;
-	else
+	else if (err != -ESHUTDOWN)	/* the daemon is stopping: nothing to do */
 		vitaled_error("D-Bus: cannot schedule message dispatch");
 }
 

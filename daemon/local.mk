@@ -21,3 +21,11 @@ daemon/builtin.h: Makefile
 	  echo "static const struct vitaled_plugin_desc *const builtin_plugins[] = {"; \
 	  for p in $(builtin_plugins); do echo "	&__vitaled_builtin_$$p,"; done; \
 	  echo "	NULL"; echo "};"; } > $@-t && mv $@-t $@
+
+# Unit test: posts from worker threads while the loop stops (every accepted
+# post runs once; later ones are refused and stay the poster's).
+check_PROGRAMS += tests/unit/test-loop
+TESTS += tests/unit/test-loop
+tests_unit_test_loop_SOURCES = tests/unit/test-loop.c daemon/loop.c daemon/log.c
+tests_unit_test_loop_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/daemon
+tests_unit_test_loop_LDADD = lib/libvitaled-core.la -lpthread

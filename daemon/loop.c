@@ -60,8 +60,9 @@ static struct {
 	bool running;
 	int status;
 	struct source post_src;
-	pthread_mutex_t post_lock;
+	pthread_mutex_t post_lock;	/* the queue, posts_closed, post_src.fd */
 	struct post *post_head, *post_tail;
+	bool posts_closed;		/* the loop ran its last posts */
 	struct source signal_src;
 	sigset_t sigmask;
 	unsigned int n_signals;
@@ -186,10 +187,17 @@ void vitaled_timer_remove(struct vitaled_timer *t)
 		source_retire(&t->src);
 }
 
+/*
+ * A post is accepted (0) only while the loop will still run it: every
+ * accepted post runs exactly once.  Once the loop has run its last ones
+ * (loop_run returning: workers are stopped after that), posting fails
+ * with -ESHUTDOWN and user_data stays the caller's to free.
+ */
 int vitaled_post(vitaled_callback_func func, void *user_data)
 {
 	struct post *p;
 	uint64_t one = 1;
+	int err = 0;
 
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -197,27 +205,37 @@ int vitaled_post(vitaled_callback_func func, void *user_data)
 	p->func = func;
 	p->user_data = user_data;
 	pthread_mutex_lock(&loop.post_lock);
-	if (loop.post_tail)
-		loop.post_tail->next = p;
-	else
-		loop.post_head = p;
-	loop.post_tail = p;
+	if (loop.posts_closed) {
+		err = -ESHUTDOWN;
+	} else {
+		if (loop.post_tail)
+			loop.post_tail->next = p;
+		else
+			loop.post_head = p;
+		loop.post_tail = p;
+		p = NULL;
+		/* Under the lock: loop_cleanup() closes the fd under it. The
+		 * eventfd only counts wake-ups; queued is queued even if the
+		 * counter is full (EAGAIN) or the write fails. */
+		if (write(loop.post_src.fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			vitaled_warn("loop: cannot wake the loop for a post: %s",
+					strerror(errno));
+	}
 	pthread_mutex_unlock(&loop.post_lock);
-	if (write(loop.post_src.fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		return -errno;
-	return 0;
+	free(p);
+	return err;
 }
 
-static void dispatch_posts(void)
+/* close: refuse posts from now on; what is queued is run all the same. */
+static void run_posts(bool close)
 {
 	struct post *p;
-	uint64_t n;
 
-	if (read(loop.post_src.fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		vitaled_warn("loop: cannot read the post queue counter: %s", strerror(errno));
 	pthread_mutex_lock(&loop.post_lock);
 	p = loop.post_head;
 	loop.post_head = loop.post_tail = NULL;
+	if (close)
+		loop.posts_closed = true;
 	pthread_mutex_unlock(&loop.post_lock);
 	while (p) {
 		struct post *next = p->next;
@@ -226,6 +244,15 @@ static void dispatch_posts(void)
 		free(p);
 		p = next;
 	}
+}
+
+static void dispatch_posts(void)
+{
+	uint64_t n;
+
+	if (read(loop.post_src.fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		vitaled_warn("loop: cannot read the post queue counter: %s", strerror(errno));
+	run_posts(false);
 }
 
 static void dispatch_signal(void)
@@ -281,7 +308,7 @@ int loop_block_signals(void)
 
 int loop_init(void)
 {
-	int err;
+	int err, fd;
 
 	/*
 	 * One malloc arena for every thread.  Workers allocate a few KiB per
@@ -295,9 +322,13 @@ int loop_init(void)
 	if (loop.epfd < 0)
 		return -errno;
 	loop.post_src.type = SOURCE_POST;
-	loop.post_src.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (loop.post_src.fd < 0)
+	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fd < 0)
 		return -errno;
+	pthread_mutex_lock(&loop.post_lock);
+	loop.post_src.fd = fd;
+	loop.posts_closed = false;
+	pthread_mutex_unlock(&loop.post_lock);
 	err = source_register(&loop.post_src, EPOLLIN);
 	if (err < 0)
 		return err;
@@ -344,6 +375,11 @@ int loop_run(void)
 		reap_dead();
 		worked = true;
 	}
+	/* Workers still run until the plugins stop them: what they posted
+	 * before this point runs now, while everything it touches exists;
+	 * what they post after is refused, and theirs to free. */
+	run_posts(true);
+	reap_dead();
 	return loop.status;
 }
 
@@ -358,17 +394,25 @@ void loop_cleanup(void)
 	struct post *p;
 
 	reap_dead();
-	/* Posts still queued belong to workers that are gone: drop them. */
-	while ((p = loop.post_head)) {
-		loop.post_head = p->next;
-		free(p);
-	}
-	loop.post_tail = NULL;
-	if (loop.signal_src.fd >= 0)
-		close(loop.signal_src.fd);
+	pthread_mutex_lock(&loop.post_lock);
+	loop.posts_closed = true;
+	p = loop.post_head;
+	loop.post_head = loop.post_tail = NULL;
 	if (loop.post_src.fd >= 0)
 		close(loop.post_src.fd);
+	loop.post_src.fd = -1;
+	pthread_mutex_unlock(&loop.post_lock);
+	/* Only when loop_run() never ran (start-up failed before any plugin
+	 * started a worker): nothing can run these any more. */
+	while (p) {
+		struct post *next = p->next;
+
+		free(p);
+		p = next;
+	}
+	if (loop.signal_src.fd >= 0)
+		close(loop.signal_src.fd);
 	if (loop.epfd >= 0)
 		close(loop.epfd);
-	loop.epfd = loop.signal_src.fd = loop.post_src.fd = -1;
+	loop.epfd = loop.signal_src.fd = -1;
 }

@@ -198,7 +198,8 @@ int main(int argc, char **argv)
 
 	status = loop_run();
 
-	/* Workers stop first: nothing may post into a loop that is going. */
+	/* loop_run() ran every post made before it returned and refuses
+	 * later ones (vitaled_post): workers stop now, before what they use. */
 	plugin_stop();
 	card_cleanup();
 	reader_cleanup();

@@ -4,12 +4,13 @@ lib_libvitaled_core_la_SOURCES += lib/base45.c lib/inflate.c lib/cbor.c \
 	lib/cose.c lib/envelope.c lib/hcert.c lib/token.c lib/replay.c
 lib_libvitaled_core_la_LIBADD += $(PTHREAD_LIBS)
 
-# EU DCC test vectors through vitalectl and the single steps.
+# EU DCC test vectors (tests/data/dgc, kept in the tree with their licence:
+# see its ABOUT.md) through vitalectl and the single steps.
 check_PROGRAMS += tests/unit/dgc-step
 tests_unit_dgc_step_SOURCES = tests/unit/dgc-step.c
 tests_unit_dgc_step_LDADD = lib/libvitaled-core.la
 TESTS += tests/test-dgc.py
-EXTRA_DIST += tests/test-dgc.py
+EXTRA_DIST += tests/test-dgc.py tests/data/dgc
 
 # Token verdicts with the test PKI and tests/tokens/mktoken.py.
 check_PROGRAMS += tests/unit/token-check

@@ -102,7 +102,7 @@ void pcsc_event_post(struct pcsc_event *ev)
 	pcsc.tail = ev;
 	pthread_mutex_unlock(&pcsc.lock);
 	/* the queue, not the post, owns the events: nothing leaks if the
-	 * loop drops its posts at exit; a dispatch finding the queue empty
+	 * loop refuses the post at exit; a dispatch finding the queue empty
 	 * (an earlier one took everything) costs nothing */
 	vitaled_post(dispatch, NULL);
 }

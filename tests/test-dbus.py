@@ -116,11 +116,12 @@ def test_end_to_end_and_privacy(t, bus, h, d):
                      stderr=subprocess.STDOUT),
         bus.popen_as("outsider", ["dbus-monitor", "--system"], stdout=mon_out,
                      stderr=subprocess.STDOUT),
-        bus.popen_as("outsider", [PY, os.path.join(HERE, "lib", "vtest", "eavesdrop.py")],
+        bus.popen_as("outsider", [PY, bus.readable(os.path.join(HERE, "lib", "vtest",
+                                                                 "eavesdrop.py"))],
                      stdout=eav_out, stderr=subprocess.STDOUT),
     ]
-    client = bus.popen_as("member", [PY, CLIENT, "--json", "--once", "--until-removed",
-                                     "--date", DATE], stdout=client_out,
+    client = bus.popen_as("member", [PY, bus.readable(CLIENT), "--json", "--once",
+                                     "--until-removed", "--date", DATE], stdout=client_out,
                           stderr=subprocess.STDOUT)
     clog = os.path.join(work, "client.jsonl")
     ready = wait_for(lambda: '"ready"' in open(clog).read(), 30)
@@ -252,7 +253,8 @@ def test_access(t, bus, h, d):
         r = bus.call_as("outsider", *c)
         t.eq(r.get("error"), DENIED, "outsider: %s.%s denied" % (c[1].split(".")[-1], c[2]))
     after = audit_lines(d)[before:]
-    r = bus.run_as("member", ["sh", os.path.join(SRCDIR, "doc", "examples", "busctl.sh"), DATE])
+    r = bus.run_as("member", ["sh", bus.readable(os.path.join(SRCDIR, "doc", "examples",
+                                                              "busctl.sh")), DATE])
     t.ok(r.returncode == 0 and "/org/vitaled/readers/1" in r.stdout
          and 's "verified"' in r.stdout and REF["card"]["serial"]["card"] in r.stdout
          and all(b["first_name"] in r.stdout for b in REF["beneficiaries"]),

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The EU DCC (HCERT) public test vectors against our envelope code.
 
-Every case in ../shared/testdata/dgc is checked for the envelope steps
+Every case in tests/data/dgc (see its ABOUT.md) is checked for the envelope steps
 (UNPREFIX, B45DECODE, COMPRESSION, PICTUREDECODE, VERIFY,
 EXPIRATIONCHECK) it has an expectation for: the whole chain through
 `vitalectl --json token verify --cert CERT --at CLOCK PREFIX`, and the
@@ -18,14 +18,14 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
-from vtest.paths import shared_dir  # noqa: E402
+from vtest.paths import data_dir  # noqa: E402
 from vtest.tap import Tap  # noqa: E402
 
 SRC = os.environ.get("top_srcdir", ".")
 BUILD = os.environ.get("top_builddir", ".")
 
 
-DGC = shared_dir("testdata", "dgc")
+DGC = data_dir("dgc")
 VITALECTL = os.path.join(BUILD, "tools", "vitalectl")
 STEP = os.path.join(BUILD, "tests", "unit", "dgc-step")
 

@@ -82,7 +82,13 @@ VITALED_EXPORT struct vitaled_timer *vitaled_timer_add(unsigned int msec,
 		vitaled_callback_func func, void *user_data);
 VITALED_EXPORT void vitaled_timer_remove(struct vitaled_timer *timer);
 
-/* Thread-safe: run func(user_data) on the loop thread soon.  0 or -errno. */
+/*
+ * Thread-safe: run func(user_data) on the loop thread soon.  0: it will
+ * run, exactly once, also when the daemon is stopping.  -errno: it will
+ * not, and user_data is still the caller's to free: -ESHUTDOWN once the
+ * loop has run its last posts (a worker finishing while the plugin's
+ * exit() stops it), -ENOMEM.
+ */
 VITALED_EXPORT int vitaled_post(vitaled_callback_func func, void *user_data);
 
 /* ---- logging -------------------------------------------------------

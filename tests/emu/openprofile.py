@@ -331,6 +331,17 @@ def write_image(img, outdir):
         json.dump(manifest, f, indent=1)
 
 
+def read_image(outdir):
+    """The image write_image() left in outdir."""
+    with open(os.path.join(outdir, "image.json")) as f:
+        manifest = json.load(f)
+    files = {}
+    for sfi, name in manifest["files"].items():
+        with open(os.path.join(outdir, name), "rb") as f:
+            files[int(sfi)] = f.read()
+    return Image(files, manifest["chip_key"])
+
+
 def main():
     ap = argparse.ArgumentParser(description="Write a chip image of the open profile to a directory.")
     ap.add_argument("--pki", required=True, help="directory made by tests/pki/mkpki.sh")

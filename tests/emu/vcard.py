@@ -336,7 +336,11 @@ def make_os(args):
         build["serial"] = OPPOSED_SERIAL[args.profile]
     if args.signer:
         build["signer"] = args.signer
-    img = op.build_image(fam, args.pki, form_factor=args.profile, aa_key=args.aa_key, **build)
+    if getattr(args, "image", None):
+        img = op.read_image(args.image)
+    else:
+        img = op.build_image(fam, args.pki, form_factor=args.profile, aa_key=args.aa_key,
+                             **build)
     if args.profile == "phone":
         # A phone's HCE UID is random per tap.
         return ChipOS(op.PHONE_ATR, {(0x04, op.PHONE_AID): img.files}, img.aa_key,

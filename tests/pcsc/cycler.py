@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Insert and remove one emulated chip many times, fast.
 
-Builds the chip of tests/emu/vcard.py once, then, for each line on stdin:
+Builds the chip of tests/emu/vcard.py once (or takes the one --image names,
+written by tests/emu/openprofile.py --out: the very same bytes in every
+cycler), then, for each line on stdin:
   in [N]        connect to vpcd (the card appears in the reader); with N,
                 the card vanishes when the reader sends APDU number N+1
   out           disconnect (the card is pulled)
@@ -83,6 +85,8 @@ def main():
     ap.add_argument("--reader", type=int, default=0, choices=range(16),
                     help="vpcd reader: TCP port 35963 + N (vtest.pcsc: readers=N)")
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--image", help="chip image directory (openprofile.py --out) to use "
+                    "instead of building one")
     args = ap.parse_args()
     # what vcard.make_os reads besides ours
     args.signer, args.aa_key, args.delay, args.max_apdus, args.seed = None, "aa-1", None, None, None

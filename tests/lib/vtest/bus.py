@@ -9,6 +9,8 @@
         bus.popen_as(who, argv, **kw)     #   in vitaled-clients), "outsider"
         bus.run_as(who, argv, **kw)       #   (vitaled-test-outsider), "vitaled"
         bus.python_as(who, code, *args)   # /usr/bin/python3 -c code as who → (rc, out, err)
+        bus.readable(path)                # a copy of a file of the tree the other
+                                          #   users can read (the clone may be private)
         bus.call_as(who, path, iface, method, *args)
                                           # one call as who → {"ok": value} | {"error": name}
         bus.connection()                  # python-dbus connection of this (root) process
@@ -44,6 +46,7 @@ import tempfile
 import time
 
 from . import daemon as _daemon
+from .paths import builddir
 from .pcsc import Pcsc, HarnessUnavailable
 from .proc import Service, kill, on_exit, pdeathsig as _pdeathsig
 
@@ -107,6 +110,31 @@ def uid_of(who):
 
 def client_gid():
     return grp.getgrnam(CLIENT_GROUP).gr_gid
+
+
+def _in_tree(path):
+    path = os.path.realpath(path)
+    return any(os.path.commonpath([path, os.path.realpath(top)]) == os.path.realpath(top)
+               for top in (SRCDIR, builddir()))
+
+
+def _refuse_tree_files(argv):
+    """A command run as another user must not open a file of the tree: the
+    clone may be private (a 0700 home).  setpriv still holds root's
+    capabilities when it execs the program, so a built binary may be
+    argv[0]; a script is opened by its interpreter as the user: pass
+    SystemBus.readable(path) instead.  Checked here so that a test that
+    would fail only in a private clone fails everywhere."""
+    for i, a in enumerate(argv):
+        if not isinstance(a, str) or os.sep not in a or not os.path.isfile(a) \
+                or not _in_tree(a):
+            continue
+        if i == 0:
+            with open(a, "rb") as f:
+                if f.read(4) == b"\x7fELF":
+                    continue
+        raise ValueError("%s is in the tree, which another user may not read: "
+                         "use SystemBus.readable()" % a)
 
 
 BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -240,6 +268,7 @@ class SystemBus(Service):
     def argv_as(who, argv):
         if who == "root":
             return list(argv)
+        _refuse_tree_files(argv)
         pw = pwd.getpwuid(uid_of(who))
         return ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid,
                 "--init-groups", "--"] + list(argv)
@@ -255,6 +284,25 @@ class SystemBus(Service):
         kw.setdefault("stdin", subprocess.DEVNULL)
         return subprocess.run(self.argv_as(who, argv), capture_output=True, text=True,
                               timeout=timeout, **kw)
+
+    def readable(self, path):
+        """A copy of path (a script of the source tree) that every user can
+        read, in this bus's directory: a clone may sit in a private
+        directory (a 0700 home) where the member and the outsider cannot
+        open what they are to run.  Same bytes, same tree-relative path."""
+        rel = os.path.relpath(os.path.abspath(path), os.path.abspath(SRCDIR))
+        if rel.startswith(os.pardir):
+            raise ValueError("%s is not in the source tree" % path)
+        top = os.path.join(self.dir, "tree")
+        dst = os.path.join(top, rel)
+        d = os.path.dirname(dst)
+        os.makedirs(d, exist_ok=True)
+        while d != self.dir:  # whatever the umask
+            os.chmod(d, 0o755)
+            d = os.path.dirname(d)
+        shutil.copyfile(path, dst)
+        os.chmod(dst, 0o755 if os.access(path, os.X_OK) else 0o644)
+        return dst
 
     def python_as(self, who, code, *args, timeout=60):
         r = self.run_as(who, [PYTHON, "-c", code] + [str(a) for a in args], timeout=timeout,

@@ -187,10 +187,10 @@ class Rig(proc.Service):
 class Cycler:
     """tests/pcsc/cycler.py in a reader: one chip inserted and pulled fast."""
 
-    def __init__(self, rig, reader, profile="card", variant="reference"):
+    def __init__(self, rig, reader, profile="card", variant="reference", image=None):
         argv = ["/usr/bin/python3", os.path.join(_pki.SRCDIR, "tests", "pcsc", "cycler.py"),
                 "--pki", _pki.pki_dir(), "--profile", profile, "--variant", variant,
-                "--reader", str(reader)]
+                "--reader", str(reader)] + (["--image", image] if image else [])
         self.log = open(os.path.join(rig.pcsc.workdir, "cycler-%d.log" % reader), "wb")
         self.proc = rig.pcsc.netns_popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=self.log)

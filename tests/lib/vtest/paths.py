@@ -1,6 +1,6 @@
-"""Where things are: the source and build trees, and ../shared (the
-project's read-only test data, beside the source tree — and, from a
-`make distcheck` tree, further up)."""
+"""Where things are: the source and build trees.  Everything a test reads
+is in one of them (test data under tests/data/): a clone has nothing
+beside it."""
 import os
 
 
@@ -12,10 +12,6 @@ def builddir():
     return os.path.abspath(os.environ.get("top_builddir", os.getcwd()))
 
 
-def shared_dir(*parts):
-    d = srcdir()
-    while True:
-        cand = os.path.join(os.path.dirname(d), "shared")
-        if os.path.isdir(os.path.join(cand, "testdata")) or os.path.dirname(d) == d:
-            return os.path.join(cand, *parts)
-        d = os.path.dirname(d)
+def data_dir(*parts):
+    """Test data kept in the tree (tests/data/, each set with its ABOUT.md)."""
+    return os.path.join(srcdir(), "tests", "data", *parts)

@@ -14,7 +14,9 @@ def pki_dir(demo=False):
 
     Made once under the temp dir, in a directory named after a hash of
     mkpki.sh (a changed script makes a new PKI; the build tree stays clean
-    for distcheck); mkpki.sh is idempotent and safe from parallel tests."""
+    for distcheck); mkpki.sh is idempotent and safe from parallel tests: it
+    builds in a private directory renamed into place under a lock
+    (tests/test-pki.py checks it)."""
     with open(MKPKI, "rb") as f:
         tag = hashlib.sha256(f.read()).hexdigest()[:12]
     base = os.path.join(tempfile.gettempdir(), "vitaled-vtest-%d" % os.getuid(), "pki-" + tag)
