@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include <vitaled/dbus.h>
 #include <vitaled/plugin.h>
 #include "vitaled-core.h"
 
@@ -111,8 +112,12 @@ struct vitaled_reader {
 	void *bus_data;			/* owned by the D-Bus service */
 };
 
+/* 128 random bits in hex: a card's object path, never another read's. */
+#define CARD_ID_LEN	VITALED_DBUS_CARD_ID_LEN
+
 struct vitaled_card {
-	unsigned int serial;		/* per-process counter, for object paths */
+	unsigned int serial;		/* per-process counter, for log lines */
+	char id[CARD_ID_LEN + 1];	/* the last part of its object path */
 	struct vitaled_reader *reader;	/* NULL once detached (reader gone, phone read) */
 	char reader_id[64];		/* the source reader's stable id, kept for good */
 	enum card_state state;
@@ -131,7 +136,7 @@ const char *reader_state_name(enum vitaled_reader_state state);
 /* Visit every reader / card (stop when func returns false). */
 void reader_foreach(bool (*func)(struct vitaled_reader *reader, void *data), void *data);
 void card_foreach(bool (*func)(struct vitaled_card *card, void *data), void *data);
-struct vitaled_card *card_find(unsigned int serial);
+struct vitaled_card *card_find(const char *id);
 /* The client is done with a phone read: wipe it now. */
 void card_release(struct vitaled_card *card);
 void card_cleanup(void);
@@ -197,7 +202,7 @@ void bus_access_init(struct DBusConnection *conn, bool session_bus);
 void bus_access_reload(void);
 void bus_access_cleanup(void);
 /* Answers call now or once the caller's credentials are known. */
-void bus_access_call(struct DBusMessage *call, unsigned int card_serial,
+void bus_access_call(struct DBusMessage *call, const char *card_id,
 		enum bus_data_method method);
 
 /* dbus-error.c: internal errno and verdicts → org.vitaled.Error.* */

@@ -276,7 +276,7 @@ def test_errors(t, bus, h, d):
         t.eq(r.get("error"), "org.vitaled.Error.InvalidArguments", "bad date %r refused" % bad)
     r = bus.call_as("member", path, CARD1, "GetBeneficiaries", 3)
     t.eq(r.get("error"), "org.freedesktop.DBus.Error.InvalidArgs", "wrong signature refused")
-    r = bus.call_as("member", "/org/vitaled/cards/999999", CARD1, "GetAffiliation")
+    r = bus.call_as("member", "/org/vitaled/cards/" + "0" * 32, CARD1, "GetAffiliation")
     t.eq(r.get("error"), "org.freedesktop.DBus.Error.UnknownObject", "unknown card: UnknownObject")
     r = bus.call_as("root", path, "org.freedesktop.DBus.Properties", "Set", CARD1, "Status",
                     "verified")
@@ -484,6 +484,39 @@ def test_daemon_checks_callers(t, h):
         h.remove(0)
 
 
+def test_stale_path_after_restart(t, bus, h):
+    """A card's path never names another read: after a restart, the old path
+    of one patient must fail, never answer with the next patient's data."""
+    env = {"PCSCLITE_CSOCK_NAME": h.socket}
+    d = bus.start_vitaled(conf(), env=env)
+    h.insert(0, "card", family="reference")
+    old, props = wait_card(bus)
+    t.ok(re.fullmatch(r"/org/vitaled/cards/[0-9a-f]{32}", old or ""),
+         "a card's path ends in its id: 128 random bits in hex", old)
+    h.remove(0)
+    wait_no_card(bus)
+    d.stop_checked(t)
+    d = bus.start_vitaled(conf(), env=env)
+    h.insert(0, "card", family="six")
+    new, props = wait_card(bus)
+    t.ok(new and props.get("Status") == "verified" and new != old,
+         "after a restart, another patient's card has another path", (old, new))
+    r = bus.call_as("member", new or "/", CARD1, "GetAffiliation")
+    t.ok("ok" in r and r["ok"]["CardSerial"] == vfam.load("six")["card"]["serial"]["card"],
+         "the new path serves the new card", r)
+    for call in ((CARD1, "GetBeneficiaries", ""), (CARD1, "GetAffiliation"),
+                 (CARD1, "Release"), ("org.freedesktop.DBus.Properties", "Get", CARD1, "Status"),
+                 ("org.freedesktop.DBus.Properties", "GetAll", CARD1),
+                 ("org.freedesktop.DBus.Introspectable", "Introspect")):
+        r = bus.call_as("member", old or "/", *call)
+        t.eq(r.get("error"), "org.freedesktop.DBus.Error.UnknownObject",
+             "the old path fails after the restart: %s.%s answers UnknownObject"
+             % (call[0].split(".")[-1], call[1]))
+    h.remove(0)
+    wait_no_card(bus)
+    d.stop_checked(t)
+
+
 def test_phone_lifetime(t, bus, h):
     d = bus.start_vitaled(conf("[DBus]\nPhoneReadLifetime = 10\n"),
                           env={"PCSCLITE_CSOCK_NAME": h.socket})
@@ -565,6 +598,7 @@ def main():
                      test_legacy_and_phone, test_introspection, test_manager_signals):
             t.run(test, bus, h, d)
         d.stop_checked(t)
+        t.run(test_stale_path_after_restart, bus, h)
         t.run(test_phone_lifetime, bus, h)
         t.run(test_session_bus, bus, h)
         t.run(test_daemon_checks_callers, h)

@@ -368,9 +368,9 @@ def test_watch(t, bus, pcsc):
             r"reader Virtual PCD 00 00 \(contact, idle\)",
             r"reader Virtual PCD 00 01 \(contact, idle\)",
             r"card inserted in Virtual PCD 00 00",
-            r"verified: physical card, 4 beneficiaries \[/org/vitaled/cards/\d+\]",
+            r"verified: physical card, 4 beneficiaries \[/org/vitaled/cards/[0-9a-f]{32}\]",
             r"card inserted in Virtual PCD 00 01",
-            r"expired: physical card — .+ \[/org/vitaled/cards/\d+\]"]
+            r"expired: physical card — .+ \[/org/vitaled/cards/[0-9a-f]{32}\]"]
     i = 0
     for line in hl:
         if i < len(want) and re.fullmatch(want[i], line):
