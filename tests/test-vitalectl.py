@@ -316,7 +316,7 @@ def test_show(t, bus, pcsc):
          "show as an outsider: says so clearly", r.stderr)
     t.ok(not any(n in r.stdout + r.stderr for n in NIRS + NAMES),
          "show as an outsider: no personal data")
-    r = ctl(bus, "root", "show", "99")
+    r = ctl(bus, "root", "show", "0" * 32)
     t.eq(r.returncode, 1, "show of an unknown card: exit 1")
     pcsc.remove(0)
     wait_no_card(bus, 0)
