@@ -82,7 +82,9 @@ int plugin_load_all(const char *dir);
 /* NULL-terminated schemas of every known plugin, for config_load(). */
 const struct config_schema *const *plugin_schemas(void);
 /* Start the plugins the configuration enables. */
-void plugin_start(void);
+/* ready runs once every source has announced the readers present at
+ * start (vitaled_source_enumerated), or after max_ms. */
+void plugin_start(vitaled_callback_func ready, unsigned int max_ms);
 void plugin_stop(void);
 /* One line per plugin: name, built-in or external, version, description. */
 void plugin_print_list(FILE *out);
@@ -168,9 +170,10 @@ void observer_notify(enum observer_event event, void *object);
 
 /* ---- dbus-service.c ---------------------------------------------------- */
 
-/* Connect to the system bus (or the session bus), own org.vitaled and
- * publish the objects.  Losing the bus later makes the daemon exit. */
+/* Connect to the system bus (or the session bus) and publish the objects;
+ * then own org.vitaled.  Losing the bus or the name makes the daemon exit. */
 int dbus_service_init(bool session_bus);
+int dbus_service_own_name(void);
 void dbus_service_cleanup(void);
 /* Trust store or settings changed (after engine_reload()): re-publish the
  * Manager1 properties that depend on them. */

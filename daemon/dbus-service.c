@@ -88,6 +88,7 @@ static struct {
 	struct bus_object *dirty_head, *dirty_tail;
 	bool flush_posted;
 	bool outgoing_full;
+	bool session_bus;
 } bus;
 
 /* ---- Manager1 ---------------------------------------------------------- */
@@ -1330,7 +1331,6 @@ int dbus_service_init(bool session_bus)
 {
 	const char *which = session_bus ? "session" : "system";
 	DBusError error;
-	int ret;
 
 	dbus_error_init(&error);
 	bus.conn = dbus_bus_get_private(session_bus ? DBUS_BUS_SESSION : DBUS_BUS_SYSTEM, &error);
@@ -1359,9 +1359,19 @@ int dbus_service_init(bool session_bus)
 	observer_register(&observer);
 	reader_foreach(announce_reader, NULL);
 	card_foreach(announce_card, NULL);
+	bus.session_bus = session_bus;
+	return 0;
+}
 
-	/* Objects are served before the name is owned: a client woken by the
-	 * name appearing finds them all. */
+/* Objects are served before the name is owned, and the sources' first
+ * readers with them (main.c): a client woken by the name finds them all. */
+int dbus_service_own_name(void)
+{
+	const char *which = bus.session_bus ? "session" : "system";
+	DBusError error;
+	int ret;
+
+	dbus_error_init(&error);
 	ret = dbus_bus_request_name(bus.conn, VITALED_DBUS_NAME, DBUS_NAME_FLAG_DO_NOT_QUEUE,
 			&error);
 	if (ret != DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER) {

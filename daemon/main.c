@@ -13,6 +13,9 @@
 #include "daemon.h"
 
 #define DEFAULT_CONFIG CONFIGDIR "/vitaled.conf"
+/* Longest wait for the sources' first readers before taking the bus name
+ * (pcscd may hang); a reader found later is announced as it comes. */
+#define SOURCES_WAIT_MS	10000
 
 static struct {
 	const char *config_path;
@@ -130,6 +133,17 @@ static void on_terminate(void *user_data)
 	loop_quit(EXIT_SUCCESS);
 }
 
+/* The readers present at start are published: now the name, then ready. */
+static void sources_enumerated(void *user_data)
+{
+	if (dbus_service_own_name() < 0) {
+		loop_quit(EXIT_FAILURE);
+		return;
+	}
+	vitaled_info("vitaled %s ready", PACKAGE_VERSION);
+	notify_ready();
+}
+
 static void on_reload(void *user_data)
 {
 	struct config *config;
@@ -192,9 +206,7 @@ int main(int argc, char **argv)
 		goto out_loop;
 	if (dbus_service_init(opts.session_bus) < 0)
 		goto out_engine;
-	plugin_start();
-	vitaled_info("vitaled %s ready", PACKAGE_VERSION);
-	notify_ready();
+	plugin_start(sources_enumerated, SOURCES_WAIT_MS);
 
 	status = loop_run();
 

@@ -85,11 +85,50 @@ def test_advertised(t, bus, h, d):
     h.remove(0)
 
 
+# Waits for org.vitaled to get an owner, then at once lists its objects.
+FIRST_LOOK = r"""
+import json, sys
+from gi.repository import Gio, GLib
+bus = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
+loop = GLib.MainLoop()
+def owner_changed(conn, sender, path, iface, member, args):
+    name, old, new = args.unpack()
+    if not new:
+        return
+    objs = bus.call_sync("org.vitaled", "/org/vitaled", "org.freedesktop.DBus.ObjectManager",
+                         "GetManagedObjects", None, None, 0, 30000, None).unpack()[0]
+    print(json.dumps(sorted(p for p, i in objs.items() if "org.vitaled.Reader1" in i)))
+    loop.quit()
+bus.signal_subscribe("org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
+                     "/org/freedesktop/DBus", "org.vitaled", Gio.DBusSignalFlags.NONE,
+                     owner_changed)
+print("listening", flush=True)
+loop.run()
+"""
+
+
+def test_name_after_readers(t, bus, h):
+    """The first GetManagedObjects after the name appears has the readers."""
+    import subprocess
+    watcher = bus.popen_as("member", [PY, "-c", FIRST_LOOK], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    t.eq(watcher.stdout.readline().strip(), "listening", "a client waits for org.vitaled")
+    d = bus.start_vitaled(conf(), env={"PCSCLITE_CSOCK_NAME": h.socket})
+    first = watcher.stdout.readline().strip()
+    watcher.wait(30)
+    t.eq(first, json.dumps(["/org/vitaled/readers/1", "/org/vitaled/readers/2"]),
+         "its GetManagedObjects right when the name appeared lists both readers")
+    t.ok(d.log().find("reader ") < d.log().find("owned on the system bus"),
+         "the daemon announced its readers before it took the name", d.log()[-1500:])
+    d.stop_checked(t)
+
+
 def main():
     with bus_and_pcsc() as (bus, h):
         d = bus.start_vitaled(conf(), env={"PCSCLITE_CSOCK_NAME": h.socket})
         t.run(test_advertised, bus, h, d)
         d.stop_checked(t)
+        t.run(test_name_after_readers, bus, h)
     t.done()
 
 
