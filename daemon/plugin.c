@@ -151,7 +151,7 @@ void vitaled_source_enumerating(void)
 	enumeration.pending++;
 }
 
-static void enumeration_over(void)
+static void enumeration_over(void *unused)
 {
 	vitaled_callback_func ready = enumeration.ready;
 
@@ -165,19 +165,20 @@ static void enumeration_over(void)
 void vitaled_source_enumerated(void)
 {
 	if (enumeration.pending && --enumeration.pending == 0)
-		enumeration_over();
+		enumeration_over(NULL);
 }
 
 static void enumeration_timeout(void *unused)
 {
 	enumeration.timer = NULL;	/* a fired timer is freed by the loop */
 	vitaled_warn("sources still looking for their readers; going on without them");
-	enumeration_over();
+	enumeration_over(NULL);
 }
 
 void plugin_start(vitaled_callback_func ready, unsigned int max_ms)
 {
 	unsigned int i;
+	int ret = 0;
 
 	for (i = 0; i < n_plugins; i++) {
 		struct plugin *p = &plugins[i];
@@ -196,13 +197,13 @@ void plugin_start(vitaled_callback_func ready, unsigned int max_ms)
 		vitaled_debug("plugin %s: started", p->desc->name);
 	}
 	enumeration.ready = ready;
-	if (!enumeration.pending) {
-		enumeration_over();
-		return;
-	}
-	enumeration.timer = vitaled_timer_add(max_ms, enumeration_timeout, NULL);
-	if (!enumeration.timer)
-		enumeration_over();
+	/* ready runs from the loop (not running yet): it may have to quit it. */
+	if (!enumeration.pending)
+		ret = vitaled_post(enumeration_over, NULL);
+	else if (!(enumeration.timer = vitaled_timer_add(max_ms, enumeration_timeout, NULL)))
+		ret = -ENOMEM;
+	if (ret < 0)
+		enumeration_over(NULL);
 }
 
 void plugin_stop(void)
