@@ -14,10 +14,10 @@ PACKAGES=(
 	vsmartcard-vpcd vsmartcard-vpicc python3-virtualsmartcard python3-pycryptodome
 	python3-pyscard python3-cbor2 python3-cryptography python3-dbus python3-gi
 	python3-pil python3-evdev pcsc-tools opensc qrencode zbar-tools imagemagick
-	# tests: the D-Bus interop suite's clients (sd-bus; Node for dbus-next, from npm)
-	libsystemd-dev nodejs
 	umockdev libumockdev-dev gir1.2-umockdev-1.0 socat udev systemd valgrind
 	iproute2 util-linux procps strace tmux polkitd faketime
+	# tests: the D-Bus interop suite's clients (sd-bus; Node for dbus-next, from npm)
+	libsystemd-dev nodejs
 	# the Debian package test
 	debhelper lintian dpkg-dev
 )
