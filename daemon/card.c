@@ -26,9 +26,9 @@ static unsigned int next_serial = 1;
  * holding the old path would get another patient's data.  128 random bits
  * never repeat in practice, and nobody can guess the path of a read.
  */
-static int new_card_id(char id[CARD_ID_LEN + 1])
+static int new_card_id(char id[VITALED_DBUS_CARD_ID_LEN + 1])
 {
-	unsigned char bytes[CARD_ID_LEN / 2];
+	unsigned char bytes[VITALED_DBUS_CARD_ID_LEN / 2];
 	size_t got = 0, i;
 
 	while (got < sizeof(bytes)) {

@@ -114,12 +114,9 @@ struct vitaled_reader {
 	void *bus_data;			/* owned by the D-Bus service */
 };
 
-/* 128 random bits in hex: a card's object path, never another read's. */
-#define CARD_ID_LEN	VITALED_DBUS_CARD_ID_LEN
-
 struct vitaled_card {
 	unsigned int serial;		/* per-process counter, for log lines */
-	char id[CARD_ID_LEN + 1];	/* the last part of its object path */
+	char id[VITALED_DBUS_CARD_ID_LEN + 1];	/* its object path's end: 128 random bits */
 	struct vitaled_reader *reader;	/* NULL once detached (reader gone, phone read) */
 	char reader_id[64];		/* the source reader's stable id, kept for good */
 	enum card_state state;

@@ -26,7 +26,7 @@
 struct access_call {
 	DBusPendingCall *pending;	/* borrowed: the connection holds it */
 	DBusMessage *call;
-	char card_id[CARD_ID_LEN + 1];
+	char card_id[VITALED_DBUS_CARD_ID_LEN + 1];
 	enum bus_data_method method;
 	struct access_call *prev, *next;
 };

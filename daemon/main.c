@@ -133,6 +133,8 @@ static void on_terminate(void *user_data)
 	loop_quit(EXIT_SUCCESS);
 }
 
+static bool ready;
+
 /* The readers present at start are published: now the name, then ready. */
 static void sources_enumerated(void *user_data)
 {
@@ -140,6 +142,7 @@ static void sources_enumerated(void *user_data)
 		loop_quit(EXIT_FAILURE);
 		return;
 	}
+	ready = true;
 	vitaled_info("vitaled %s ready", PACKAGE_VERSION);
 	notify_ready();
 }
@@ -149,7 +152,8 @@ static void on_reload(void *user_data)
 	struct config *config;
 
 	vitaled_info("reloading configuration and trust material");
-	notify_reloading();
+	if (ready)	/* systemd hears of us once the name is owned */
+		notify_reloading();
 	if (load_config(&config) < 0) {
 		vitaled_error("reload refused: the configuration in force stays");
 	} else {
@@ -157,7 +161,8 @@ static void on_reload(void *user_data)
 		engine_reload();
 		dbus_service_manager_changed();
 	}
-	notify_ready();
+	if (ready)
+		notify_ready();
 }
 
 int main(int argc, char **argv)
