@@ -4,9 +4,11 @@
  * configured lifetime runs out or a client releases it.  Whatever ends a
  * card wipes what it held (vd_read_result_free).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "daemon.h"
 
@@ -15,8 +17,33 @@ struct card_node {
 	struct card_node *next;
 };
 
-static struct card_node *cards;
+static struct card_node *cards;	/* oldest first, as listed on the bus */
 static unsigned int next_serial = 1;
+
+/*
+ * A card's object path must never name another read: not after a restart,
+ * a crash or a reboot, when a counter would start again and a client still
+ * holding the old path would get another patient's data.  128 random bits
+ * never repeat in practice, and nobody can guess the path of a read.
+ */
+static int new_card_id(char id[VITALED_DBUS_CARD_ID_LEN + 1])
+{
+	unsigned char bytes[VITALED_DBUS_CARD_ID_LEN / 2];
+	size_t got = 0, i;
+
+	while (got < sizeof(bytes)) {
+		ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		got += (size_t)n;
+	}
+	for (i = 0; i < sizeof(bytes); i++)
+		snprintf(id + 2 * i, 3, "%02x", bytes[i]);
+	return 0;
+}
 
 static bool is_phone_read(const struct vitaled_card *card)
 {
@@ -93,22 +120,32 @@ static void card_free_gone(struct vitaled_card *card)
 
 struct vitaled_card *vitaled_card_new(struct vitaled_reader *reader)
 {
-	struct card_node *n;
+	struct card_node *n, **tail;
+	int err;
 
 	if (!reader)
 		return NULL;
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return NULL;
+	err = new_card_id(n->card.id);
+	if (err < 0) {
+		vitaled_error("reader %s: no random id for a card (%s): not read",
+				reader->id, strerror(-err));
+		free(n);
+		return NULL;
+	}
 	n->card.serial = next_serial++;
 	n->card.reader = reader;
 	snprintf(n->card.reader_id, sizeof(n->card.reader_id), "%s", reader->id);
 	n->card.state = CARD_STATE_READING;
 	n->card.held = true;
 	clock_gettime(CLOCK_MONOTONIC, &n->card.started);
-	n->next = cards;
-	cards = n;
-	vitaled_info("reader %s: card %u inserted, reading", reader->id, n->card.serial);
+	for (tail = &cards; *tail; tail = &(*tail)->next)
+		;
+	*tail = n;
+	vitaled_info("reader %s: card %u inserted, reading (object %s)", reader->id,
+			n->card.serial, n->card.id);
 	observer_notify(OBSERVE_CARD_ADDED, &n->card);
 	update_reader_state(reader);
 	return &n->card;
@@ -218,12 +255,12 @@ void card_reader_gone(struct vitaled_reader *reader)
 	}
 }
 
-struct vitaled_card *card_find(unsigned int serial)
+struct vitaled_card *card_find(const char *id)
 {
 	struct card_node *n;
 
 	for (n = cards; n; n = n->next)
-		if (n->card.serial == serial)
+		if (!strcmp(n->card.id, id))
 			return &n->card;
 	return NULL;
 }

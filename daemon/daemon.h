@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include <vitaled/dbus.h>
 #include <vitaled/plugin.h>
 #include "vitaled-core.h"
 
@@ -82,7 +83,9 @@ int plugin_load_all(const char *dir);
 /* NULL-terminated schemas of every known plugin, for config_load(). */
 const struct config_schema *const *plugin_schemas(void);
 /* Start the plugins the configuration enables. */
-void plugin_start(void);
+/* ready runs once every source has announced the readers present at
+ * start (vitaled_source_enumerated), or after max_ms. */
+void plugin_start(vitaled_callback_func ready, unsigned int max_ms);
 void plugin_stop(void);
 /* One line per plugin: name, built-in or external, version, description. */
 void plugin_print_list(FILE *out);
@@ -114,7 +117,8 @@ struct vitaled_reader {
 };
 
 struct vitaled_card {
-	unsigned int serial;		/* per-process counter, for object paths */
+	unsigned int serial;		/* per-process counter, for log lines */
+	char id[VITALED_DBUS_CARD_ID_LEN + 1];	/* its object path's end: 128 random bits */
 	struct vitaled_reader *reader;	/* NULL once detached (reader gone, phone read) */
 	char reader_id[64];		/* the source reader's stable id, kept for good */
 	enum card_state state;
@@ -134,7 +138,7 @@ const char *reader_state_name(enum vitaled_reader_state state);
 /* Visit every reader / card (stop when func returns false). */
 void reader_foreach(bool (*func)(struct vitaled_reader *reader, void *data), void *data);
 void card_foreach(bool (*func)(struct vitaled_card *card, void *data), void *data);
-struct vitaled_card *card_find(unsigned int serial);
+struct vitaled_card *card_find(const char *id);
 /* The client is done with a phone read: wipe it now. */
 void card_release(struct vitaled_card *card);
 void card_cleanup(void);
@@ -166,9 +170,10 @@ void observer_notify(enum observer_event event, void *object);
 
 /* ---- dbus-service.c ---------------------------------------------------- */
 
-/* Connect to the system bus (or the session bus), own org.vitaled and
- * publish the objects.  Losing the bus later makes the daemon exit. */
+/* Connect to the system bus (or the session bus) and publish the objects;
+ * then own org.vitaled.  Losing the bus or the name makes the daemon exit. */
 int dbus_service_init(bool session_bus);
+int dbus_service_own_name(void);
 void dbus_service_cleanup(void);
 /* Trust store or settings changed (after engine_reload()): re-publish the
  * Manager1 properties that depend on them. */
@@ -200,7 +205,7 @@ void bus_access_init(struct DBusConnection *conn, bool session_bus);
 void bus_access_reload(void);
 void bus_access_cleanup(void);
 /* Answers call now or once the caller's credentials are known. */
-void bus_access_call(struct DBusMessage *call, unsigned int card_serial,
+void bus_access_call(struct DBusMessage *call, const char *card_id,
 		enum bus_data_method method);
 
 /* dbus-error.c: internal errno and verdicts → org.vitaled.Error.* */

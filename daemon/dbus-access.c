@@ -26,7 +26,7 @@
 struct access_call {
 	DBusPendingCall *pending;	/* borrowed: the connection holds it */
 	DBusMessage *call;
-	unsigned int card_serial;
+	char card_id[VITALED_DBUS_CARD_ID_LEN + 1];
 	enum bus_data_method method;
 	struct access_call *prev, *next;
 };
@@ -185,8 +185,8 @@ static void audit(const struct access_call *ac, const struct caller *caller,
 	char comm[17];
 
 	command_name(caller->pid, comm);
-	log_audit("%s on %s%u by uid %ld pid %u (%s): %s", method_name(ac->method),
-		  VITALED_DBUS_CARD_PATH_PREFIX, ac->card_serial,
+	log_audit("%s on %s%s by uid %ld pid %u (%s): %s", method_name(ac->method),
+		  VITALED_DBUS_CARD_PATH_PREFIX, ac->card_id,
 		  caller->have_uid ? (long)caller->uid : -1L, caller->pid, comm, outcome);
 }
 
@@ -299,7 +299,7 @@ static void finish(struct access_call *ac, const struct caller *caller)
 		return;
 	}
 	/* The card may have gone while the bus answered. */
-	card = card_find(ac->card_serial);
+	card = card_find(ac->card_id);
 	if (ac->method == BUS_DATA_RELEASE) {
 		if (!card)
 			err = -ESTALE;
@@ -370,7 +370,7 @@ static void access_call_free(void *user_data)
 	free(ac);
 }
 
-void bus_access_call(DBusMessage *call, unsigned int card_serial, enum bus_data_method method)
+void bus_access_call(DBusMessage *call, const char *card_id, enum bus_data_method method)
 {
 	const char *sender = dbus_message_get_sender(call);
 	const struct caller *cached;
@@ -385,8 +385,9 @@ void bus_access_call(DBusMessage *call, unsigned int card_serial, enum bus_data_
 	}
 	cached = cache_lookup(sender);
 	if (cached) {
-		struct access_call now = { .call = call, .card_serial = card_serial,
-					   .method = method };
+		struct access_call now = { .call = call, .method = method };
+
+		snprintf(now.card_id, sizeof(now.card_id), "%s", card_id);
 
 		finish(&now, cached);
 		return;
@@ -410,7 +411,7 @@ void bus_access_call(DBusMessage *call, unsigned int card_serial, enum bus_data_
 	}
 	dbus_message_unref(query);
 	ac->call = dbus_message_ref(call);
-	ac->card_serial = card_serial;
+	snprintf(ac->card_id, sizeof(ac->card_id), "%s", card_id);
 	ac->method = method;
 	ac->pending = pending;
 	ac->next = access_state.calls;

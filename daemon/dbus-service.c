@@ -3,7 +3,7 @@
  * One fallback handler serves the whole tree:
  *   /org/vitaled             Manager1, ObjectManager
  *   /org/vitaled/readers/N   Reader1
- *   /org/vitaled/cards/N     Card1
+ *   /org/vitaled/cards/ID    Card1 (ID: 128 random bits, card.c)
  * Changes are coalesced: an object that changes is marked dirty and one
  * flush per loop round sends InterfacesAdded for new objects and one
  * PropertiesChanged with only the values that really changed.  Properties
@@ -88,6 +88,7 @@ static struct {
 	struct bus_object *dirty_head, *dirty_tail;
 	bool flush_posted;
 	bool outgoing_full;
+	bool session_bus;
 } bus;
 
 /* ---- Manager1 ---------------------------------------------------------- */
@@ -339,7 +340,7 @@ static void get_card_reader_id(void *o, struct value *v)
 static DBusMessage *card_data_call(DBusMessage *msg, struct bus_object *obj,
 		enum bus_data_method method)
 {
-	bus_access_call(msg, ((struct vitaled_card *)obj->object)->serial, method);
+	bus_access_call(msg, ((struct vitaled_card *)obj->object)->id, method);
 	return NULL;
 }
 
@@ -699,7 +700,7 @@ static void object_free(struct bus_object *o)
 }
 
 static struct bus_object *object_new(const struct interface *iface, void *object,
-		const char *prefix, unsigned int serial)
+		const char *prefix, const char *leaf)
 {
 	struct bus_object *o = calloc(1, sizeof(*o));
 
@@ -709,7 +710,7 @@ static struct bus_object *object_new(const struct interface *iface, void *object
 	}
 	o->iface = iface;
 	o->object = object;
-	snprintf(o->path, sizeof(o->path), "%s%u", prefix, serial);
+	snprintf(o->path, sizeof(o->path), "%s%s", prefix, leaf);
 	mark_dirty(o);
 	return o;
 }
@@ -746,8 +747,11 @@ static void object_gone(struct bus_object *o)
 
 static void reader_added(struct vitaled_reader *reader)
 {
+	char leaf[16];
+
+	snprintf(leaf, sizeof(leaf), "%u", reader->serial);
 	reader->bus_data = object_new(&reader_iface, reader, VITALED_DBUS_READER_PATH_PREFIX,
-			reader->serial);
+			leaf);
 }
 
 static void reader_changed(struct vitaled_reader *reader)
@@ -775,7 +779,7 @@ static void reader_removed(struct vitaled_reader *reader)
 static void card_added(struct vitaled_card *card)
 {
 	card->bus_data = object_new(&card_iface, card, VITALED_DBUS_CARD_PATH_PREFIX,
-			card->serial);
+			card->id);
 }
 
 static void card_changed(struct vitaled_card *card)
@@ -883,9 +887,9 @@ static bool resolve(const char *path, struct node *node)
 
 		reader_foreach(match_reader, &l);
 		node->obj = l.found ? l.found->bus_data : NULL;
-	} else if (!strncmp(path, VITALED_DBUS_CARD_PATH_PREFIX, clen) &&
-			parse_serial(path + clen, &serial)) {
-		struct vitaled_card *card = card_find(serial);
+	} else if (!strncmp(path, VITALED_DBUS_CARD_PATH_PREFIX, clen)) {
+		/* A path from before a restart names no card: UnknownObject. */
+		struct vitaled_card *card = card_find(path + clen);
 
 		node->obj = card ? card->bus_data : NULL;
 	}
@@ -1002,7 +1006,7 @@ static bool child_reader(struct vitaled_reader *reader, void *data)
 static bool child_card(struct vitaled_card *card, void *data)
 {
 	if (card->bus_data)
-		sb_printf(data, "  <node name=\"%u\"/>\n", card->serial);
+		sb_printf(data, "  <node name=\"%s\"/>\n", card->id);
 	return true;
 }
 
@@ -1383,7 +1387,6 @@ int dbus_service_init(bool session_bus)
 {
 	const char *which = session_bus ? "session" : "system";
 	DBusError error;
-	int ret;
 
 	dbus_error_init(&error);
 	bus.conn = dbus_bus_get_private(session_bus ? DBUS_BUS_SESSION : DBUS_BUS_SYSTEM, &error);
@@ -1412,9 +1415,19 @@ int dbus_service_init(bool session_bus)
 	observer_register(&observer);
 	reader_foreach(announce_reader, NULL);
 	card_foreach(announce_card, NULL);
+	bus.session_bus = session_bus;
+	return 0;
+}
 
-	/* Objects are served before the name is owned: a client woken by the
-	 * name appearing finds them all. */
+/* Objects are served before the name is owned, and the sources' first
+ * readers with them (main.c): a client woken by the name finds them all. */
+int dbus_service_own_name(void)
+{
+	const char *which = bus.session_bus ? "session" : "system";
+	DBusError error;
+	int ret;
+
+	dbus_error_init(&error);
 	ret = dbus_bus_request_name(bus.conn, VITALED_DBUS_NAME, DBUS_NAME_FLAG_DO_NOT_QUEUE,
 			&error);
 	if (ret != DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER) {

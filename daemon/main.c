@@ -13,6 +13,9 @@
 #include "daemon.h"
 
 #define DEFAULT_CONFIG CONFIGDIR "/vitaled.conf"
+/* Longest wait for the sources' first readers before taking the bus name
+ * (pcscd may hang); a reader found later is announced as it comes. */
+#define SOURCES_WAIT_MS	10000
 
 static struct {
 	const char *config_path;
@@ -130,12 +133,27 @@ static void on_terminate(void *user_data)
 	loop_quit(EXIT_SUCCESS);
 }
 
+static bool ready;
+
+/* The readers present at start are published: now the name, then ready. */
+static void sources_enumerated(void *user_data)
+{
+	if (dbus_service_own_name() < 0) {
+		loop_quit(EXIT_FAILURE);
+		return;
+	}
+	ready = true;
+	vitaled_info("vitaled %s ready", PACKAGE_VERSION);
+	notify_ready();
+}
+
 static void on_reload(void *user_data)
 {
 	struct config *config;
 
 	vitaled_info("reloading configuration and trust material");
-	notify_reloading();
+	if (ready)	/* systemd hears of us once the name is owned */
+		notify_reloading();
 	if (load_config(&config) < 0) {
 		vitaled_error("reload refused: the configuration in force stays");
 	} else {
@@ -143,7 +161,8 @@ static void on_reload(void *user_data)
 		engine_reload();
 		dbus_service_manager_changed();
 	}
-	notify_ready();
+	if (ready)
+		notify_ready();
 }
 
 int main(int argc, char **argv)
@@ -192,9 +211,7 @@ int main(int argc, char **argv)
 		goto out_loop;
 	if (dbus_service_init(opts.session_bus) < 0)
 		goto out_engine;
-	plugin_start();
-	vitaled_info("vitaled %s ready", PACKAGE_VERSION);
-	notify_ready();
+	plugin_start(sources_enumerated, SOURCES_WAIT_MS);
 
 	status = loop_run();
 

@@ -27,6 +27,13 @@ static struct plugin plugins[MAX_PLUGINS];
 static unsigned int n_plugins;
 static const struct config_schema *schema_list[MAX_PLUGINS + 1];
 
+/* Sources still looking for the readers present at start. */
+static struct {
+	unsigned int pending;
+	vitaled_callback_func ready;
+	struct vitaled_timer *timer;
+} enumeration;
+
 static struct plugin *find_plugin(const char *name)
 {
 	unsigned int i;
@@ -139,9 +146,39 @@ void plugin_print_list(FILE *out)
 				plugins[i].desc->description ? plugins[i].desc->description : "");
 }
 
-void plugin_start(void)
+void vitaled_source_enumerating(void)
+{
+	enumeration.pending++;
+}
+
+static void enumeration_over(void *unused)
+{
+	vitaled_callback_func ready = enumeration.ready;
+
+	vitaled_timer_remove(enumeration.timer);
+	enumeration.timer = NULL;
+	enumeration.ready = NULL;
+	if (ready)
+		ready(NULL);
+}
+
+void vitaled_source_enumerated(void)
+{
+	if (enumeration.pending && --enumeration.pending == 0)
+		enumeration_over(NULL);
+}
+
+static void enumeration_timeout(void *unused)
+{
+	enumeration.timer = NULL;	/* a fired timer is freed by the loop */
+	vitaled_warn("sources still looking for their readers; going on without them");
+	enumeration_over(NULL);
+}
+
+void plugin_start(vitaled_callback_func ready, unsigned int max_ms)
 {
 	unsigned int i;
+	int ret = 0;
 
 	for (i = 0; i < n_plugins; i++) {
 		struct plugin *p = &plugins[i];
@@ -159,6 +196,14 @@ void plugin_start(void)
 		p->active = true;
 		vitaled_debug("plugin %s: started", p->desc->name);
 	}
+	enumeration.ready = ready;
+	/* ready runs from the loop (not running yet): it may have to quit it. */
+	if (!enumeration.pending)
+		ret = vitaled_post(enumeration_over, NULL);
+	else if (!(enumeration.timer = vitaled_timer_add(max_ms, enumeration_timeout, NULL)))
+		ret = -ENOMEM;
+	if (ret < 0)
+		enumeration_over(NULL);
 }
 
 void plugin_stop(void)

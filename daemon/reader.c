@@ -12,7 +12,7 @@ struct reader_node {
 	struct reader_node *next;
 };
 
-static struct reader_node *readers;
+static struct reader_node *readers;	/* oldest first, as listed on the bus */
 static unsigned int next_serial = 1;
 
 const char *reader_kind_name(enum vitaled_reader_kind kind)
@@ -43,7 +43,7 @@ const char *reader_state_name(enum vitaled_reader_state state)
 struct vitaled_reader *vitaled_reader_add(const char *stable_id, const char *name,
 		enum vitaled_reader_kind kind)
 {
-	struct reader_node *n;
+	struct reader_node *n, **tail;
 
 	if (!stable_id || !name)
 		return NULL;
@@ -66,8 +66,9 @@ struct vitaled_reader *vitaled_reader_add(const char *stable_id, const char *nam
 	n->reader.kind = kind;
 	n->reader.state = VITALED_READER_IDLE;
 	n->reader.serial = next_serial++;
-	n->next = readers;
-	readers = n;
+	for (tail = &readers; *tail; tail = &(*tail)->next)
+		;
+	*tail = n;
 	vitaled_info("reader %s: added (%s, \"%s\")", stable_id, reader_kind_name(kind), name);
 	observer_notify(OBSERVE_READER_ADDED, &n->reader);
 	return &n->reader;

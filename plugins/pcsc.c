@@ -57,6 +57,7 @@ struct pcsc_reader {
 static struct {
 	bool running;
 	unsigned int busy_wait_ms;	/* [pcsc] BusyWaitMax */
+	bool listed;			/* the readers there at start are known */
 	struct pcsc_reader *readers;
 	uint64_t generation;
 	pthread_mutex_t lock;		/* the queue, shared with the threads */
@@ -477,6 +478,15 @@ static void readers_listed(void)
 	}
 }
 
+/* The readers there at start are announced: the daemon may take its name. */
+static void first_list_over(void)
+{
+	if (pcsc.listed)
+		return;
+	pcsc.listed = true;
+	vitaled_source_enumerated();
+}
+
 static void handle(struct pcsc_event *ev)
 {
 	struct pcsc_reader *r = find_reader(ev->reader);
@@ -485,9 +495,12 @@ static void handle(struct pcsc_event *ev)
 	case PCSC_EV_SERVICE_UP:
 	case PCSC_EV_SERVICE_DOWN:
 		service_changed(ev->type == PCSC_EV_SERVICE_UP, ev->code);
+		if (ev->type == PCSC_EV_SERVICE_DOWN)
+			first_list_over();	/* no readers for now */
 		return;
 	case PCSC_EV_READERS_LISTED:
 		readers_listed();
+		first_list_over();
 		return;
 	case PCSC_EV_READER_ADDED:
 		reader_added(ev->reader);
@@ -569,8 +582,11 @@ static int pcsc_init(void)
 		pthread_mutex_lock(&pcsc.lock);
 		pcsc.running = false;
 		pthread_mutex_unlock(&pcsc.lock);
+		return err;
 	}
-	return err;
+	/* Its events reach the loop after this returns. */
+	vitaled_source_enumerating();
+	return 0;
 }
 
 static void pcsc_exit(void)

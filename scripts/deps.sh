@@ -16,9 +16,14 @@ PACKAGES=(
 	python3-pil python3-evdev pcsc-tools opensc qrencode zbar-tools imagemagick
 	umockdev libumockdev-dev gir1.2-umockdev-1.0 socat udev systemd valgrind
 	iproute2 util-linux procps strace tmux polkitd faketime
+	# tests: the D-Bus interop suite's clients (sd-bus; Node for dbus-next, from npm)
+	libsystemd-dev nodejs
 	# the Debian package test
 	debhelper lintian dpkg-dev
 )
+
+# npm comes with some nodejs builds (NodeSource); Debian packages it apart.
+command -v npm >/dev/null || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

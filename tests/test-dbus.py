@@ -293,11 +293,12 @@ def test_errors(t, bus, h, d):
     r = bus.call_as("member", "/org/vitaled", "org.freedesktop.DBus.ObjectManager",
                     "GetManagedObjects")
     t.ok(path in r.get("ok", {}), "GetManagedObjects without arguments still answers", r)
-    r = bus.call_as("member", "/org/vitaled/cards/999999", CARD1, "GetAffiliation")
+    r = bus.call_as("member", "/org/vitaled/cards/" + "0" * 32, CARD1, "GetAffiliation")
     t.eq(r.get("error"), "org.freedesktop.DBus.Error.UnknownObject", "unknown card: UnknownObject")
-    r = bus.call_as("root", path, "org.freedesktop.DBus.Properties", "Set", CARD1, "Status",
-                    "verified")
-    t.eq(r.get("error"), DENIED, "Properties.Set is not allowed by the policy, even to root")
+    r = bus.run_as("root", ["busctl", "--system", "set-property", "org.vitaled", path or "/",
+                            CARD1, "Status", "s", "verified"])
+    t.ok(r.returncode != 0 and "org.vitaled.Card1.Status is read-only" in r.stderr,
+         "Properties.Set reaches vitaled, which says every property is read-only", r.stderr)
     r = bus.call_as("member", path, "org.freedesktop.DBus.Properties", "Get", CARD1, "Nope")
     t.eq(r.get("error"), "org.freedesktop.DBus.Error.UnknownProperty", "unknown property")
     h.remove(0)
@@ -501,6 +502,39 @@ def test_daemon_checks_callers(t, h):
         h.remove(0)
 
 
+def test_stale_path_after_restart(t, bus, h):
+    """A card's path never names another read: after a restart, the old path
+    of one patient must fail, never answer with the next patient's data."""
+    env = {"PCSCLITE_CSOCK_NAME": h.socket}
+    d = bus.start_vitaled(conf(), env=env)
+    h.insert(0, "card", family="reference")
+    old, props = wait_card(bus)
+    t.ok(re.fullmatch(r"/org/vitaled/cards/[0-9a-f]{32}", old or ""),
+         "a card's path ends in its id: 128 random bits in hex", old)
+    h.remove(0)
+    wait_no_card(bus)
+    d.stop_checked(t)
+    d = bus.start_vitaled(conf(), env=env)
+    h.insert(0, "card", family="six")
+    new, props = wait_card(bus)
+    t.ok(new and props.get("Status") == "verified" and new != old,
+         "after a restart, another patient's card has another path", (old, new))
+    r = bus.call_as("member", new or "/", CARD1, "GetAffiliation")
+    t.ok("ok" in r and r["ok"]["CardSerial"] == vfam.load("six")["card"]["serial"]["card"],
+         "the new path serves the new card", r)
+    for call in ((CARD1, "GetBeneficiaries", ""), (CARD1, "GetAffiliation"),
+                 (CARD1, "Release"), ("org.freedesktop.DBus.Properties", "Get", CARD1, "Status"),
+                 ("org.freedesktop.DBus.Properties", "GetAll", CARD1),
+                 ("org.freedesktop.DBus.Introspectable", "Introspect")):
+        r = bus.call_as("member", old or "/", *call)
+        t.eq(r.get("error"), "org.freedesktop.DBus.Error.UnknownObject",
+             "the old path fails after the restart: %s.%s answers UnknownObject"
+             % (call[0].split(".")[-1], call[1]))
+    h.remove(0)
+    wait_no_card(bus)
+    d.stop_checked(t)
+
+
 def test_phone_lifetime(t, bus, h):
     d = bus.start_vitaled(conf("[DBus]\nPhoneReadLifetime = 10\n"),
                           env={"PCSCLITE_CSOCK_NAME": h.socket})
@@ -582,6 +616,7 @@ def main():
                      test_legacy_and_phone, test_introspection, test_manager_signals):
             t.run(test, bus, h, d)
         d.stop_checked(t)
+        t.run(test_stale_path_after_restart, bus, h)
         t.run(test_phone_lifetime, bus, h)
         t.run(test_session_bus, bus, h)
         t.run(test_daemon_checks_callers, h)

@@ -33,7 +33,7 @@ STEPS = [
     (r"watch \| \S+ verified: phone QR code, 4 beneficiaries, demo card", "QR code verified"),
     (r"watch \| \S+ replayed: phone QR code, demo card — ", "the replayed QR is refused"),
     (r"watch \| \S+ card removed from Virtual PCD 00 00: its data is gone", "card pulled"),
-    (r"no card /org/vitaled/cards/\d+", "the pulled card's data is gone"),
+    (r"no card /org/vitaled/cards/[0-9a-f]{32}", "the pulled card's data is gone"),
     (r"watch \| \S+ forged: physical card, demo card — ", "the forged card is refused"),
     (r"vitaled exited with status 0", "vitaled stops cleanly"),
     (r"^Demo complete in \d+ s", "the demo ends by itself"),

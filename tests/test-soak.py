@@ -50,7 +50,8 @@ PLAN = [
 ]
 SCANS_PER_ROUND = 2
 
-INSERTED = re.compile(r"reader (\S+): card (\d+) inserted, reading$", re.M)
+INSERTED = re.compile(r"reader (\S+): card (\d+) inserted, reading \(object ([0-9a-f]{32})\)$",
+                      re.M)
 VERDICT = re.compile(r"reader (\S+): card (\d+): ([\w-]+), ([\w-]+) \(", re.M)
 ABANDONED = re.compile(r"reader (\S+): card (\d+) removed before the read finished", re.M)
 GONE = re.compile(r"card (\d+)(?: removed, data wiped| removed before the read finished"
@@ -135,8 +136,10 @@ def main():
         log = rig.log()[start:]
 
         inserted = collections.defaultdict(list)
+        path_of = {}
         for m in INSERTED.finditer(log):
             inserted[m.group(1)].append(int(m.group(2)))
+            path_of[int(m.group(2))] = "/org/vitaled/cards/" + m.group(3)
         ends = collections.Counter()
         verdicts = {}
         for m in VERDICT.finditer(log):
@@ -171,13 +174,13 @@ def main():
 
         t.ok(stats is not None, "the D-Bus client ran to the end")
         stats = stats or {}
-        paths = sorted("/org/vitaled/cards/%d" % s for s in all_reads)
+        paths = sorted(path_of[s] for s in all_reads)
         t.eq(sorted(stats.get("added", [])), paths,
              "the client saw one Card1 object appear per read")
         t.eq(sorted(stats.get("removed", [])), paths,
              "and each of them disappear again")
         t.eq(stats.get("left"), [], "no Card1 object is left on the bus")
-        t.eq([s for s in pulled if stats.get("status", {}).get("/org/vitaled/cards/%d" % s)
+        t.eq([s for s in pulled if stats.get("status", {}).get(path_of[s])
               not in ("pending", "read-failed")], [],
              "the client saw no verdict with data for a card pulled mid-read")
         t.eq(stats.get("initial"), [], "none was there before")

@@ -347,7 +347,7 @@ def test_show(t, bus, pcsc):
          "show as an outsider: says so clearly", r.stderr)
     t.ok(not any(n in r.stdout + r.stderr for n in NIRS + NAMES),
          "show as an outsider: no personal data")
-    r = ctl(bus, "root", "show", "99")
+    r = ctl(bus, "root", "show", "0" * 32)
     t.eq(r.returncode, 1, "show of an unknown card: exit 1")
     pcsc.remove(0)
     wait_no_card(bus, 0)
@@ -399,9 +399,9 @@ def test_watch(t, bus, pcsc):
             r"reader Virtual PCD 00 00 \(contact, idle\)",
             r"reader Virtual PCD 00 01 \(contact, idle\)",
             r"card inserted in Virtual PCD 00 00",
-            r"verified: physical card, 4 beneficiaries \[/org/vitaled/cards/\d+\]",
+            r"verified: physical card, 4 beneficiaries \[/org/vitaled/cards/[0-9a-f]{32}\]",
             r"card inserted in Virtual PCD 00 01",
-            r"expired: physical card — .+ \[/org/vitaled/cards/\d+\]"]
+            r"expired: physical card — .+ \[/org/vitaled/cards/[0-9a-f]{32}\]"]
     i = 0
     for line in hl:
         if i < len(want) and re.fullmatch(want[i], line):

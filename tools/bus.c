@@ -123,29 +123,6 @@ const struct ctl_value *ctl_object_iface(const struct ctl_value *object, const c
 	return ctl_value_get(object, iface);
 }
 
-/* Numeric suffix order, so readers/10 comes after readers/9. */
-static int path_compare(const char *a, const char *b)
-{
-	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
-	size_t pa = sa ? (size_t)(sa - a) : 0, pb = sb ? (size_t)(sb - b) : 0;
-	int c;
-
-	if (pa != pb || strncmp(a, b, pa))
-		return strcmp(a, b);
-	a += pa;
-	b += pb;
-	c = (strlen(a) > strlen(b)) - (strlen(a) < strlen(b));
-	return c ? c : strcmp(a, b);
-}
-
-static int compare_objects(const void *pa, const void *pb)
-{
-	const struct ctl_value *a = *(const struct ctl_value *const *)pa;
-	const struct ctl_value *b = *(const struct ctl_value *const *)pb;
-
-	return path_compare(a->key, b->key);
-}
-
 size_t ctl_objects_with(const struct ctl_value *objects, const char *iface,
 		const struct ctl_value ***out)
 {
@@ -161,7 +138,6 @@ size_t ctl_objects_with(const struct ctl_value *objects, const char *iface,
 	for (i = 0; i < objects->n; i++)
 		if (ctl_object_iface(&objects->items[i], iface))
 			list[n++] = &objects->items[i];
-	qsort(list, n, sizeof(*list), compare_objects);
 	*out = list;
 	return n;
 }

@@ -8,7 +8,7 @@
 #include <vitaled/dbus.h>
 #include "vitalectl.h"
 
-/* The newest card read by this reader (cards are ordered by path). */
+/* The newest card read by this reader (cards come oldest first). */
 static const struct ctl_value *card_of(const struct ctl_value **cards, size_t n,
 		const char *reader_path)
 {

@@ -14,18 +14,19 @@
 /* Longer than any read timeout ([Chips] ReadTimeout is at most 60 s). */
 #define SHOW_WAIT_S	70
 
-/* "3", "cards/3" or the full object path. */
+/* "ID", "cards/ID" or the full object path (ID: 32 hex digits). */
 static int card_path(const char *arg, char *buf, size_t size)
 {
-	const char *num = arg;
+	const char *id = arg;
 
 	if (!strncmp(arg, VITALED_DBUS_CARD_PATH_PREFIX, strlen(VITALED_DBUS_CARD_PATH_PREFIX)))
-		num = arg + strlen(VITALED_DBUS_CARD_PATH_PREFIX);
+		id = arg + strlen(VITALED_DBUS_CARD_PATH_PREFIX);
 	else if (!strncmp(arg, "cards/", 6))
-		num = arg + 6;
-	if (!*num || strspn(num, "0123456789") != strlen(num))
+		id = arg + 6;
+	if (strlen(id) != VITALED_DBUS_CARD_ID_LEN ||
+			strspn(id, "0123456789abcdef") != VITALED_DBUS_CARD_ID_LEN)
 		return -1;
-	snprintf(buf, size, "%s%s", VITALED_DBUS_CARD_PATH_PREFIX, num);
+	snprintf(buf, size, "%s%s", VITALED_DBUS_CARD_PATH_PREFIX, id);
 	return 0;
 }
 
@@ -236,8 +237,8 @@ static void print_json(const char *path, const struct ctl_value *card,
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage: vitalectl [--json] show [CARD] [--date YYYY-MM-DD]\n\n"
-			"Shows the beneficiaries and their rights for CARD (a number, as in\n"
-			"/org/vitaled/cards/N, or that path), by default the newest card; a card\n"
+			"Shows the beneficiaries and their rights for CARD (its id, as in\n"
+			"/org/vitaled/cards/ID, or that path), by default the newest card; a card\n"
 			"still being read is waited for.\n"
 			"Rights are evaluated on --date (default: today).  Needs root or membership\n"
 			"of the vitaled client group: exit status 4 otherwise.\n");
@@ -275,7 +276,7 @@ int cmd_show(int argc, char **argv, const struct vitalectl_opts *opts)
 	}
 	path[0] = '\0';
 	if (optind < argc && card_path(argv[optind++], path, sizeof(path)) < 0) {
-		fprintf(stderr, "vitalectl show: '%s' is not a card (give N or %sN)\n",
+		fprintf(stderr, "vitalectl show: '%s' is not a card (give ID or %sID)\n",
 				argv[optind - 1], VITALED_DBUS_CARD_PATH_PREFIX);
 		return VITALECTL_USAGE;
 	}

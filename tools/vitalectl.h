@@ -140,8 +140,8 @@ int ctl_get_all(DBusConnection *conn, const char *path, const char *iface,
 		struct ctl_value *out, DBusError *err);
 /* The properties of iface in one managed object, NULL when it has none. */
 const struct ctl_value *ctl_object_iface(const struct ctl_value *object, const char *iface);
-/* Managed objects with iface, sorted by path (numeric suffix); caller frees
- * the array (not the objects). */
+/* Managed objects with iface, oldest first (the daemon's order); caller
+ * frees the array (not the objects). */
 size_t ctl_objects_with(const struct ctl_value *objects, const char *iface,
 		const struct ctl_value ***out);
 

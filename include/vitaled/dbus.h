@@ -20,11 +20,16 @@
 #define DBUS_INTERFACE_OBJECT_MANAGER	"org.freedesktop.DBus.ObjectManager"
 #endif
 
-/* Object paths: <prefix><n>, n a per-process counter (never reused). */
+/*
+ * Object paths: readers are <prefix><n>, n a counter of the running daemon;
+ * cards are <prefix><id>, id 32 lowercase hex digits (128 random bits), so
+ * that a card's path never names another read, even after a restart.
+ */
 #define VITALED_DBUS_READERS_PATH	VITALED_DBUS_ROOT_PATH "/readers"
 #define VITALED_DBUS_CARDS_PATH		VITALED_DBUS_ROOT_PATH "/cards"
 #define VITALED_DBUS_READER_PATH_PREFIX	VITALED_DBUS_READERS_PATH "/"
 #define VITALED_DBUS_CARD_PATH_PREFIX	VITALED_DBUS_CARDS_PATH "/"
+#define VITALED_DBUS_CARD_ID_LEN	32
 
 /* Errors (daemon/dbus-error.c maps every internal failure to one). */
 #define VITALED_DBUS_ERROR_PREFIX	"org.vitaled.Error."

@@ -174,6 +174,17 @@ VITALED_EXPORT void vitaled_token_submit(struct vitaled_reader *reader,
 		const uint8_t *data, size_t len);
 
 /*
+ * A source that finds its readers in the background says so from its
+ * init() (once it will succeed) with vitaled_source_enumerating(), then
+ * calls vitaled_source_enumerated() once, when the readers present at
+ * start are announced (or it knows there are none for now).  The daemon
+ * takes its bus name only then, so that a client woken by the name finds
+ * every reader at once.
+ */
+VITALED_EXPORT void vitaled_source_enumerating(void);
+VITALED_EXPORT void vitaled_source_enumerated(void);
+
+/*
  * PC/SC source: whether pcscd is reachable right now (published as
  * org.vitaled.Manager1.PcscAvailable; false until a source says so).
  */
