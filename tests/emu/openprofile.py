@@ -303,6 +303,9 @@ MUTATIONS = {
     "nest-bomb": lambda fam, ff, m, s: ({2: nest_bomb(1000)}, {}),
     # Depth 5 (outer 62 + 4 more): one level beyond the limit.
     "nest-depth5": lambda fam, ff, m, s: ({2: tlv(0x62, tlv(0xA0, tlv(0xA1, tlv(0xA2, tlv(0xA3, b"")))))}, {}),
+    # A leaf one level too deep (63 > A0 > A1 > B0 > 90, ignorable tags):
+    # every TLV counts as a level, not only templates.
+    "nest-leaf5": lambda fam, ff, m, s: ({3: tlv(0x63, tlv(0xA0, tlv(0x80, u8(0)) + tlv(0xA1, tlv(0x80, b"20200101") + tlv(0xB0, tlv(0x90, b"x")))))}, {}),
     # DG2 changed after signing: hash mismatch.
     "wrong-hash": lambda fam, ff, m, s: ({}, {2: _dg2_renamed(fam)}),
     # DG1 format version 2.

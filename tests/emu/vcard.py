@@ -90,6 +90,7 @@ VARIANTS = {
     "tlv-inner-overrun": ({"mutate": "tlv-inner-overrun"}, {}, "malformed"),
     "nest-bomb": ({"mutate": "nest-bomb"}, {}, "malformed"),
     "nest-depth5": ({"mutate": "nest-depth5"}, {}, "malformed"),
+    "nest-leaf5": ({"mutate": "nest-leaf5"}, {}, "malformed"),
     "version2": ({"mutate": "version2"}, {}, "malformed"),
     "ext-critical": ({"mutate": "ext-critical"}, {}, "malformed"),
     "no-dg15": ({"mutate": "no-dg15"}, {}, "malformed"),

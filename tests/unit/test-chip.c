@@ -53,6 +53,7 @@ static const struct image_case image_cases[] = {
 	{ "tlv-inner-overrun", "--mutate tlv-inner-overrun", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "nest-bomb", "--mutate nest-bomb", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "nest-depth5", "--mutate nest-depth5", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	{ "nest-leaf5", "--mutate nest-leaf5", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "version2", "--mutate version2", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "ext-critical", "--mutate ext-critical", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "no-dg15", "--mutate no-dg15", VD_FORM_CARD, VD_STATUS_MALFORMED },
