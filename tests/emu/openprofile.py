@@ -199,20 +199,23 @@ def _openssl(args, data=None):
     return r.stdout
 
 
-def cms_sign(content, pki, signer):
-    """DER ContentInfo (SignedData, eContent encapsulated, signer cert included)."""
+def cms_sign(content, pki, signer, md="sha256", certs=True):
+    """DER ContentInfo (SignedData, eContent encapsulated, signer cert included
+    unless certs is false); md: the CMS digest (a profile's is SHA-2 256/384/512)."""
     cert = os.path.join(pki, "private", signer + ".pem")
     key = os.path.join(pki, "private", signer + ".key")
     args = ["cms", "-sign", "-binary", "-nodetach", "-nosmimecap",
-            "-econtent_type", SOD_ECONTENT_OID, "-md", "sha256",
+            "-econtent_type", SOD_ECONTENT_OID, "-md", md,
             "-signer", cert, "-inkey", key, "-outform", "DER"]
+    if not certs:
+        args.append("-nocerts")
     if _openssl(["pkey", "-in", key, "-noout", "-text"]).startswith(b"Private-Key: (2048"):
         args += ["-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:32"]
     return _openssl(args, content)
 
 
-def ef_sod(dgs, pki, signer, hash_alg="sha256"):
-    return tlv(0x77, cms_sign(sod_content(dgs, hash_alg), pki, signer))
+def ef_sod(dgs, pki, signer, hash_alg="sha256", sod_md="sha256", sod_certs=True):
+    return tlv(0x77, cms_sign(sod_content(dgs, hash_alg), pki, signer, sod_md, sod_certs))
 
 
 # --- card images and hostile variants --------------------------------------
@@ -247,7 +250,7 @@ class Image:
 
 def build_image(fam, pki, form_factor="card", signer="ds-es256", aa_key="aa-1",
                 chip_key=None, hash_alg="sha256", marker=None, serial=None,
-                mutate=None):
+                mutate=None, sod_md="sha256", sod_certs=True):
     """Build a chip image.
 
     aa_key: the key whose public half is in DG15; chip_key: the key the chip
@@ -267,7 +270,7 @@ def build_image(fam, pki, form_factor="card", signer="ds-es256", aa_key="aa-1",
     if signed_extra:
         dgs.update(signed_extra)
         dgs = {n: v for n, v in dgs.items() if v is not None}
-    sod = ef_sod(dgs, pki, signer, hash_alg)
+    sod = ef_sod(dgs, pki, signer, hash_alg, sod_md, sod_certs)
     files = {n: v for n, v in dgs.items()}
     if unsigned:
         files.update(unsigned)
@@ -346,11 +349,14 @@ def main():
     ap.add_argument("--marker", choices=MARKERS)
     ap.add_argument("--serial")
     ap.add_argument("--mutate", choices=MUTATIONS)
+    ap.add_argument("--sod-md", default="sha256", help="CMS digest of EF.SOD's signature")
+    ap.add_argument("--sod-nocerts", action="store_true",
+                    help="EF.SOD without the signer certificate")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     fam = load_family(family_path(a.family))
     img = build_image(fam, a.pki, a.form_factor, a.signer, a.aa_key, a.chip_key,
-                      a.hash, a.marker, a.serial, a.mutate)
+                      a.hash, a.marker, a.serial, a.mutate, a.sod_md, not a.sod_nocerts)
     write_image(img, a.out)
 
 

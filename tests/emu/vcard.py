@@ -94,6 +94,10 @@ VARIANTS = {
     "version2": ({"mutate": "version2"}, {}, "malformed"),
     "ext-critical": ({"mutate": "ext-critical"}, {}, "malformed"),
     "no-dg15": ({"mutate": "no-dg15"}, {}, "malformed"),
+    # EF.SOD without its signer certificate (the trust store knows it).
+    "sod-no-cert": ({"sod_certs": False}, {}, "malformed"),
+    # EF.SOD signed with ECDSA-with-SHA224: valid CMS, not in the profile's list.
+    "sod-sha224": ({"sod_md": "sha224"}, {}, "malformed"),
     # Random answers (seeded: none of the first 32 ends in 90 00, 61 XX,
     # 62 82, 6C XX or a "not found" status word): nonsense.
     "random": ({}, {"random": True}, "malformed"),

@@ -57,6 +57,15 @@ static const struct image_case image_cases[] = {
 	{ "version2", "--mutate version2", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "ext-critical", "--mutate ext-critical", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "no-dg15", "--mutate no-dg15", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	/* doc/formats.md §4: the signer certificate MUST be included, even
+	 * when the trust store holds it; only the listed algorithms */
+	{ "sod-no-cert", "--sod-nocerts", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	{ "sod-sha224", "--sod-md sha224", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	{ "sod-ps256-sha224", "--signer ds-ps256 --sod-md sha224", VD_FORM_CARD,
+		VD_STATUS_MALFORMED },
+	{ "sod-ps256-sha512", "--signer ds-ps256 --sod-md sha512", VD_FORM_CARD,
+		VD_STATUS_VERIFIED },
+	{ "sod-es256-sha384", "--sod-md sha384", VD_FORM_CARD, VD_STATUS_VERIFIED },
 };
 
 static void verify_signed(struct vd_context *c, const struct chipimg *img,
