@@ -199,7 +199,7 @@ def _openssl(args, data=None):
     return r.stdout
 
 
-def cms_sign(content, pki, signer, md="sha256", certs=True):
+def cms_sign(content, pki, signer, md="sha256", certs=True, mgf1=None):
     """DER ContentInfo (SignedData, eContent encapsulated, signer cert included
     unless certs is false); md: the CMS digest (a profile's is SHA-2 256/384/512)."""
     cert = os.path.join(pki, "private", signer + ".pem")
@@ -210,12 +210,14 @@ def cms_sign(content, pki, signer, md="sha256", certs=True):
     if not certs:
         args.append("-nocerts")
     if _openssl(["pkey", "-in", key, "-noout", "-text"]).startswith(b"Private-Key: (2048"):
-        args += ["-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:32"]
+        args += ["-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:32",
+                 "-keyopt", "rsa_mgf1_md:" + (mgf1 or md)]
     return _openssl(args, content)
 
 
-def ef_sod(dgs, pki, signer, hash_alg="sha256", sod_md="sha256", sod_certs=True):
-    return tlv(0x77, cms_sign(sod_content(dgs, hash_alg), pki, signer, sod_md, sod_certs))
+def ef_sod(dgs, pki, signer, hash_alg="sha256", sod_md="sha256", sod_certs=True, sod_mgf1=None):
+    return tlv(0x77, cms_sign(sod_content(dgs, hash_alg), pki, signer, sod_md, sod_certs,
+                              sod_mgf1))
 
 
 # --- card images and hostile variants --------------------------------------
@@ -250,7 +252,7 @@ class Image:
 
 def build_image(fam, pki, form_factor="card", signer="ds-es256", aa_key="aa-1",
                 chip_key=None, hash_alg="sha256", marker=None, serial=None,
-                mutate=None, sod_md="sha256", sod_certs=True):
+                mutate=None, sod_md="sha256", sod_certs=True, sod_mgf1=None):
     """Build a chip image.
 
     aa_key: the key whose public half is in DG15; chip_key: the key the chip
@@ -270,7 +272,7 @@ def build_image(fam, pki, form_factor="card", signer="ds-es256", aa_key="aa-1",
     if signed_extra:
         dgs.update(signed_extra)
         dgs = {n: v for n, v in dgs.items() if v is not None}
-    sod = ef_sod(dgs, pki, signer, hash_alg, sod_md, sod_certs)
+    sod = ef_sod(dgs, pki, signer, hash_alg, sod_md, sod_certs, sod_mgf1)
     files = {n: v for n, v in dgs.items()}
     if unsigned:
         files.update(unsigned)
@@ -283,6 +285,12 @@ def build_image(fam, pki, form_factor="card", signer="ds-es256", aa_key="aa-1",
 def _dg2_renamed(fam):
     f = json.loads(json.dumps(fam))
     f["beneficiaries"][0]["first_name"] += "X"
+    return dg2(f)
+
+
+def _dg2_birth(fam, date):
+    f = json.loads(json.dumps(fam))
+    f["beneficiaries"][0]["birth_date"] = date
     return dg2(f)
 
 
@@ -309,6 +317,9 @@ MUTATIONS = {
     # A leaf one level too deep (63 > A0 > A1 > B0 > 90, ignorable tags):
     # every TLV counts as a level, not only templates.
     "nest-leaf5": lambda fam, ff, m, s: ({3: tlv(0x63, tlv(0xA0, tlv(0x80, u8(0)) + tlv(0xA1, tlv(0x80, b"20200101") + tlv(0xB0, tlv(0x90, b"x")))))}, {}),
+    # Birth dates with an unknown month (00): the day goes up to 31, no further.
+    "birth-month00-day31": lambda fam, ff, m, s: ({2: _dg2_birth(fam, "19800031")}, {}),
+    "birth-month00-day32": lambda fam, ff, m, s: ({2: _dg2_birth(fam, "19800032")}, {}),
     # DG2 changed after signing: hash mismatch.
     "wrong-hash": lambda fam, ff, m, s: ({}, {2: _dg2_renamed(fam)}),
     # DG1 format version 2.
@@ -350,13 +361,15 @@ def main():
     ap.add_argument("--serial")
     ap.add_argument("--mutate", choices=MUTATIONS)
     ap.add_argument("--sod-md", default="sha256", help="CMS digest of EF.SOD's signature")
+    ap.add_argument("--sod-mgf1", help="MGF1 hash of an RSASSA-PSS signer (default: --sod-md)")
     ap.add_argument("--sod-nocerts", action="store_true",
                     help="EF.SOD without the signer certificate")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     fam = load_family(family_path(a.family))
     img = build_image(fam, a.pki, a.form_factor, a.signer, a.aa_key, a.chip_key,
-                      a.hash, a.marker, a.serial, a.mutate, a.sod_md, not a.sod_nocerts)
+                      a.hash, a.marker, a.serial, a.mutate, a.sod_md, not a.sod_nocerts,
+                      a.sod_mgf1)
     write_image(img, a.out)
 
 

@@ -57,6 +57,11 @@ static const struct image_case image_cases[] = {
 	{ "version2", "--mutate version2", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "ext-critical", "--mutate ext-critical", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "no-dg15", "--mutate no-dg15", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	/* doc/formats.md §2.1: month 00, day 00-31 */
+	{ "birth-month00-day31", "--mutate birth-month00-day31", VD_FORM_CARD,
+		VD_STATUS_VERIFIED },
+	{ "birth-month00-day32", "--mutate birth-month00-day32", VD_FORM_CARD,
+		VD_STATUS_MALFORMED },
 	/* doc/formats.md §4: the signer certificate MUST be included, even
 	 * when the trust store holds it; only the listed algorithms */
 	{ "sod-no-cert", "--sod-nocerts", VD_FORM_CARD, VD_STATUS_MALFORMED },
@@ -65,6 +70,10 @@ static const struct image_case image_cases[] = {
 		VD_STATUS_MALFORMED },
 	{ "sod-ps256-sha512", "--signer ds-ps256 --sod-md sha512", VD_FORM_CARD,
 		VD_STATUS_VERIFIED },
+	{ "sod-pss-mgf1-sha1", "--signer ds-ps256 --sod-mgf1 sha1", VD_FORM_CARD,
+		VD_STATUS_MALFORMED },
+	{ "sod-pss-mgf1-sha384", "--signer ds-ps256 --sod-mgf1 sha384", VD_FORM_CARD,
+		VD_STATUS_MALFORMED },
 	{ "sod-es256-sha384", "--sod-md sha384", VD_FORM_CARD, VD_STATUS_VERIFIED },
 };
 
