@@ -75,6 +75,9 @@ VARIANTS = {
     "t0": ({}, {"atr": op.CARD_ATR_T0, "exact_le": True, "getresponse": "aa"}, "verified"),
     "sw61": ({}, {"getresponse": "all"}, "verified"),
     "sw6c": ({}, {"exact_le": True}, "verified"),
+    # 67 00 to a READ BINARY asking for more than the file has (Le=00
+    # included), as some Vitale 2 cards answer: the header, then the rest.
+    "sw6700": ({}, {"wrong_length": True}, "verified"),
     "slow": ({}, {"delay": 0.2}, "verified"),
     "untrusted": ({"signer": "ds-foreign"}, {}, "untrusted"),
     "expired": ({"signer": "ds-expired"}, {}, "expired"),
@@ -145,6 +148,9 @@ class ChipOS(SmartcardOS):
 
     apps: {(P1 of SELECT, name or file id): {sfi: bytes}}.
     exact_le: answer 6C XX when Le differs from what is available (T=0 habit).
+    wrong_length: answer 67 00 instead, without telling the length (some
+    Vitale 2 cards): only a READ BINARY asking for no more than the file
+    holds from the offset gets data.
     getresponse: "aa" answers INTERNAL AUTHENTICATE with 61 XX, "all" every
     response with data; the reader fetches it with GET RESPONSE.
     delay: seconds slept before each answer. max_apdus: the chip vanishes
@@ -154,11 +160,12 @@ class ChipOS(SmartcardOS):
     contactless pseudo-APDU FF CA 00 00 00."""
 
     def __init__(self, atr, apps, aa_key=None, exact_le=False, getresponse=None,
-                 delay=0.0, max_apdus=0, random=False, uid=None, seed=0):
+                 delay=0.0, max_apdus=0, random=False, uid=None, seed=0, wrong_length=False):
         self.atr = atr
         self.apps = apps
         self.aa_key = aa_key
         self.exact_le = exact_le
+        self.wrong_length = wrong_length
         self.getresponse = getresponse
         self.delay = delay
         self.max_apdus = max_apdus
@@ -249,6 +256,8 @@ class ChipOS(SmartcardOS):
         if offset >= len(self.ef):
             return SW_WRONG_OFFSET
         chunk = self.ef[offset:offset + le]
+        if self.wrong_length and le > len(chunk):
+            return SW_WRONG_LENGTH
         if self.exact_le and le != len(chunk):
             return bytes([0x6C, len(chunk) & 0xFF])
         return chunk + SW_OK

@@ -385,6 +385,9 @@ struct simcard {
 	const uint8_t *aid;		/* the application it answers to */
 	bool t0;			/* 6C XX on a wrong Le, 61 XX for AA */
 	bool legacy;
+	/* 67 00 to a READ BINARY asking for more than the file has (1), or
+	 * to every READ BINARY (2), as some Vitale 2 cards answer */
+	unsigned int wrong_length;
 	unsigned int vanish_after;	/* -ENODEV after that many APDUs; 0 never */
 	bool garbage;			/* answers one byte */
 	bool odd_sw;			/* answers 6F 00 with data */
@@ -475,6 +478,8 @@ static int sim_transmit(void *io_data, const uint8_t *cmd, size_t cmd_len, uint8
 			return answer(resp, resp_len, NULL, 0, 0x6b00);
 		le = cmd[4] ? cmd[4] : 256;
 		n = flen - off < le ? flen - off : le;
+		if (s->wrong_length > 1 || (s->wrong_length && n != le))
+			return answer(resp, resp_len, NULL, 0, 0x6700);
 		if (s->t0 && n != le)
 			return answer(resp, resp_len, NULL, 0, 0x6c00 | (n & 0xff));
 		return answer(resp, resp_len, file + off, n, 0x9000);
@@ -678,6 +683,20 @@ static void test_io(void)
 	sim_read(&s, NULL, 0, res);
 	tap_ok(res->verdict.status == VD_STATUS_UNVERIFIABLE && res->apdu_count == 6,
 			"legacy without its ATR: %u APDUs", res->apdu_count);
+	/* 67 00 instead of 6C XX to Le=00: the header, then the exact rest */
+	s.wrong_length = 1;
+	sim_read(&s, legacy_atr, sizeof(legacy_atr), res);
+	tap_ok(res->verdict.status == VD_STATUS_UNVERIFIABLE && res->has_record &&
+			!strcmp(res->record.beneficiaries[0].nir, "162077511012315") &&
+			strstr(res->verdict.reason, "67 00 to Le=00"),
+			"legacy answering 67 00: read (%s)", res->verdict.reason);
+	tap_is(res->apdu_count, 8, "legacy answering 67 00: 8 APDUs (2 more per file)");
+	s.wrong_length = 2;
+	sim_read(&s, legacy_atr, sizeof(legacy_atr), res);
+	tap_ok(res->verdict.status == VD_STATUS_UNSUPPORTED && !res->has_record &&
+			strstr(res->verdict.reason, "SFI 02 answered 67 00 to Le=00, then 67 00 to Le=04"),
+			"legacy answering 67 00 to every length: unsupported, saying so (%s)",
+			res->verdict.reason);
 
 	vd_read_result_free(res);
 	chipimg_free(&img);
