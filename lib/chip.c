@@ -358,7 +358,6 @@ static int read_legacy(struct chip *c)
 		err = read_legacy_file(c, 1);
 	if (err < 0)
 		return err;
-	out->form = VD_FORM_LEGACY_CARD;
 	if (vd_record_parse_legacy(c->legacy[0], c->legacy_len[0], c->legacy[1],
 				c->legacy_len[1], &out->record, &out->verdict) < 0)
 		return 0;
@@ -383,6 +382,12 @@ static int select_profile(struct chip *c, enum profile p)
 	default:
 		return select_file(c, 0x00, mf, sizeof(mf), false);
 	}
+}
+
+static enum vd_form_factor profile_form(enum profile p)
+{
+	return p == PROFILE_LEGACY ? VD_FORM_LEGACY_CARD :
+		p == PROFILE_PHONE ? VD_FORM_PHONE_NFC : VD_FORM_CARD;
 }
 
 /* The ATR only says which application to try first. */
@@ -411,8 +416,7 @@ void vd_chip_read(struct vd_context *ctx, const struct vd_card_io *io,
 
 	vd_read_result_drop_record(out);
 	out->apdu_count = 0;
-	out->form = first == PROFILE_LEGACY ? VD_FORM_LEGACY_CARD :
-		first == PROFILE_PHONE ? VD_FORM_PHONE_NFC : VD_FORM_CARD;
+	out->form = profile_form(first);
 	out->marker = VD_MARKER_PRODUCTION;
 
 	c = calloc(1, sizeof(*c));
@@ -440,12 +444,16 @@ void vd_chip_read(struct vd_context *ctx, const struct vd_card_io *io,
 			order[n++] = i;
 	for (i = 0; i < n; i++) {
 		err = select_profile(c, order[i]);
+		/* the profile seen, named by a read that fails from here on */
+		if (!err)
+			out->form = profile_form(order[i]);
 		if (!err && order[i] == PROFILE_LEGACY)
 			err = read_legacy(c);
 		if (err == -EBADMSG)
 			nonsense = true;
 		else if (err != -ENOENT)
 			break;
+		out->form = profile_form(first);
 	}
 	if (err < 0 && io_error(err)) {
 		fail(c, err, "the application selection");
@@ -465,7 +473,6 @@ void vd_chip_read(struct vd_context *ctx, const struct vd_card_io *io,
 	} else if (order[i] == PROFILE_LEGACY) {
 		/* read_legacy() gave the verdict */
 	} else {
-		out->form = order[i] == PROFILE_PHONE ? VD_FORM_PHONE_NFC : VD_FORM_CARD;
 		read_open_profile(c, ctx, out->form, now);
 	}
 	if (!out->has_record)

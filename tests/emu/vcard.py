@@ -154,13 +154,15 @@ class ChipOS(SmartcardOS):
     getresponse: "aa" answers INTERNAL AUTHENTICATE with 61 XX, "all" every
     response with data; the reader fetches it with GET RESPONSE.
     delay: seconds slept before each answer. max_apdus: the chip vanishes
-    (process exits) when that many APDUs have been answered.
+    (process exits) when that many APDUs have been answered. stall_after:
+    the chip stops answering (hangs, still present) after that many.
     random: answer everything with random bytes (2..258, from a seeded
     generator: the same card every run). uid: answer the PC/SC
     contactless pseudo-APDU FF CA 00 00 00."""
 
     def __init__(self, atr, apps, aa_key=None, exact_le=False, getresponse=None,
-                 delay=0.0, max_apdus=0, random=False, uid=None, seed=0, wrong_length=False):
+                 delay=0.0, max_apdus=0, random=False, uid=None, seed=0, wrong_length=False,
+                 stall_after=0):
         self.atr = atr
         self.apps = apps
         self.aa_key = aa_key
@@ -169,6 +171,7 @@ class ChipOS(SmartcardOS):
         self.getresponse = getresponse
         self.delay = delay
         self.max_apdus = max_apdus
+        self.stall_after = stall_after
         self.random = random
         self.rng = Random(seed)
         self.uid = uid
@@ -192,6 +195,8 @@ class ChipOS(SmartcardOS):
     def execute(self, msg):
         if self.max_apdus and self.count >= self.max_apdus:
             os._exit(0)  # the card is gone mid-read
+        if self.stall_after and self.count >= self.stall_after:
+            time.sleep(3600)  # a hung card: no answer, not removed
         self.count += 1
         if self.delay:
             time.sleep(self.delay)
@@ -339,6 +344,8 @@ def make_os(args):
         chip["delay"] = args.delay
     if args.max_apdus is not None:
         chip["max_apdus"] = args.max_apdus
+    if args.stall_after is not None:
+        chip["stall_after"] = args.stall_after
     if args.seed is not None:
         chip["seed"] = args.seed
     fam = op.load_family(op.family_path(args.family or
@@ -369,6 +376,7 @@ def main():
     ap.add_argument("--aa-key", default="aa-1", help="key named in DG15")
     ap.add_argument("--delay", type=float, help="seconds before each answer")
     ap.add_argument("--max-apdus", type=int, help="vanish after this many APDUs")
+    ap.add_argument("--stall-after", type=int, help="stop answering after this many APDUs")
     ap.add_argument("--seed", type=int, help="seed of the random variant")
     ap.add_argument("--reader", type=int, default=0, choices=(0, 1))
     ap.add_argument("--port", type=int, help="vpcd port (default 35963 + reader)")
