@@ -201,34 +201,27 @@ def test_vitalectl(t):
     res = json.loads(p.stdout)
     t.eq((p.returncode, res["status"], res.get("form")), (0, "verified", "phone-qr"),
          "vitalectl verifies a token given as a string")
-    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
-        f.write(bad + "\r\n")
-        f.flush()
-        p = subprocess.run(base + ["--file", f.name], capture_output=True, text=True,
-                           timeout=60)
-    res = json.loads(p.stdout)
-    t.eq((p.returncode, res["status"]), (1, "forged"),
+    def from_file(text):
+        """(exit status, verdict) of vitalectl --file on a file holding text."""
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+            f.write(text)
+            f.flush()
+            p = subprocess.run(base + ["--file", f.name], capture_output=True, text=True,
+                               timeout=60)
+        return p.returncode, json.loads(p.stdout)["status"]
+
+    t.eq(from_file(bad + "\r\n"), (1, "forged"),
          "vitalectl --file (line end stripped): forged, exit 1")
     # doc/vitalectl.md: --file strips the trailing CR/LF, a STRING is taken as given
-    # (fresh tokens: the replay cache is not involved, each run starts empty)
+    # (vitalectl keeps no replay cache: the same token verifies again)
     for text, what in ((good + "\n", "a STRING ending in LF"),
                        (good[:40] + "\n" + good[40:], "a STRING with LF inside")):
         p = subprocess.run(base + [text], capture_output=True, text=True, timeout=60)
         t.eq((p.returncode, json.loads(p.stdout)["status"]), (1, "malformed"),
              "vitalectl: %s is malformed (nothing stripped)" % what)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
-        f.write(good + " \n")
-        f.flush()
-        p = subprocess.run(base + ["--file", f.name], capture_output=True, text=True,
-                           timeout=60)
-    t.eq((p.returncode, json.loads(p.stdout)["status"]), (1, "malformed"),
+    t.eq(from_file(good + " \n"), (1, "malformed"),
          "vitalectl --file: a space before the line end is kept (malformed)")
-    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
-        f.write(good + "\n\r\n\n")
-        f.flush()
-        p = subprocess.run(base + ["--file", f.name], capture_output=True, text=True,
-                           timeout=60)
-    t.eq((p.returncode, json.loads(p.stdout)["status"]), (0, "verified"),
+    t.eq(from_file(good + "\n\r\n\n"), (0, "verified"),
          "vitalectl --file: every trailing CR and LF stripped")
     p = subprocess.run(base + [good, "--file", "/dev/null"], capture_output=True,
                        text=True, timeout=60)
