@@ -326,6 +326,9 @@ MUTATIONS = {
     "version2": lambda fam, ff, m, s: ({1: dg1(fam, ff, m, s, version=2)}, {}),
     # An unknown critical tag (8F) in DG1.
     "ext-critical": lambda fam, ff, m, s: ({1: dg1(fam, ff, m, s, extra=tlv(0x8F, b"\x01"))}, {}),
+    # A two-byte context tag (9F 20) in DG1: valid BER-TLV, refused in a template
+    # (section 12): a version-1 reader never meets a multi-byte tag.
+    "ext-multibyte": lambda fam, ff, m, s: ({1: dg1(fam, ff, m, s, extra=tlv(0x9F20, b"\x01"))}, {}),
     # Ignorable extensions (9E and BE) in DG1: must still verify.
     "ext-ignorable": lambda fam, ff, m, s: ({1: dg1(fam, ff, m, s, extra=tlv(0x9E, b"future") + tlv(0xBE, tlv(0x80, b"x")))}, {}),
     # DG15 missing from chip and SOD.

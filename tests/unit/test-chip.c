@@ -56,6 +56,7 @@ static const struct image_case image_cases[] = {
 	{ "nest-leaf5", "--mutate nest-leaf5", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "version2", "--mutate version2", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "ext-critical", "--mutate ext-critical", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	{ "ext-multibyte", "--mutate ext-multibyte", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "no-dg15", "--mutate no-dg15", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	/* doc/formats.md §2.1: month 00, day 00-31 */
 	{ "birth-month00-day31", "--mutate birth-month00-day31", VD_FORM_CARD,
@@ -155,6 +156,36 @@ static void test_images(void)
 		vd_read_result_free(res);
 		chipimg_free(&img);
 	}
+}
+
+/* doc/formats.md §6: ECDSA with SHA-256 over the challenge, hashed once;
+ * a chip signing SHA-256(challenge) that way (hashed twice) is a clone. */
+static void test_aa_hashed_once(void)
+{
+	struct vd_read_result *res = vd_read_result_new();
+	uint8_t challenge[32], digest[32], sig[64];
+	struct vd_chip_image view;
+	struct chipimg img;
+
+	if (chipimg_make(&img, "aa-hash", "") < 0) {
+		tap_ok(0, "aa-hash: generator made the image");
+		vd_read_result_free(res);
+		return;
+	}
+	RAND_bytes(challenge, sizeof(challenge));
+	SHA256(challenge, sizeof(challenge), digest);
+	tap_ok(chipimg_sign(img.chip_key, digest, sizeof(digest), sig) == 0,
+			"sign SHA-256(challenge) with ECDSA-SHA-256");
+	chipimg_view(&img, VD_FORM_CARD, challenge, sizeof(challenge), sig, sizeof(sig), &view);
+	vd_chip_verify_image(ctx, &view, now, res);
+	tap_is(res->verdict.status, VD_STATUS_CLONE_SUSPECTED,
+			"AA over the challenge hashed twice: clone-suspected (%s)",
+			res->verdict.reason);
+	verify_signed(ctx, &img, VD_FORM_CARD, res);
+	tap_is(res->verdict.status, VD_STATUS_VERIFIED, "AA over the challenge hashed once: %s",
+			res->verdict.reason);
+	vd_read_result_free(res);
+	chipimg_free(&img);
 }
 
 static void test_image_tampering(void)
@@ -732,6 +763,7 @@ int main(void)
 	vd_trust_unref(trust);
 
 	test_images();
+	test_aa_hashed_once();
 	test_image_tampering();
 	test_signer_not_in_store();
 	test_concurrent();
