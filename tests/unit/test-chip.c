@@ -381,6 +381,61 @@ static void *worker_run(void *data)
 	return NULL;
 }
 
+/*
+ * doc/formats.md §4: the included signer certificate is the one verified.
+ * The store holds a twin of ds-es256 (same issuer and serial, issued by
+ * the same root, another key): a SOD carrying ds-es256 verifies under its
+ * own certificate, not under the store's twin.
+ */
+static void test_included_signer_wins(void)
+{
+	char dir[] = "/tmp/vitaled-twin.XXXXXX", cmd[4096];
+	struct vd_read_result *res = vd_read_result_new();
+	const char *pki = chipimg_pki();
+	struct vd_trust_info info;
+	struct vd_trust *trust;
+	struct vd_context *c;
+	struct chipimg img;
+
+	if (!mkdtemp(dir) || chipimg_make(&img, "twin", "") < 0) {
+		tap_ok(0, "set up the twin store");
+		vd_read_result_free(res);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; cd '%s'; mkdir new store; : >index.txt;"
+		 " openssl x509 -in '%s/private/ds-es256.pem' -noout -serial | cut -d= -f2 >serial;"
+		 " printf '[ca]\\ndefault_ca=c\\n[c]\\ndatabase=index.txt\\nnew_certs_dir=new\\n"
+		 "serial=serial\\ncertificate=%s/private/root.pem\\nprivate_key=%s/private/root.key\\n"
+		 "default_md=sha256\\npolicy=p\\nunique_subject=no\\n[p]\\ncommonName=supplied\\n"
+		 "[x]\\nbasicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature\\n'"
+		 " >ca.cnf;"
+		 " openssl req -new -key '%s/private/aa-2.key' -subj '/CN=vitaled test DS twin'"
+		 " -out twin.csr 2>/dev/null;"
+		 " openssl ca -batch -config ca.cnf -in twin.csr -startdate 20240101000000Z"
+		 " -enddate 20491231235959Z -extfile ca.cnf -extensions x -notext"
+		 " -out store/twin.pem 2>/dev/null;"
+		 " cp '%s/trust.d/root.pem' '%s/trust.d/root.crl' store/",
+		 dir, pki, pki, pki, pki, pki, pki);
+	if (system(cmd) != 0 || snprintf(cmd, sizeof(cmd), "%s/store", dir) < 0 ||
+			vd_trust_load(cmd, NULL, NULL, &trust) < 0) {
+		tap_ok(0, "twin store made");
+	} else {
+		vd_trust_get_info(trust, &info);
+		tap_ok(info.n_roots == 1 && info.n_signers == 1, "twin store: root and the twin");
+		c = vd_context_new(trust, NULL);
+		vd_trust_unref(trust);
+		verify_signed(c, &img, VD_FORM_CARD, res);
+		tap_is(res->verdict.status, VD_STATUS_VERIFIED,
+				"the included signer, not the store's twin: %s", res->verdict.reason);
+		vd_context_unref(c);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	tap_ok(system(cmd) == 0, "clean up");
+	chipimg_free(&img);
+	vd_read_result_free(res);
+}
+
 static void test_concurrent(void)
 {
 	struct worker w[THREADS];
@@ -766,6 +821,7 @@ int main(void)
 	test_aa_hashed_once();
 	test_image_tampering();
 	test_signer_not_in_store();
+	test_included_signer_wins();
 	test_concurrent();
 	test_io();
 
