@@ -308,6 +308,28 @@ static void test_image_tampering(void)
 	chipimg_free(&img);
 }
 
+/* A context over the trust directory `dir` (a shell command made it),
+ * then the directory removed; NULL after a failed point. */
+static struct vd_context *context_for(const char *made, const char *dir, const char *what,
+		struct vd_trust_info *info)
+{
+	struct vd_context *c = NULL;
+	struct vd_trust *trust;
+	char cmd[PATH_MAX + 16];
+
+	if (system(made) != 0 || vd_trust_load(dir, NULL, NULL, &trust) < 0) {
+		tap_ok(0, "%s made", what);
+	} else {
+		vd_trust_get_info(trust, info);
+		c = vd_context_new(trust, NULL);
+		vd_trust_unref(trust);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		tap_ok(0, "%s removed", what);
+	return c;
+}
+
 /*
  * A store holding only the root and its CRL: the signer is then the
  * certificate the SOD carries (the CMS path), chain and CRL included.
@@ -318,7 +340,6 @@ static void test_signer_not_in_store(void)
 	struct vd_read_result *res = vd_read_result_new();
 	struct chipimg good, revoked;
 	struct vd_context *c;
-	struct vd_trust *trust;
 	struct vd_trust_info info;
 
 	if (!mkdtemp(dir) || chipimg_make(&good, "nostore", "") < 0 ||
@@ -329,14 +350,10 @@ static void test_signer_not_in_store(void)
 	}
 	snprintf(cmd, sizeof(cmd), "cp '%s/trust.d/root.pem' '%s/trust.d/root.crl' '%s'/",
 			chipimg_pki(), chipimg_pki(), dir);
-	if (system(cmd) != 0 || vd_trust_load(dir, NULL, NULL, &trust) < 0) {
-		tap_ok(0, "root-only store");
-	} else {
-		vd_trust_get_info(trust, &info);
+	c = context_for(cmd, dir, "root-only store", &info);
+	if (c) {
 		tap_ok(info.n_roots == 1 && info.n_signers == 0 && info.n_crls == 1,
 				"root-only store: 1 root, no signer, 1 CRL");
-		c = vd_context_new(trust, NULL);
-		vd_trust_unref(trust);
 		verify_signed(c, &good, VD_FORM_CARD, res);
 		tap_is(res->verdict.status, VD_STATUS_VERIFIED,
 				"signer known only from the SOD: %s", res->verdict.reason);
@@ -345,8 +362,6 @@ static void test_signer_not_in_store(void)
 				"revoked signer known only from the SOD: %s", res->verdict.reason);
 		vd_context_unref(c);
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	tap_ok(system(cmd) == 0, "clean up");
 	chipimg_free(&good);
 	chipimg_free(&revoked);
 	vd_read_result_free(res);
@@ -393,7 +408,6 @@ static void test_included_signer_wins(void)
 	struct vd_read_result *res = vd_read_result_new();
 	const char *pki = chipimg_pki();
 	struct vd_trust_info info;
-	struct vd_trust *trust;
 	struct vd_context *c;
 	struct chipimg img;
 
@@ -415,23 +429,17 @@ static void test_included_signer_wins(void)
 		 " openssl ca -batch -config ca.cnf -in twin.csr -startdate 20240101000000Z"
 		 " -enddate 20491231235959Z -extfile ca.cnf -extensions x -notext"
 		 " -out store/twin.pem 2>/dev/null;"
-		 " cp '%s/trust.d/root.pem' '%s/trust.d/root.crl' store/",
+		 " cp '%s/trust.d/root.pem' '%s/trust.d/root.crl' store/;"
+		 " rm -rf new index.txt* serial* ca.cnf twin.csr; mv store/* . && rmdir store",
 		 dir, pki, pki, pki, pki, pki, pki);
-	if (system(cmd) != 0 || snprintf(cmd, sizeof(cmd), "%s/store", dir) < 0 ||
-			vd_trust_load(cmd, NULL, NULL, &trust) < 0) {
-		tap_ok(0, "twin store made");
-	} else {
-		vd_trust_get_info(trust, &info);
+	c = context_for(cmd, dir, "twin store", &info);
+	if (c) {
 		tap_ok(info.n_roots == 1 && info.n_signers == 1, "twin store: root and the twin");
-		c = vd_context_new(trust, NULL);
-		vd_trust_unref(trust);
 		verify_signed(c, &img, VD_FORM_CARD, res);
 		tap_is(res->verdict.status, VD_STATUS_VERIFIED,
 				"the included signer, not the store's twin: %s", res->verdict.reason);
 		vd_context_unref(c);
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	tap_ok(system(cmd) == 0, "clean up");
 	chipimg_free(&img);
 	vd_read_result_free(res);
 }
