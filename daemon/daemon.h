@@ -38,6 +38,21 @@ void log_init(enum log_level level);
  * the data): logged whatever the level. */
 void log_audit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- audit.c: the audit trail of the data methods -------------------- */
+
+struct audit_caller {
+	bool have_uid;
+	unsigned int uid;
+	unsigned int pid;	/* 0: unknown */
+};
+/* One line per call, with the caller's quoted command name; refusals
+ * (refusal true; outcome a string that lives as long as the program) of
+ * one caller and outcome are coalesced per window into one count line. */
+void audit_call(const char *method, const char *card_id, const struct audit_caller *who,
+		const char *outcome, bool refusal);
+/* Counts not yet written are written (at shutdown). */
+void audit_flush(void);
+
 /* ---- notify.c: systemd readiness and watchdog (sd_notify protocol) ---
  * Each returns 1 when sent, 0 without $NOTIFY_SOCKET (not under systemd),
  * or -errno.  Loop thread only.

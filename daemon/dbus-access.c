@@ -4,8 +4,8 @@
  * the bus for the caller's credentials (GetConnectionCredentials, without
  * blocking the loop), lets through root and members of the client group
  * ([DBus] ClientGroup) — and, on a session bus, the daemon's own user —
- * and writes one audit line per call: caller uid, pid, command name,
- * card object, outcome.  Never the data.
+ * and writes one audit line per call (audit.c): caller uid, pid, command
+ * name, card object, outcome.  Never the data.
  */
 #include <errno.h>
 #include <grp.h>
@@ -148,46 +148,13 @@ static const char *method_name(enum bus_data_method method)
 	return "Release";
 }
 
-/* /proc/PID/comm with anything unusual replaced: it goes into a log line. */
-static void command_name(dbus_uint32_t pid, char out[17])
-{
-	char path[32];
-	FILE *f;
-	size_t n = 0, i;
-
-	snprintf(out, 17, "?");
-	if (!pid)
-		return;
-	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	n = fread(out, 1, 16, f);
-	fclose(f);
-	out[n] = '\0';
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)out[i];
-
-		if (c == '\n') {
-			out[i] = '\0';
-			break;
-		}
-		if (c < 0x21 || c > 0x7e || c == '"' || c == '\\')
-			out[i] = '?';
-	}
-	if (!out[0])
-		snprintf(out, 17, "?");
-}
-
+/* Releases one line each; refusals coalesced per caller (audit.c). */
 static void audit(const struct access_call *ac, const struct caller *caller,
-		const char *outcome)
+		const char *outcome, bool refusal)
 {
-	char comm[17];
+	const struct audit_caller who = { caller->have_uid, caller->uid, caller->pid };
 
-	command_name(caller->pid, comm);
-	log_audit("%s on %s%s by uid %ld pid %u (%s): %s", method_name(ac->method),
-		  VITALED_DBUS_CARD_PATH_PREFIX, ac->card_id,
-		  caller->have_uid ? (long)caller->uid : -1L, caller->pid, comm, outcome);
+	audit_call(method_name(ac->method), ac->card_id, &who, outcome, refusal);
 }
 
 static bool authorised(const struct caller *caller)
@@ -283,7 +250,7 @@ static bool is_phone_read(const struct vitaled_card *card)
 static void refuse(const struct access_call *ac, const struct caller *caller, int err,
 		const struct vitaled_card *card)
 {
-	audit(ac, caller, strrchr(bus_error_name(err), '.') + 1);
+	audit(ac, caller, strrchr(bus_error_name(err), '.') + 1, true);
 	bus_reply(ac->call, bus_error_reply(ac->call, err, card, NULL));
 }
 
@@ -294,7 +261,7 @@ static void finish(struct access_call *ac, const struct caller *caller)
 	int err;
 
 	if (!authorised(caller)) {
-		audit(ac, caller, "refused: AccessDenied");
+		audit(ac, caller, "refused: AccessDenied", true);
 		bus_reply(ac->call, bus_error_reply(ac->call, -EACCES, NULL, NULL));
 		return;
 	}
@@ -314,7 +281,7 @@ static void finish(struct access_call *ac, const struct caller *caller)
 			return;
 		}
 		card_release(card);
-		audit(ac, caller, "wiped");
+		audit(ac, caller, "wiped", false);
 		bus_reply(ac->call, dbus_message_new_method_return(ac->call));
 		return;
 	}
@@ -325,13 +292,13 @@ static void finish(struct access_call *ac, const struct caller *caller)
 	}
 	reply = data_reply(ac->call, card, ac->method);
 	if (!reply) {
-		audit(ac, caller, "failed");
+		audit(ac, caller, "failed", false);
 		bus_reply(ac->call, bus_error_reply(ac->call, -EIO, NULL,
 				"the record could not be encoded"));
 		return;
 	}
 	audit(ac, caller, card->result->verdict.status == VD_STATUS_VERIFIED ?
-	      "released" : "released (unverifiable legacy card)");
+	      "released" : "released (unverifiable legacy card)", false);
 	bus_reply(ac->call, reply);
 }
 
@@ -344,7 +311,7 @@ static void credentials_reply(DBusPendingCall *pending, void *user_data)
 	if (!reply || dbus_message_get_type(reply) != DBUS_MESSAGE_TYPE_METHOD_RETURN ||
 			parse_credentials(reply, &caller) < 0) {
 		/* Usually NameHasNoOwner: the caller left; nobody to answer. */
-		audit(ac, &caller, "caller gone or unknown: nothing released");
+		audit(ac, &caller, "caller gone or unknown: nothing released", true);
 		bus_reply(ac->call, bus_error_reply(ac->call, -EACCES, NULL,
 				"the caller's credentials could not be checked"));
 	} else {
@@ -450,4 +417,5 @@ void bus_access_cleanup(void)
 		}
 	}
 	access_state.conn = NULL;
+	audit_flush();
 }

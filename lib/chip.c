@@ -27,6 +27,9 @@
 #define CHALLENGE_LEN	32
 #define AA_SIG_LEN	64
 #define LEGACY_MAX	256
+/* Le asking for a file's header only: a one-byte tag and a length of up
+ * to 82 xx xx (the profile's files; a legacy template is shorter). */
+#define HEADER_LE	4
 
 enum { SFI_DG1 = 0x01, SFI_DG2 = 0x02, SFI_DG3 = 0x03, SFI_DG4 = 0x04,
 	SFI_DG15 = 0x0f, SFI_SOD = 0x1d };
@@ -51,6 +54,9 @@ struct chip {
 	uint8_t challenge[CHALLENGE_LEN];
 	uint8_t aa_sig[AA_SIG_LEN];
 	size_t aa_sig_len;
+	/* the card answered 67 00 to Le=00 (read_file): said in the verdict */
+	unsigned int wrong_length_sw;	/* its answer to the header read then */
+	uint8_t wrong_length_sfi;
 };
 
 /* -EIO, -ENODEV, -ETIMEDOUT: I/O; -EBADMSG: the card answered nonsense;
@@ -182,6 +188,9 @@ static int select_file(struct chip *c, uint8_t p1, const uint8_t *id, size_t id_
 /*
  * READ BINARY of a whole file holding one TLV: the first command by SFI,
  * then by offset in the now-current EF, each asking for the exact rest.
+ * Some T=0 cards (Vitale 2 among them) answer 67 00 to Le=00 instead of
+ * 6C XX: the header alone is asked for then, and its length gives the
+ * exact Le of the rest.
  */
 static int read_file(struct chip *c, uint8_t sfi, uint8_t *buf, size_t max, size_t *len)
 {
@@ -195,6 +204,14 @@ static int read_file(struct chip *c, uint8_t sfi, uint8_t *buf, size_t max, size
 			return sw;
 		if (sw == 0x6a82 && got == 0)
 			return -ENOENT;
+		if (got == 0 && cmd[4] == 0x00 && sw == 0x6700 && n == 0) {
+			c->wrong_length_sfi = sfi;
+			c->wrong_length_sw = 0;
+			cmd[4] = HEADER_LE;	/* only ever set here: the first command has Le=00 */
+			continue;
+		}
+		if (got == 0 && cmd[4] == HEADER_LE && sw != SW_OK && sw != 0x6282)
+			c->wrong_length_sw = (unsigned int)sw;	/* the header read failed too */
 		/* 62 82: end of file before Le bytes — the data is still good */
 		if (sw != SW_OK && sw != 0x6282)
 			return -EBADMSG;
@@ -315,17 +332,13 @@ static void read_open_profile(struct chip *c, struct vd_context *ctx, enum vd_fo
 	vd_sod_clear(&sod);
 }
 
-/* READ BINARY SFI 2: a legacy file is small, one command. */
+/* READ BINARY SFI 2 (one command, or three for a card answering 67 00).
+ * Any answer but data or an I/O error: not a Vitale card after all. */
 static int read_legacy_file(struct chip *c, unsigned int which)
 {
-	static const uint8_t cmd[5] = { 0x00, 0xb0, 0x82, 0x00, 0x00 };
-	int sw;
+	int err = read_file(c, 0x02, c->legacy[which], LEGACY_MAX, &c->legacy_len[which]);
 
-	sw = transceive(c, cmd, sizeof(cmd), c->legacy[which], LEGACY_MAX,
-			&c->legacy_len[which]);
-	if (sw < 0)
-		return sw;
-	return sw == SW_OK || sw == 0x6282 ? 0 : -ENOENT;
+	return err < 0 && !io_error(err) ? -ENOENT : err;
 }
 
 /* After SELECT MF answered: identity file, VITALE application, NIR file.
@@ -345,13 +358,14 @@ static int read_legacy(struct chip *c)
 		err = read_legacy_file(c, 1);
 	if (err < 0)
 		return err;
-	out->form = VD_FORM_LEGACY_CARD;
 	if (vd_record_parse_legacy(c->legacy[0], c->legacy_len[0], c->legacy[1],
 				c->legacy_len[1], &out->record, &out->verdict) < 0)
 		return 0;
 	/* Identity only: there is no key to verify it against. */
 	vd_verdict_set(&out->verdict, VD_STATUS_UNVERIFIABLE,
-			"legacy Vitale 2 identity: cannot be verified offline");
+			"legacy Vitale 2 identity: cannot be verified offline%s",
+			c->wrong_length_sfi ? " (card answered 67 00 to Le=00: read with the "
+			"length of the file's header)" : "");
 	out->has_record = true;
 	return 0;
 }
@@ -368,6 +382,12 @@ static int select_profile(struct chip *c, enum profile p)
 	default:
 		return select_file(c, 0x00, mf, sizeof(mf), false);
 	}
+}
+
+static enum vd_form_factor profile_form(enum profile p)
+{
+	return p == PROFILE_LEGACY ? VD_FORM_LEGACY_CARD :
+		p == PROFILE_PHONE ? VD_FORM_PHONE_NFC : VD_FORM_CARD;
 }
 
 /* The ATR only says which application to try first. */
@@ -396,8 +416,7 @@ void vd_chip_read(struct vd_context *ctx, const struct vd_card_io *io,
 
 	vd_read_result_drop_record(out);
 	out->apdu_count = 0;
-	out->form = first == PROFILE_LEGACY ? VD_FORM_LEGACY_CARD :
-		first == PROFILE_PHONE ? VD_FORM_PHONE_NFC : VD_FORM_CARD;
+	out->form = profile_form(first);
 	out->marker = VD_MARKER_PRODUCTION;
 
 	c = calloc(1, sizeof(*c));
@@ -425,24 +444,35 @@ void vd_chip_read(struct vd_context *ctx, const struct vd_card_io *io,
 			order[n++] = i;
 	for (i = 0; i < n; i++) {
 		err = select_profile(c, order[i]);
+		/* the profile seen, named by a read that fails from here on */
+		if (!err)
+			out->form = profile_form(order[i]);
 		if (!err && order[i] == PROFILE_LEGACY)
 			err = read_legacy(c);
 		if (err == -EBADMSG)
 			nonsense = true;
 		else if (err != -ENOENT)
 			break;
+		out->form = profile_form(first);
 	}
 	if (err < 0 && io_error(err)) {
 		fail(c, err, "the application selection");
 	} else if (err < 0 && nonsense) {
 		fail(c, -EBADMSG, "the application selection");
 	} else if (err < 0) {
-		vd_verdict_set(&out->verdict, VD_STATUS_UNSUPPORTED,
-				"no known health-card application on this card");
+		if (c->wrong_length_sw)
+			vd_verdict_set(&out->verdict, VD_STATUS_UNSUPPORTED,
+					"no known health-card application on this card (READ "
+					"BINARY SFI %02X answered 67 00 to Le=00, then %02X %02X "
+					"to Le=%02X)", c->wrong_length_sfi,
+					c->wrong_length_sw >> 8, c->wrong_length_sw & 0xff,
+					HEADER_LE);
+		else
+			vd_verdict_set(&out->verdict, VD_STATUS_UNSUPPORTED,
+					"no known health-card application on this card");
 	} else if (order[i] == PROFILE_LEGACY) {
 		/* read_legacy() gave the verdict */
 	} else {
-		out->form = order[i] == PROFILE_PHONE ? VD_FORM_PHONE_NFC : VD_FORM_CARD;
 		read_open_profile(c, ctx, out->form, now);
 	}
 	if (!out->has_record)

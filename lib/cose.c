@@ -17,12 +17,15 @@
 #define CBOR_TAG_COSE_SIGN1	18
 #define CBOR_TAG_CWT		61
 #define HDR_ALG			1
+#define HDR_CRIT		2
 #define HDR_KID			4
 #define PSS_SALT_LEN		32
 
 /*
  * A header map: alg and kid, anything else skipped.  A repeated alg or
  * kid is refused: two readers of the same header must not disagree.
+ * crit names labels a reader must understand, and we understand none
+ * beyond these two: refused (RFC 9052 §3.1, doc/formats.md §8.2).
  */
 static int parse_header(struct vd_cbor *c, int64_t *alg, const uint8_t **kid,
 		size_t *kid_len)
@@ -50,7 +53,7 @@ static int parse_header(struct vd_cbor *c, int64_t *alg, const uint8_t **kid,
 			if (have_kid || vd_cbor_get_bstr(c, kid, kid_len))
 				return -EBADMSG;
 			have_kid = true;
-		} else if (vd_cbor_skip(c)) {
+		} else if (key == HDR_CRIT || vd_cbor_skip(c)) {
 			return -EBADMSG;
 		}
 	}

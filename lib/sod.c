@@ -15,6 +15,7 @@
 #include <openssl/objects.h>
 #include <openssl/pkcs7.h>
 #include <openssl/provider.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "internal.h"
@@ -185,6 +186,65 @@ static const EVP_MD *hash_from_oid(const uint8_t *oid, size_t len)
 	return NULL;
 }
 
+/* SHA-256/384/512 as an AlgorithmIdentifier (absent or NULL parameters). */
+static int sha2_nid(const X509_ALGOR *alg)
+{
+	int nid = alg ? OBJ_obj2nid(alg->algorithm) : NID_undef;
+
+	if (alg && alg->parameter && alg->parameter->type != V_ASN1_NULL)
+		return NID_undef;
+	return vd_digest(nid) ? nid : NID_undef;
+}
+
+/* RSASSA-PSS whose hash and MGF1 hash are both `nid` (the salt length is
+ * the signer's choice; the recommended one is in doc/formats.md). */
+static bool pss_with(const X509_ALGOR *sig, int nid)
+{
+	RSA_PSS_PARAMS *pss;
+	X509_ALGOR *mgf_hash = NULL;
+	bool ok = false;
+
+	pss = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(RSA_PSS_PARAMS), sig->parameter);
+	if (!pss || !pss->hashAlgorithm || !pss->maskGenAlgorithm ||
+			OBJ_obj2nid(pss->maskGenAlgorithm->algorithm) != NID_mgf1)
+		goto out;
+	mgf_hash = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(X509_ALGOR),
+			pss->maskGenAlgorithm->parameter);
+	ok = sha2_nid(pss->hashAlgorithm) == nid && sha2_nid(mgf_hash) == nid;
+out:
+	X509_ALGOR_free(mgf_hash);
+	RSA_PSS_PARAMS_free(pss);
+	ERR_clear_error();
+	return ok;
+}
+
+/*
+ * The closed list of doc/formats.md §4, whatever else OpenSSL would
+ * verify: a SHA-2 digest, and ECDSA, RSA PKCS#1 v1.5 or RSASSA-PSS with
+ * that same digest.
+ */
+static int check_algorithms(const X509_ALGOR *dig, const X509_ALGOR *sig,
+		struct vd_verdict *why)
+{
+	int nid = sha2_nid(dig), sig_nid, hash_nid, pkey_nid;
+
+	if (nid == NID_undef) {
+		vd_verdict_set(why, VD_STATUS_MALFORMED, "EF.SOD: digest algorithm %s not allowed",
+				dig ? OBJ_nid2sn(OBJ_obj2nid(dig->algorithm)) : "missing");
+		return -EBADMSG;
+	}
+	sig_nid = OBJ_obj2nid(sig->algorithm);
+	if (sig_nid == NID_rsaEncryption || (sig_nid == NID_rsassaPss && pss_with(sig, nid)))
+		return 0;
+	if (OBJ_find_sigid_algs(sig_nid, &hash_nid, &pkey_nid) && hash_nid == nid &&
+			(pkey_nid == NID_X9_62_id_ecPublicKey || pkey_nid == NID_rsaEncryption))
+		return 0;
+	vd_verdict_set(why, VD_STATUS_MALFORMED,
+			"EF.SOD: signature algorithm %s with %s not allowed",
+			OBJ_nid2sn(sig_nid), OBJ_nid2sn(nid));
+	return -EBADMSG;
+}
+
 static bool ignorable(uint32_t tag)
 {
 	return (tag >= 0x90 && tag <= 0x9e) || (tag >= 0xb0 && tag <= 0xbe);
@@ -288,7 +348,10 @@ static int parse_econtent(const uint8_t *buf, size_t len, struct vd_sod *sod,
 static int open_cms(struct vd_sod *sod, const ASN1_OBJECT *want, struct vd_verdict *why,
 		const ASN1_OCTET_STRING **content)
 {
+	STACK_OF(CMS_SignerInfo) *si;
+	X509_ALGOR *dig, *sig;
 	ASN1_OCTET_STRING **c;
+	int i;
 
 	sod->cms = parse_cms(sod->der, sod->der_len, keyless_ctx);
 	if (!sod->cms)
@@ -300,6 +363,12 @@ static int open_cms(struct vd_sod *sod, const ASN1_OBJECT *want, struct vd_verdi
 	c = CMS_get0_content(sod->cms);
 	if (!c || !*c)
 		return malformed(why, "no encapsulated content");
+	si = CMS_get0_SignerInfos(sod->cms);
+	for (i = 0; i < sk_CMS_SignerInfo_num(si); i++) {
+		CMS_SignerInfo_get0_algs(sk_CMS_SignerInfo_value(si, i), NULL, NULL, &dig, &sig);
+		if (check_algorithms(dig, sig, why) < 0)
+			return -EBADMSG;
+	}
 	*content = *c;
 	return 0;
 }
@@ -324,6 +393,12 @@ int vd_sod_parse(const uint8_t *file, size_t len, struct vd_sod *sod, struct vd_
 	sod->der_len = outer.len;
 	sod->lite = parse_lite(outer.value, outer.len, want);
 	if (sod->lite) {
+		const PKCS7_SIGNER_INFO *si =
+			sk_PKCS7_SIGNER_INFO_value(sod->lite->signed_data->signers, 0);
+
+		r = check_algorithms(si->digest_alg, si->digest_enc_alg, why);
+		if (r < 0)
+			goto fail;
 		content = sod->lite->signed_data->encap->content;
 	} else {
 		r = open_cms(sod, want, why, &content);
@@ -358,29 +433,54 @@ static X509 *find_signer(CMS_SignerInfo *si, STACK_OF(X509) *certs)
 }
 
 /*
- * The signer certificate: the trust store's copy when it has the one the
- * SignerInfo names (its key is ready; the signature must verify under the
- * trusted key whatever the document carries), else the embedded one,
- * reparsed with its key.
+ * The signer certificate, which EF.SOD MUST include (doc/formats.md §4):
+ * its absence is malformed, even when the trust store knows the signer.
+ * The included certificate is the one verified; the trust store's copy
+ * stands for it only when byte for byte the same (its key is decoded
+ * already), else the included one is reparsed with its key.
  */
-static X509 *signer_cert(struct vd_sod *sod, const struct vd_trust *trust,
-		STACK_OF(X509) **certs)
+static int signer_cert(struct vd_sod *sod, const struct vd_trust *trust,
+		STACK_OF(X509) **certs, X509 **signer, struct vd_verdict *why)
 {
 	CMS_SignerInfo *si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(sod->cms), 0);
+	unsigned char *der = NULL;
 	CMS_ContentInfo *full;
 	X509 *known;
+	bool same;
+	int len;
 
-	known = vd_trust_signer_of(trust, si);
-	if (known)
-		return known;
-	full = parse_cms(sod->der, sod->der_len, NULL);
-	if (!full)
-		return NULL;
-	CMS_ContentInfo_free(sod->cms);
-	sod->cms = full;
 	*certs = CMS_get1_certs(sod->cms);
-	si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(sod->cms), 0);
-	return find_signer(si, *certs);
+	*signer = find_signer(si, *certs);
+	if (!*signer) {
+		vd_verdict_set(why, VD_STATUS_MALFORMED,
+				"EF.SOD: the signer certificate is not included");
+		return -EBADMSG;
+	}
+	known = vd_trust_signer_of(trust, si);
+	len = known ? i2d_X509(*signer, &der) : -1;
+	same = len > 0 && vd_trust_signer_der_equal(trust, known, der, len);
+	OPENSSL_free(der);
+	if (same) {
+		*signer = known;
+		return 0;
+	}
+	sk_X509_pop_free(*certs, X509_free);
+	*certs = NULL;
+	*signer = NULL;
+	full = parse_cms(sod->der, sod->der_len, NULL);
+	if (full) {
+		CMS_ContentInfo_free(sod->cms);
+		sod->cms = full;
+		*certs = CMS_get1_certs(sod->cms);
+		si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(sod->cms), 0);
+		*signer = find_signer(si, *certs);
+	}
+	if (!*signer) {
+		vd_verdict_set(why, VD_STATUS_UNTRUSTED,
+				"EF.SOD: the signer certificate cannot be decoded");
+		return -EPERM;
+	}
+	return 0;
 }
 
 /*
@@ -540,12 +640,10 @@ int vd_sod_verify(struct vd_sod *sod, struct vd_trust *trust, time_t now,
 		vd_verdict_set(why, VD_STATUS_MALFORMED, "EF.SOD: not exactly one signer");
 		return -EBADMSG;
 	}
-	signer = signer_cert(sod, trust, &certs);
-	if (!signer) {
-		vd_verdict_set(why, VD_STATUS_UNTRUSTED,
-				"EF.SOD: the signer certificate is neither included nor known");
+	r = signer_cert(sod, trust, &certs, &signer, why);
+	if (r < 0)
 		goto out;
-	}
+	r = -EPERM;
 	/* The chain is validated here, with a cache, at `now`; CMS_verify
 	 * then checks only the signature over the content. */
 	if (vd_trust_check_signer(trust, signer, now, why) < 0)

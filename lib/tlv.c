@@ -116,12 +116,13 @@ int vd_tlv_check_tree(const uint8_t *buf, size_t len, unsigned int max_depth)
 		bool constructed;
 		size_t l;
 
-		/* Headers are parsed against the innermost enclosing end. */
-		if (parse_header(&p, ends[depth], true, &tag, &constructed, &l) < 0)
+		/* Headers are parsed against the innermost enclosing end.  Every
+		 * TLV counts as a level, primitive or not (doc/formats.md §2:
+		 * `63 > A0 > A1 > 80` is 4 levels). */
+		if (parse_header(&p, ends[depth], true, &tag, &constructed, &l) < 0 ||
+				depth + 1 > max_depth)
 			return -EBADMSG;
 		if (constructed) {
-			if (depth + 1 > max_depth)
-				return -EBADMSG;
 			ends[++depth] = p + l;
 		} else {
 			p += l;

@@ -45,6 +45,10 @@ struct pcsc_worker {
 	unsigned int wait_ms;
 	atomic_uint_fast64_t abandoned;	/* reads up to this generation */
 	char reader[PCSC_NAME_MAX];
+	/* the read in flight, for a watchdog that gives up on it (lock) */
+	uint64_t progress_generation;
+	unsigned int progress_apdus;
+	enum vd_form_factor progress_form;
 	SCARDCONTEXT pcsc;		/* used by the thread only (and SCardCancel) */
 	bool has_pcsc;
 	bool in_wait;			/* in SCardGetStatusChange: cancel to abandon */
@@ -54,6 +58,7 @@ struct pcsc_worker {
 struct read_io {
 	struct pcsc_worker *worker;
 	uint64_t generation;
+	const struct vd_read_result *res;	/* the profile seen so far */
 	SCARDHANDLE card;
 	const SCARD_IO_REQUEST *pci;
 	struct timespec deadline;
@@ -117,6 +122,11 @@ static int card_transmit(void *data, const uint8_t *cmd, size_t cmd_len,
 	if (past(&io->deadline))
 		return -ETIMEDOUT;
 	io->apdus++;
+	pthread_mutex_lock(&io->worker->lock);
+	io->worker->progress_generation = io->generation;
+	io->worker->progress_apdus = io->apdus;
+	io->worker->progress_form = io->res->form;
+	pthread_mutex_unlock(&io->worker->lock);
 	rv = SCardTransmit(io->card, io->pci, cmd, (DWORD)cmd_len, NULL, resp, &len);
 	/* no status word: the card went mute, or away before pcscd noticed */
 	if (rv == SCARD_S_SUCCESS && len < 2)
@@ -319,6 +329,7 @@ static void read_card(struct pcsc_worker *w, const uint8_t *atr, size_t atr_len,
 	if (!res)
 		return;
 	ev->result = res;
+	io.res = res;
 	rv = connect_shared(w, generation, wait_ms, &io.card, &proto, &waited);
 	if (rv != SCARD_S_SUCCESS) {
 		ev->card_gone = card_gone(rv);
@@ -374,6 +385,7 @@ static void read_card(struct pcsc_worker *w, const uint8_t *atr, size_t atr_len,
 		res = ev->result = vd_read_result_new();
 		if (!res)
 			break;
+		io.res = res;
 		io.apdus = 0;
 	}
 	SCardDisconnect(io.card, SCARD_LEAVE_CARD);
@@ -466,6 +478,21 @@ void pcsc_worker_read(struct pcsc_worker *w, uint64_t generation,
 	w->pending = true;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+}
+
+bool pcsc_worker_progress(struct pcsc_worker *w, uint64_t generation, unsigned int *apdus,
+		enum vd_form_factor *form)
+{
+	bool ours;
+
+	pthread_mutex_lock(&w->lock);
+	ours = w->progress_generation == generation;
+	if (ours) {
+		*apdus = w->progress_apdus;
+		*form = w->progress_form;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return ours;
 }
 
 /* A wait for another application is cut short; a cancel that comes

@@ -255,6 +255,9 @@ static void read_failed(struct pcsc_reader *r, const char *why)
 		drop_card(r);
 		return;
 	}
+	/* a read given up in flight: the profile it saw, the APDUs it sent */
+	if (r->reading)
+		pcsc_worker_progress(r->worker, r->reading, &res->apdu_count, &res->form);
 	vd_verdict_set(&res->verdict, VD_STATUS_READ_FAILED, "%s", why);
 	complete(r, res);
 }

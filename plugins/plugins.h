@@ -93,6 +93,10 @@ void pcsc_worker_read(struct pcsc_worker *worker, uint64_t generation,
 /* The card left or the read is no longer wanted: stop at the next APDU
  * (or stop waiting for another application). */
 void pcsc_worker_abandon(struct pcsc_worker *worker);
+/* How far the read of that generation got (APDUs sent, the profile seen);
+ * false when the thread has sent none for it. */
+bool pcsc_worker_progress(struct pcsc_worker *worker, uint64_t generation,
+		unsigned int *apdus, enum vd_form_factor *form);
 /* Joins the thread; one stuck in a hung card is left to finish alone. */
 void pcsc_worker_stop(struct pcsc_worker *worker);
 

@@ -69,6 +69,10 @@ def main():
         t.ok(got.get("form") == "phone-nfc", "phone: form phone-nfc")
         got = check(h, "legacy", "reference", listing["profiles"]["legacy"])
         t.diag("legacy Vitale 2: %s APDUs" % got.get("apdus"))
+        # a Vitale 2 answering 67 00 to Le=00 (not 6C XX): read all the same
+        got = check(h, "legacy", "sw6700", listing["profiles"]["legacy"])
+        t.ok("67 00 to Le=00" in got["reason"] and got.get("apdus") == "8",
+             "legacy/sw6700: the reason says so, 8 APDUs", got)
         got = check(h, "iso7816", "reference", listing["profiles"]["iso7816"])
         t.diag("plain ISO card: %s APDUs" % got.get("apdus"))
 

@@ -24,6 +24,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -211,7 +212,7 @@ def test_end_to_end_and_privacy(t, bus, h, d):
     pc = [b for b in blocks if "member=PropertiesChanged" in b or "member=InterfacesAdded" in b]
     t.ok(pc and not any(leaks(b) for b in pc), "no personal data in any signal")
     a = [line for line in audit_lines(d) if "uid %d " % uid_of("member") in line]
-    t.ok(any("GetBeneficiaries on /org/vitaled/cards/" in line and "(python3): released" in line
+    t.ok(any("GetBeneficiaries on /org/vitaled/cards/" in line and 'comm "python3": released' in line
              for line in a) and any("GetAffiliation" in line for line in a),
          "audit: the member's releases are logged with uid, pid, command and card", a)
 
@@ -470,6 +471,86 @@ def test_manager_signals(t, bus, h, d):
          "each change came as a PropertiesChanged on /org/vitaled", text[-3000:])
 
 
+# A client named by itself (prctl PR_SET_NAME) making N calls of one method.
+NAMED_CLIENT = r"""
+import ctypes, json, sys
+import dbus
+name, path, method, n = sys.argv[1].encode("latin-1"), sys.argv[2], sys.argv[3], int(sys.argv[4])
+if ctypes.CDLL(None, use_errno=True).prctl(15, ctypes.c_char_p(name), 0, 0, 0):
+    sys.exit("prctl failed")
+obj = dbus.SystemBus().get_object("org.vitaled", path, introspect=False)
+call = obj.get_dbus_method(method, "org.vitaled.Card1")
+out = {}
+for _ in range(n):
+    try:
+        call("", timeout=30)
+        out["ok"] = out.get("ok", 0) + 1
+    except dbus.exceptions.DBusException as e:
+        out[e.get_dbus_name()] = out.get(e.get_dbus_name(), 0) + 1
+print(json.dumps(out))
+"""
+AUDIT_LINE = re.compile(r'audit: (?:(\d+) more refused calls within \d+ s|(\w+) on (\S+)) by uid '
+                        r'(-?\d+) pid (\d+) comm "((?:[^"\\]|\\.)*)": (.*)$')
+
+
+def unescape(q):
+    return re.sub(rb"\\x([0-9a-f]{2})|\\(.)",
+                  lambda m: bytes([int(m.group(1), 16)]) if m.group(1) else m.group(2),
+                  q.encode("latin-1"))
+
+
+def audit_of(d, pid):
+    """(full lines, refusals counted in summary lines) of one caller's pid."""
+    full, counted = [], 0
+    for line in audit_lines(d):
+        m = AUDIT_LINE.search(line)
+        if m and int(m.group(5)) == pid:
+            if m.group(1):
+                counted += int(m.group(1))
+            else:
+                full.append(m)
+    return full, counted
+
+
+def test_audit_names_and_floods(t, loose, d, path):
+    """A command name cannot pass for the line's structure; refusals coalesce."""
+    name = 'p) x: "\\\n:ok'      # ')', ':', '"', a backslash and a newline: 12 bytes
+    n = 3000
+    started = time.monotonic()
+    p = loose.popen_as("outsider", [PY, "-c", NAMED_CLIENT, name, path,
+                                    "GetBeneficiaries", str(n)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
+    out, err = p.communicate(timeout=600)
+    windows = (time.monotonic() - started) // 10 + 1
+    got = json.loads(out.strip().splitlines()[-1]) if p.returncode == 0 else {}
+    t.ok(got == {"org.vitaled.Error.AccessDenied": n},
+         "an outsider renamed by prctl: %d calls refused by the daemon" % n,
+         (got, err[-2000:]))
+    # the last window's count comes when the window is over
+    wait_for(lambda: (lambda full, counted: len(full) + counted)(*audit_of(d, p.pid)) >= n, 60)
+    full, counted = audit_of(d, p.pid)
+    t.ok(len(full) == 1 and unescape(full[0].group(6)) == name.encode() and
+         full[0].group(7) == "refused: AccessDenied",
+         "audit: the name is quoted and escaped (%s), the outcome stays apart"
+         % (full[0].group(0) if full else "no line"))
+    raw = [x for x in audit_lines(d) if "pid %d " % p.pid in x]
+    t.ok(len(full) + counted == n and len(raw) <= 2 + windows,
+         "audit: %d refusals from one caller in %d lines (%d counted in summaries)"
+         % (n, len(raw), counted), raw)
+    t.ok(not any(x.startswith(":ok") for x in d.log().splitlines()),
+         "the newline in the name did not start a line of the log")
+    # every release stays one line each
+    before = len(audit_lines(d))
+    p = loose.popen_as("member", [PY, "-c", NAMED_CLIENT, "reader: ok", path,
+                                  "GetBeneficiaries", "40"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
+    out, err = p.communicate(timeout=120)
+    t.eq(json.loads(out.strip().splitlines()[-1]) if p.returncode == 0 else err, {"ok": 40},
+         "a member's 40 calls served")
+    rel = [x for x in audit_lines(d)[before:] if x.endswith('comm "reader: ok": released')]
+    t.eq(len(rel), 40, "audit: 40 releases, 40 lines")
+
+
 def test_daemon_checks_callers(t, h):
     """A loose bus policy or a wrong client group: the daemon still refuses."""
     with SystemBus(permissive=True) as loose:
@@ -489,6 +570,7 @@ def test_daemon_checks_callers(t, h):
         refused = [x for x in audit_lines(d) if "uid %d " % uid_of("outsider") in x]
         t.ok(len(refused) == 3 and all("refused: AccessDenied" in x for x in refused),
              "audit: each refusal is logged with the outsider's uid", refused)
+        test_audit_names_and_floods(t, loose, d, path or "/")
         d.stop()
         # The client group is the daemon's own setting, checked by the daemon.
         d = loose.start_vitaled(conf("[DBus]\nClientGroup = vitaled-nosuchgroup\n"),

@@ -42,6 +42,8 @@ def parse_tlv(data, depth=1, max_depth=4):
     """[(tag, value, children or None)]; raises Malformed on any rule break."""
     out = []
     i = 0
+    if data and depth > max_depth:
+        raise Malformed("nesting deeper than %d" % max_depth)
     while i < len(data):
         tag = data[i]
         i += 1
@@ -67,8 +69,6 @@ def parse_tlv(data, depth=1, max_depth=4):
         first = tag >> 8 if tag > 0xFF else tag
         kids = None
         if first & 0x20:
-            if depth >= max_depth:
-                raise Malformed("nesting deeper than %d" % max_depth)
             kids = parse_tlv(v, depth + 1, max_depth)
         out.append((tag, v, kids))
     return out
@@ -580,6 +580,7 @@ def test_malformed(t, h):
         "tlv-inner-overrun": "overruns its parent",
         "nest-bomb": "nesting deeper than 4",
         "nest-depth5": "nesting deeper than 4",
+        "nest-leaf5": "nesting deeper than 4",
         "version2": "unsupported format version",
         "ext-critical": "critical unknown tag",
     }
@@ -590,6 +591,8 @@ def test_malformed(t, h):
             try:
                 decode_dg1(res["files"][1])
                 decode_dg2(res["files"][2])
+                if 3 in res["files"]:
+                    parse_tlv(res["files"][3])
             except Malformed as e:
                 err = str(e)
         t.ok(err and why in err, "%s: malformed (%s)" % (variant, why), err)

@@ -78,6 +78,19 @@ def test_hung_card(t, rig):
     rig.remove(0)
 
 
+def test_hung_legacy_card(t, rig):
+    """A read given up in flight names the profile it saw and the APDUs it sent."""
+    at = rig.mark()
+    # legacy path: SELECT MF, READ (6C XX), READ, SELECT VITALE, READ (6C XX): the 6th hangs
+    card = rig.insert(0, profile="legacy", args=("--stall-after", "5"))
+    v = rig.verdict(0, at, timeout=TIMEOUT_MS / 1000 + 30)
+    t.eq((v["card"], v["form"], v["status"], v["apdus"]), (card, "legacy-card", "read-failed", 6),
+         "hung legacy card: legacy-card, read-failed, 6 APDUs (%s)" % v["reason"])
+    t.ok(rig.wait(r"reader %s: the card stopped answering; read abandoned" % rid(rig, 0), at),
+         "the hung legacy read was abandoned by the watchdog")
+    rig.remove(0, card)
+
+
 def test_pulled_mid_read(t, rig):
     # the card vanishes by itself after 3 APDUs
     at = rig.mark()
@@ -223,7 +236,8 @@ def main():
         t.skip("pcsc faults", str(e))
         t.done()
     with rig:
-        for test in (test_two_readers, test_too_slow, test_hung_card, test_pulled_mid_read,
+        for test in (test_two_readers, test_too_slow, test_hung_card, test_hung_legacy_card,
+                     test_pulled_mid_read,
                      test_garbage, test_pcscd_restart, test_pcscd_killed_mid_read,
                      test_started_before_pcscd, test_exit_with_hung_card):
             t.run(test, rig)

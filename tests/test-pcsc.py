@@ -74,6 +74,10 @@ def test_profiles(t, rig):
     t.ok(re.search(r"reader %s: contactless$" % re.escape(rig.ids[0]), rig.log()[at:], re.M),
          "a contactless ATR makes the slot a contactless reader")
     read_profile(t, rig, "legacy", "legacy-card", "unverifiable")
+    # a Vitale 2 answering 67 00 instead of 6C XX to Le=00
+    v = read_profile(t, rig, "legacy", "legacy-card", "unverifiable", variant="sw6700")
+    t.ok("67 00 to Le=00" in v["reason"], "legacy/sw6700: the reason says what happened",
+         v["reason"])
     # a card that is not a health card: one plain verdict, no error loop
     v = read_profile(t, rig, "iso7816", "card", "unsupported")
     t.ok(not re.search(r"0x|[0-9A-F]{4}", v["reason"]), "plain words: %s" % v["reason"])

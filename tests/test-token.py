@@ -167,6 +167,23 @@ def crafted(t):
          token(doc_with(doc_claims({-65537: {1: op.dg1(fam, "phone"), 2: op.dg2(fam),
                                                5: b"\x65\x00"}}))), "malformed"),
         ("presentation exp before iat", token(pres={4: NOW - 1}), "malformed"),
+        # doc/formats.md 8.2: alg and kid only from the protected header; other
+        # labels ignored in both headers, crit refused
+        ("issuer alg PS256 in the unprotected header (ignored)",
+         token(doc_with(unprot={1: -37})), "verified"),
+        ("presentation alg PS256 in the unprotected header (ignored)",
+         token(outer_unprot={1: -37}), "verified"),
+        ("another kid in the unprotected header (ignored)",
+         token(doc_with(unprot={4: bytes(8)})), "verified"),
+        ("extra labels in both headers (ignored)",
+         token(doc_with(prot={1: -7, 4: kid, 5: bytes(12), -70000: "x", "note": 1},
+                        unprot={33: b"\x30\x00", -70001: [1, 2], "note": "y"}),
+               outer_prot={1: -7, -70000: b"z"}, outer_unprot={5: bytes(12)}), "verified"),
+        ("crit in the issuer's protected header", token(doc_with(prot={1: -7, 4: kid, 2: [-70000],
+                                                                         -70000: 1})),
+         "malformed"),
+        ("crit in the presentation's unprotected header", token(outer_unprot={2: [5]}),
+         "malformed"),
     ]
     for name, text, want in cases:
         got, _ = check([text])
@@ -184,14 +201,28 @@ def test_vitalectl(t):
     res = json.loads(p.stdout)
     t.eq((p.returncode, res["status"], res.get("form")), (0, "verified", "phone-qr"),
          "vitalectl verifies a token given as a string")
-    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
-        f.write(bad + "\r\n")
-        f.flush()
-        p = subprocess.run(base + ["--file", f.name], capture_output=True, text=True,
-                           timeout=60)
-    res = json.loads(p.stdout)
-    t.eq((p.returncode, res["status"]), (1, "forged"),
+    def from_file(text):
+        """(exit status, verdict) of vitalectl --file on a file holding text."""
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+            f.write(text)
+            f.flush()
+            p = subprocess.run(base + ["--file", f.name], capture_output=True, text=True,
+                               timeout=60)
+        return p.returncode, json.loads(p.stdout)["status"]
+
+    t.eq(from_file(bad + "\r\n"), (1, "forged"),
          "vitalectl --file (line end stripped): forged, exit 1")
+    # doc/vitalectl.md: --file strips the trailing CR/LF, a STRING is taken as given
+    # (vitalectl keeps no replay cache: the same token verifies again)
+    for text, what in ((good + "\n", "a STRING ending in LF"),
+                       (good[:40] + "\n" + good[40:], "a STRING with LF inside")):
+        p = subprocess.run(base + [text], capture_output=True, text=True, timeout=60)
+        t.eq((p.returncode, json.loads(p.stdout)["status"]), (1, "malformed"),
+             "vitalectl: %s is malformed (nothing stripped)" % what)
+    t.eq(from_file(good + " \n"), (1, "malformed"),
+         "vitalectl --file: a space before the line end is kept (malformed)")
+    t.eq(from_file(good + "\n\r\n\n"), (0, "verified"),
+         "vitalectl --file: every trailing CR and LF stripped")
     p = subprocess.run(base + [good, "--file", "/dev/null"], capture_output=True,
                        text=True, timeout=60)
     t.eq(p.returncode, 2, "a string and --file together is a usage error")

@@ -199,20 +199,25 @@ def _openssl(args, data=None):
     return r.stdout
 
 
-def cms_sign(content, pki, signer):
-    """DER ContentInfo (SignedData, eContent encapsulated, signer cert included)."""
+def cms_sign(content, pki, signer, md="sha256", certs=True, mgf1=None):
+    """DER ContentInfo (SignedData, eContent encapsulated, signer cert included
+    unless certs is false); md: the CMS digest (a profile's is SHA-2 256/384/512)."""
     cert = os.path.join(pki, "private", signer + ".pem")
     key = os.path.join(pki, "private", signer + ".key")
     args = ["cms", "-sign", "-binary", "-nodetach", "-nosmimecap",
-            "-econtent_type", SOD_ECONTENT_OID, "-md", "sha256",
+            "-econtent_type", SOD_ECONTENT_OID, "-md", md,
             "-signer", cert, "-inkey", key, "-outform", "DER"]
+    if not certs:
+        args.append("-nocerts")
     if _openssl(["pkey", "-in", key, "-noout", "-text"]).startswith(b"Private-Key: (2048"):
-        args += ["-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:32"]
+        args += ["-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:32",
+                 "-keyopt", "rsa_mgf1_md:" + (mgf1 or md)]
     return _openssl(args, content)
 
 
-def ef_sod(dgs, pki, signer, hash_alg="sha256"):
-    return tlv(0x77, cms_sign(sod_content(dgs, hash_alg), pki, signer))
+def ef_sod(dgs, pki, signer, hash_alg="sha256", sod_md="sha256", sod_certs=True, sod_mgf1=None):
+    return tlv(0x77, cms_sign(sod_content(dgs, hash_alg), pki, signer, sod_md, sod_certs,
+                              sod_mgf1))
 
 
 # --- card images and hostile variants --------------------------------------
@@ -247,7 +252,7 @@ class Image:
 
 def build_image(fam, pki, form_factor="card", signer="ds-es256", aa_key="aa-1",
                 chip_key=None, hash_alg="sha256", marker=None, serial=None,
-                mutate=None):
+                mutate=None, sod_md="sha256", sod_certs=True, sod_mgf1=None):
     """Build a chip image.
 
     aa_key: the key whose public half is in DG15; chip_key: the key the chip
@@ -267,7 +272,7 @@ def build_image(fam, pki, form_factor="card", signer="ds-es256", aa_key="aa-1",
     if signed_extra:
         dgs.update(signed_extra)
         dgs = {n: v for n, v in dgs.items() if v is not None}
-    sod = ef_sod(dgs, pki, signer, hash_alg)
+    sod = ef_sod(dgs, pki, signer, hash_alg, sod_md, sod_certs, sod_mgf1)
     files = {n: v for n, v in dgs.items()}
     if unsigned:
         files.update(unsigned)
@@ -280,6 +285,12 @@ def build_image(fam, pki, form_factor="card", signer="ds-es256", aa_key="aa-1",
 def _dg2_renamed(fam):
     f = json.loads(json.dumps(fam))
     f["beneficiaries"][0]["first_name"] += "X"
+    return dg2(f)
+
+
+def _dg2_birth(fam, date):
+    f = json.loads(json.dumps(fam))
+    f["beneficiaries"][0]["birth_date"] = date
     return dg2(f)
 
 
@@ -303,12 +314,21 @@ MUTATIONS = {
     "nest-bomb": lambda fam, ff, m, s: ({2: nest_bomb(1000)}, {}),
     # Depth 5 (outer 62 + 4 more): one level beyond the limit.
     "nest-depth5": lambda fam, ff, m, s: ({2: tlv(0x62, tlv(0xA0, tlv(0xA1, tlv(0xA2, tlv(0xA3, b"")))))}, {}),
+    # A leaf one level too deep (63 > A0 > A1 > B0 > 90, ignorable tags):
+    # every TLV counts as a level, not only templates.
+    "nest-leaf5": lambda fam, ff, m, s: ({3: tlv(0x63, tlv(0xA0, tlv(0x80, u8(0)) + tlv(0xA1, tlv(0x80, b"20200101") + tlv(0xB0, tlv(0x90, b"x")))))}, {}),
+    # Birth dates with an unknown month (00): the day goes up to 31, no further.
+    "birth-month00-day31": lambda fam, ff, m, s: ({2: _dg2_birth(fam, "19800031")}, {}),
+    "birth-month00-day32": lambda fam, ff, m, s: ({2: _dg2_birth(fam, "19800032")}, {}),
     # DG2 changed after signing: hash mismatch.
     "wrong-hash": lambda fam, ff, m, s: ({}, {2: _dg2_renamed(fam)}),
     # DG1 format version 2.
     "version2": lambda fam, ff, m, s: ({1: dg1(fam, ff, m, s, version=2)}, {}),
     # An unknown critical tag (8F) in DG1.
     "ext-critical": lambda fam, ff, m, s: ({1: dg1(fam, ff, m, s, extra=tlv(0x8F, b"\x01"))}, {}),
+    # A two-byte context tag (9F 20) in DG1: valid BER-TLV, refused in a template
+    # (section 12): a version-1 reader never meets a multi-byte tag.
+    "ext-multibyte": lambda fam, ff, m, s: ({1: dg1(fam, ff, m, s, extra=tlv(0x9F20, b"\x01"))}, {}),
     # Ignorable extensions (9E and BE) in DG1: must still verify.
     "ext-ignorable": lambda fam, ff, m, s: ({1: dg1(fam, ff, m, s, extra=tlv(0x9E, b"future") + tlv(0xBE, tlv(0x80, b"x")))}, {}),
     # DG15 missing from chip and SOD.
@@ -354,11 +374,16 @@ def main():
     ap.add_argument("--marker", choices=MARKERS)
     ap.add_argument("--serial")
     ap.add_argument("--mutate", choices=MUTATIONS)
+    ap.add_argument("--sod-md", default="sha256", help="CMS digest of EF.SOD's signature")
+    ap.add_argument("--sod-mgf1", help="MGF1 hash of an RSASSA-PSS signer (default: --sod-md)")
+    ap.add_argument("--sod-nocerts", action="store_true",
+                    help="EF.SOD without the signer certificate")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     fam = load_family(family_path(a.family))
     img = build_image(fam, a.pki, a.form_factor, a.signer, a.aa_key, a.chip_key,
-                      a.hash, a.marker, a.serial, a.mutate)
+                      a.hash, a.marker, a.serial, a.mutate, a.sod_md, not a.sod_nocerts,
+                      a.sod_mgf1)
     write_image(img, a.out)
 
 

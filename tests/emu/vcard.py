@@ -75,6 +75,9 @@ VARIANTS = {
     "t0": ({}, {"atr": op.CARD_ATR_T0, "exact_le": True, "getresponse": "aa"}, "verified"),
     "sw61": ({}, {"getresponse": "all"}, "verified"),
     "sw6c": ({}, {"exact_le": True}, "verified"),
+    # 67 00 to a READ BINARY asking for more than the file has (Le=00
+    # included), as some Vitale 2 cards answer: the header, then the rest.
+    "sw6700": ({}, {"wrong_length": True}, "verified"),
     "slow": ({}, {"delay": 0.2}, "verified"),
     "untrusted": ({"signer": "ds-foreign"}, {}, "untrusted"),
     "expired": ({"signer": "ds-expired"}, {}, "expired"),
@@ -90,9 +93,14 @@ VARIANTS = {
     "tlv-inner-overrun": ({"mutate": "tlv-inner-overrun"}, {}, "malformed"),
     "nest-bomb": ({"mutate": "nest-bomb"}, {}, "malformed"),
     "nest-depth5": ({"mutate": "nest-depth5"}, {}, "malformed"),
+    "nest-leaf5": ({"mutate": "nest-leaf5"}, {}, "malformed"),
     "version2": ({"mutate": "version2"}, {}, "malformed"),
     "ext-critical": ({"mutate": "ext-critical"}, {}, "malformed"),
     "no-dg15": ({"mutate": "no-dg15"}, {}, "malformed"),
+    # EF.SOD without its signer certificate (the trust store knows it).
+    "sod-no-cert": ({"sod_certs": False}, {}, "malformed"),
+    # EF.SOD signed with ECDSA-with-SHA224: valid CMS, not in the profile's list.
+    "sod-sha224": ({"sod_md": "sha224"}, {}, "malformed"),
     # Random answers (seeded: none of the first 32 ends in 90 00, 61 XX,
     # 62 82, 6C XX or a "not found" status word): nonsense.
     "random": ({}, {"random": True}, "malformed"),
@@ -140,23 +148,30 @@ class ChipOS(SmartcardOS):
 
     apps: {(P1 of SELECT, name or file id): {sfi: bytes}}.
     exact_le: answer 6C XX when Le differs from what is available (T=0 habit).
+    wrong_length: answer 67 00 instead, without telling the length (some
+    Vitale 2 cards): only a READ BINARY asking for no more than the file
+    holds from the offset gets data.
     getresponse: "aa" answers INTERNAL AUTHENTICATE with 61 XX, "all" every
     response with data; the reader fetches it with GET RESPONSE.
     delay: seconds slept before each answer. max_apdus: the chip vanishes
-    (process exits) when that many APDUs have been answered.
+    (process exits) when that many APDUs have been answered. stall_after:
+    the chip stops answering (hangs, still present) after that many.
     random: answer everything with random bytes (2..258, from a seeded
     generator: the same card every run). uid: answer the PC/SC
     contactless pseudo-APDU FF CA 00 00 00."""
 
     def __init__(self, atr, apps, aa_key=None, exact_le=False, getresponse=None,
-                 delay=0.0, max_apdus=0, random=False, uid=None, seed=0):
+                 delay=0.0, max_apdus=0, random=False, uid=None, seed=0, wrong_length=False,
+                 stall_after=0):
         self.atr = atr
         self.apps = apps
         self.aa_key = aa_key
         self.exact_le = exact_le
+        self.wrong_length = wrong_length
         self.getresponse = getresponse
         self.delay = delay
         self.max_apdus = max_apdus
+        self.stall_after = stall_after
         self.random = random
         self.rng = Random(seed)
         self.uid = uid
@@ -180,6 +195,8 @@ class ChipOS(SmartcardOS):
     def execute(self, msg):
         if self.max_apdus and self.count >= self.max_apdus:
             os._exit(0)  # the card is gone mid-read
+        if self.stall_after and self.count >= self.stall_after:
+            time.sleep(3600)  # a hung card: no answer, not removed
         self.count += 1
         if self.delay:
             time.sleep(self.delay)
@@ -244,6 +261,8 @@ class ChipOS(SmartcardOS):
         if offset >= len(self.ef):
             return SW_WRONG_OFFSET
         chunk = self.ef[offset:offset + le]
+        if self.wrong_length and le > len(chunk):
+            return SW_WRONG_LENGTH
         if self.exact_le and le != len(chunk):
             return bytes([0x6C, len(chunk) & 0xFF])
         return chunk + SW_OK
@@ -325,6 +344,8 @@ def make_os(args):
         chip["delay"] = args.delay
     if args.max_apdus is not None:
         chip["max_apdus"] = args.max_apdus
+    if args.stall_after is not None:
+        chip["stall_after"] = args.stall_after
     if args.seed is not None:
         chip["seed"] = args.seed
     fam = op.load_family(op.family_path(args.family or
@@ -359,6 +380,7 @@ def main():
     ap.add_argument("--aa-key", default="aa-1", help="key named in DG15")
     ap.add_argument("--delay", type=float, help="seconds before each answer")
     ap.add_argument("--max-apdus", type=int, help="vanish after this many APDUs")
+    ap.add_argument("--stall-after", type=int, help="stop answering after this many APDUs")
     ap.add_argument("--seed", type=int, help="seed of the random variant")
     ap.add_argument("--reader", type=int, default=0, choices=(0, 1))
     ap.add_argument("--port", type=int, help="vpcd port (default 35963 + reader)")

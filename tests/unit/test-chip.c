@@ -53,9 +53,29 @@ static const struct image_case image_cases[] = {
 	{ "tlv-inner-overrun", "--mutate tlv-inner-overrun", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "nest-bomb", "--mutate nest-bomb", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "nest-depth5", "--mutate nest-depth5", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	{ "nest-leaf5", "--mutate nest-leaf5", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "version2", "--mutate version2", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "ext-critical", "--mutate ext-critical", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	{ "ext-multibyte", "--mutate ext-multibyte", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "no-dg15", "--mutate no-dg15", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	/* doc/formats.md §2.1: month 00, day 00-31 */
+	{ "birth-month00-day31", "--mutate birth-month00-day31", VD_FORM_CARD,
+		VD_STATUS_VERIFIED },
+	{ "birth-month00-day32", "--mutate birth-month00-day32", VD_FORM_CARD,
+		VD_STATUS_MALFORMED },
+	/* doc/formats.md §4: the signer certificate MUST be included, even
+	 * when the trust store holds it; only the listed algorithms */
+	{ "sod-no-cert", "--sod-nocerts", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	{ "sod-sha224", "--sod-md sha224", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	{ "sod-ps256-sha224", "--signer ds-ps256 --sod-md sha224", VD_FORM_CARD,
+		VD_STATUS_MALFORMED },
+	{ "sod-ps256-sha512", "--signer ds-ps256 --sod-md sha512", VD_FORM_CARD,
+		VD_STATUS_VERIFIED },
+	{ "sod-pss-mgf1-sha1", "--signer ds-ps256 --sod-mgf1 sha1", VD_FORM_CARD,
+		VD_STATUS_MALFORMED },
+	{ "sod-pss-mgf1-sha384", "--signer ds-ps256 --sod-mgf1 sha384", VD_FORM_CARD,
+		VD_STATUS_MALFORMED },
+	{ "sod-es256-sha384", "--sod-md sha384", VD_FORM_CARD, VD_STATUS_VERIFIED },
 };
 
 static void verify_signed(struct vd_context *c, const struct chipimg *img,
@@ -136,6 +156,36 @@ static void test_images(void)
 		vd_read_result_free(res);
 		chipimg_free(&img);
 	}
+}
+
+/* doc/formats.md §6: ECDSA with SHA-256 over the challenge, hashed once;
+ * a chip signing SHA-256(challenge) that way (hashed twice) is a clone. */
+static void test_aa_hashed_once(void)
+{
+	struct vd_read_result *res = vd_read_result_new();
+	uint8_t challenge[32], digest[32], sig[64];
+	struct vd_chip_image view;
+	struct chipimg img;
+
+	if (chipimg_make(&img, "aa-hash", "") < 0) {
+		tap_ok(0, "aa-hash: generator made the image");
+		vd_read_result_free(res);
+		return;
+	}
+	RAND_bytes(challenge, sizeof(challenge));
+	SHA256(challenge, sizeof(challenge), digest);
+	tap_ok(chipimg_sign(img.chip_key, digest, sizeof(digest), sig) == 0,
+			"sign SHA-256(challenge) with ECDSA-SHA-256");
+	chipimg_view(&img, VD_FORM_CARD, challenge, sizeof(challenge), sig, sizeof(sig), &view);
+	vd_chip_verify_image(ctx, &view, now, res);
+	tap_is(res->verdict.status, VD_STATUS_CLONE_SUSPECTED,
+			"AA over the challenge hashed twice: clone-suspected (%s)",
+			res->verdict.reason);
+	verify_signed(ctx, &img, VD_FORM_CARD, res);
+	tap_is(res->verdict.status, VD_STATUS_VERIFIED, "AA over the challenge hashed once: %s",
+			res->verdict.reason);
+	vd_read_result_free(res);
+	chipimg_free(&img);
 }
 
 static void test_image_tampering(void)
@@ -258,6 +308,28 @@ static void test_image_tampering(void)
 	chipimg_free(&img);
 }
 
+/* A context over the trust directory `dir` (a shell command made it),
+ * then the directory removed; NULL after a failed point. */
+static struct vd_context *context_for(const char *made, const char *dir, const char *what,
+		struct vd_trust_info *info)
+{
+	struct vd_context *c = NULL;
+	struct vd_trust *trust;
+	char cmd[PATH_MAX + 16];
+
+	if (system(made) != 0 || vd_trust_load(dir, NULL, NULL, &trust) < 0) {
+		tap_ok(0, "%s made", what);
+	} else {
+		vd_trust_get_info(trust, info);
+		c = vd_context_new(trust, NULL);
+		vd_trust_unref(trust);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		tap_ok(0, "%s removed", what);
+	return c;
+}
+
 /*
  * A store holding only the root and its CRL: the signer is then the
  * certificate the SOD carries (the CMS path), chain and CRL included.
@@ -268,7 +340,6 @@ static void test_signer_not_in_store(void)
 	struct vd_read_result *res = vd_read_result_new();
 	struct chipimg good, revoked;
 	struct vd_context *c;
-	struct vd_trust *trust;
 	struct vd_trust_info info;
 
 	if (!mkdtemp(dir) || chipimg_make(&good, "nostore", "") < 0 ||
@@ -279,14 +350,10 @@ static void test_signer_not_in_store(void)
 	}
 	snprintf(cmd, sizeof(cmd), "cp '%s/trust.d/root.pem' '%s/trust.d/root.crl' '%s'/",
 			chipimg_pki(), chipimg_pki(), dir);
-	if (system(cmd) != 0 || vd_trust_load(dir, NULL, NULL, &trust) < 0) {
-		tap_ok(0, "root-only store");
-	} else {
-		vd_trust_get_info(trust, &info);
+	c = context_for(cmd, dir, "root-only store", &info);
+	if (c) {
 		tap_ok(info.n_roots == 1 && info.n_signers == 0 && info.n_crls == 1,
 				"root-only store: 1 root, no signer, 1 CRL");
-		c = vd_context_new(trust, NULL);
-		vd_trust_unref(trust);
 		verify_signed(c, &good, VD_FORM_CARD, res);
 		tap_is(res->verdict.status, VD_STATUS_VERIFIED,
 				"signer known only from the SOD: %s", res->verdict.reason);
@@ -295,8 +362,6 @@ static void test_signer_not_in_store(void)
 				"revoked signer known only from the SOD: %s", res->verdict.reason);
 		vd_context_unref(c);
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	tap_ok(system(cmd) == 0, "clean up");
 	chipimg_free(&good);
 	chipimg_free(&revoked);
 	vd_read_result_free(res);
@@ -329,6 +394,54 @@ static void *worker_run(void *data)
 	}
 	vd_read_result_free(res);
 	return NULL;
+}
+
+/*
+ * doc/formats.md §4: the included signer certificate is the one verified.
+ * The store holds a twin of ds-es256 (same issuer and serial, issued by
+ * the same root, another key): a SOD carrying ds-es256 verifies under its
+ * own certificate, not under the store's twin.
+ */
+static void test_included_signer_wins(void)
+{
+	char dir[] = "/tmp/vitaled-twin.XXXXXX", cmd[4096];
+	struct vd_read_result *res = vd_read_result_new();
+	const char *pki = chipimg_pki();
+	struct vd_trust_info info;
+	struct vd_context *c;
+	struct chipimg img;
+
+	if (!mkdtemp(dir) || chipimg_make(&img, "twin", "") < 0) {
+		tap_ok(0, "set up the twin store");
+		vd_read_result_free(res);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; cd '%s'; mkdir new store; : >index.txt;"
+		 " openssl x509 -in '%s/private/ds-es256.pem' -noout -serial | cut -d= -f2 >serial;"
+		 " printf '[ca]\\ndefault_ca=c\\n[c]\\ndatabase=index.txt\\nnew_certs_dir=new\\n"
+		 "serial=serial\\ncertificate=%s/private/root.pem\\nprivate_key=%s/private/root.key\\n"
+		 "default_md=sha256\\npolicy=p\\nunique_subject=no\\n[p]\\ncommonName=supplied\\n"
+		 "[x]\\nbasicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature\\n'"
+		 " >ca.cnf;"
+		 " openssl req -new -key '%s/private/aa-2.key' -subj '/CN=vitaled test DS twin'"
+		 " -out twin.csr 2>/dev/null;"
+		 " openssl ca -batch -config ca.cnf -in twin.csr -startdate 20240101000000Z"
+		 " -enddate 20491231235959Z -extfile ca.cnf -extensions x -notext"
+		 " -out store/twin.pem 2>/dev/null;"
+		 " cp '%s/trust.d/root.pem' '%s/trust.d/root.crl' store/;"
+		 " rm -rf new index.txt* serial* ca.cnf twin.csr; mv store/* . && rmdir store",
+		 dir, pki, pki, pki, pki, pki, pki);
+	c = context_for(cmd, dir, "twin store", &info);
+	if (c) {
+		tap_ok(info.n_roots == 1 && info.n_signers == 1, "twin store: root and the twin");
+		verify_signed(c, &img, VD_FORM_CARD, res);
+		tap_is(res->verdict.status, VD_STATUS_VERIFIED,
+				"the included signer, not the store's twin: %s", res->verdict.reason);
+		vd_context_unref(c);
+	}
+	chipimg_free(&img);
+	vd_read_result_free(res);
 }
 
 static void test_concurrent(void)
@@ -366,6 +479,9 @@ struct simcard {
 	const uint8_t *aid;		/* the application it answers to */
 	bool t0;			/* 6C XX on a wrong Le, 61 XX for AA */
 	bool legacy;
+	/* 67 00 to a READ BINARY asking for more than the file has (1), or
+	 * to every READ BINARY (2), as some Vitale 2 cards answer */
+	unsigned int wrong_length;
 	unsigned int vanish_after;	/* -ENODEV after that many APDUs; 0 never */
 	bool garbage;			/* answers one byte */
 	bool odd_sw;			/* answers 6F 00 with data */
@@ -456,6 +572,8 @@ static int sim_transmit(void *io_data, const uint8_t *cmd, size_t cmd_len, uint8
 			return answer(resp, resp_len, NULL, 0, 0x6b00);
 		le = cmd[4] ? cmd[4] : 256;
 		n = flen - off < le ? flen - off : le;
+		if (s->wrong_length > 1 || (s->wrong_length && n != le))
+			return answer(resp, resp_len, NULL, 0, 0x6700);
 		if (s->t0 && n != le)
 			return answer(resp, resp_len, NULL, 0, 0x6c00 | (n & 0xff));
 		return answer(resp, resp_len, file + off, n, 0x9000);
@@ -659,6 +777,20 @@ static void test_io(void)
 	sim_read(&s, NULL, 0, res);
 	tap_ok(res->verdict.status == VD_STATUS_UNVERIFIABLE && res->apdu_count == 6,
 			"legacy without its ATR: %u APDUs", res->apdu_count);
+	/* 67 00 instead of 6C XX to Le=00: the header, then the exact rest */
+	s.wrong_length = 1;
+	sim_read(&s, legacy_atr, sizeof(legacy_atr), res);
+	tap_ok(res->verdict.status == VD_STATUS_UNVERIFIABLE && res->has_record &&
+			!strcmp(res->record.beneficiaries[0].nir, "162077511012315") &&
+			strstr(res->verdict.reason, "67 00 to Le=00"),
+			"legacy answering 67 00: read (%s)", res->verdict.reason);
+	tap_is(res->apdu_count, 8, "legacy answering 67 00: 8 APDUs (2 more per file)");
+	s.wrong_length = 2;
+	sim_read(&s, legacy_atr, sizeof(legacy_atr), res);
+	tap_ok(res->verdict.status == VD_STATUS_UNSUPPORTED && !res->has_record &&
+			strstr(res->verdict.reason, "SFI 02 answered 67 00 to Le=00, then 67 00 to Le=04"),
+			"legacy answering 67 00 to every length: unsupported, saying so (%s)",
+			res->verdict.reason);
 
 	vd_read_result_free(res);
 	chipimg_free(&img);
@@ -694,8 +826,10 @@ int main(void)
 	vd_trust_unref(trust);
 
 	test_images();
+	test_aa_hashed_once();
 	test_image_tampering();
 	test_signer_not_in_store();
+	test_included_signer_wins();
 	test_concurrent();
 	test_io();
 

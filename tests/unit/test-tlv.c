@@ -77,6 +77,12 @@ static void test_tree(void)
 				VD_TLV_MAX_DEPTH), 0, "depth 4 accepted");
 	tap_is(vd_tlv_check_tree(B(0x62, 0x08, 0xa0, 0x06, 0xa1, 0x04, 0xa2, 0x02, 0xa3, 0x00),
 				VD_TLV_MAX_DEPTH), -EBADMSG, "depth 5 refused");
+	/* levels count primitive TLVs too: a leaf one level below is a fifth */
+	tap_is(vd_tlv_check_tree(B(0x63, 0x0a, 0xa0, 0x08, 0xa1, 0x06, 0xb0, 0x04, 0x90, 0x02,
+					'1', '2'), VD_TLV_MAX_DEPTH), -EBADMSG,
+			"a primitive at depth 5 refused (63 > A0 > A1 > B0 > 90)");
+	tap_is(vd_tlv_check_tree(B(0x63, 0x06, 0xa0, 0x04, 0xa1, 0x02, 0xb0, 0x00),
+				VD_TLV_MAX_DEPTH), 0, "an empty template at depth 4 accepted");
 	tap_is(vd_tlv_check_tree(B(0x62, 0x05, 0xa0, 0x03, 0x80, 0x01, 0x00, 0x81, 0x00),
 				VD_TLV_MAX_DEPTH), 0, "siblings after a template");
 	tap_is(vd_tlv_check_tree(B(0x62, 0x05, 0xa0, 0x03, 0x81, 0x30, 'M'),
