@@ -189,7 +189,7 @@ def npm_dbus_next(t, where):
 
 def clients(t, bus, workdir):
     """The three vendors' examples, or a failed point saying why one cannot run."""
-    out = [("gdbus", [PY, os.path.join(EXAMPLES, "vitaled-gdbus.py")], None)]
+    out = [("gdbus", [PY, bus.readable(os.path.join(EXAMPLES, "vitaled-gdbus.py"))], None)]
     sdbus = os.path.join(BUILDDIR, "doc", "examples", "vitaled-sdbus")
     t.ok(os.access(sdbus, os.X_OK), "the sd-bus example is built (%s)" % sdbus,
          "install libsystemd-dev (scripts/deps.sh) and run configure again")
@@ -200,7 +200,7 @@ def clients(t, bus, workdir):
     why = npm_dbus_next(t, npm_dir)
     t.ok(why is None, "dbus-next installed from npm for the Node example", why)
     if why is None:
-        out.append(("dbus-next", ["node", os.path.join(EXAMPLES, "vitaled-dbus-next.js")],
+        out.append(("dbus-next", ["node", bus.readable(os.path.join(EXAMPLES, "vitaled-dbus-next.js"))],
                     {"NODE_PATH": os.path.join(npm_dir, "node_modules")}))
     return out
 

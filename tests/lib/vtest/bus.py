@@ -258,9 +258,21 @@ class SystemBus(Service):
         e = dict(os.environ)
         e["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
         e.pop("DBUS_SESSION_BUS_ADDRESS", None)
-        e["PYTHONPATH"] = LIBDIR
+        e["PYTHONPATH"] = self.readable_lib()
         e.update(extra or {})
         return e
+
+    def readable_lib(self):
+        """tests/lib as a copy every user can read, for PYTHONPATH: a client
+        run as the member or the outsider may import vtest (a private clone
+        would refuse it the tree's own)."""
+        top = os.path.join(self.dir, "tree", os.path.relpath(LIBDIR, SRCDIR))
+        if not os.path.isdir(os.path.join(top, "vtest")):
+            pkg = os.path.join(LIBDIR, "vtest")
+            for name in sorted(os.listdir(pkg)):
+                if name.endswith(".py"):
+                    self.readable(os.path.join(pkg, name))
+        return top
 
     # -- identities ------------------------------------------------------------
 
