@@ -108,6 +108,7 @@ struct vitaled_reader {
 	enum vitaled_reader_kind kind;
 	enum vitaled_reader_state state;
 	unsigned int serial;		/* per-process counter, for object paths */
+	unsigned int other_codes;	/* scanned codes that were not Vitale tokens */
 	void *bus_data;			/* owned by the D-Bus service */
 };
 
@@ -132,8 +133,9 @@ const char *reader_state_name(enum vitaled_reader_state state);
 void reader_foreach(bool (*func)(struct vitaled_reader *reader, void *data), void *data);
 void card_foreach(bool (*func)(struct vitaled_card *card, void *data), void *data);
 struct vitaled_card *card_find(unsigned int serial);
-/* The client is done with a phone read: wipe it now. */
-void card_release(struct vitaled_card *card);
+/* A phone read ends before its lifetime: a client is done with it, or it
+ * makes room for a newer one.  why goes to the log. */
+void card_release(struct vitaled_card *card, const char *why);
 void card_cleanup(void);
 /* The reader went away: its cards go too (phone reads stay, detached). */
 void card_reader_gone(struct vitaled_reader *reader);

@@ -251,11 +251,17 @@ static void get_reader_state(void *o, struct value *v)
 	v->s = reader_state_name(((struct vitaled_reader *)o)->state);
 }
 
+static void get_reader_other_codes(void *o, struct value *v)
+{
+	v->n.u = ((struct vitaled_reader *)o)->other_codes;
+}
+
 static const struct property reader_props[] = {
 	{ "Id", DBUS_TYPE_STRING, get_reader_id },
 	{ "Name", DBUS_TYPE_STRING, get_reader_name },
 	{ "Kind", DBUS_TYPE_STRING, get_reader_kind },
 	{ "State", DBUS_TYPE_STRING, get_reader_state },
+	{ "OtherCodes", DBUS_TYPE_UINT32, get_reader_other_codes },
 };
 
 static const struct method reader_methods[] = {

@@ -43,9 +43,9 @@ tests_qr_qrscan_SOURCES = tests/qr/qrscan.c
 tests_qr_qrscan_LDADD = lib/libvitaled-core.la
 
 TESTS += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos.py \
-	tests/qr-camera.py
+	tests/qr-camera.py tests/qr-other-codes.py
 EXTRA_DIST += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos.py \
-	tests/qr-camera.py \
+	tests/qr-camera.py tests/qr-other-codes.py \
 	tests/lib/vtest/qr.py
 
 # Benchmarks (bench/run's "qr"): image decode+verify against zbarimg on the
