@@ -250,6 +250,6 @@ struct devnode *devnode_add(struct devnode **list, size_t size, const char *plug
 		devnode_free(dev);
 		return NULL;
 	}
-	qr_line_init(&dev->line, dev->reader);
+	qr_line_init(&dev->line, dev->reader, (unsigned int)vitaled_config_int(plugin, "CodeGap"));
 	return dev;
 }

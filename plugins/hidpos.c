@@ -72,6 +72,7 @@ static unsigned int unwatched_fds;
 static const struct vitaled_option hidpos_options[] = {
 	/* empty: every HID-POS scanner; else "vvvv:pppp" hex pairs */
 	{ "Devices", VITALED_OPT_STRLIST, "", 0, 0 },
+	QR_CODE_GAP_OPTION,
 	{ NULL }
 };
 
@@ -511,7 +512,7 @@ static void scanner_probe(libusb_device *dev)
 	s->reader = vitaled_reader_add(id, name, VITALED_READER_QR_HID);
 	if (!s->reader)
 		goto ignore;
-	qr_line_init(&s->line, s->reader);
+	qr_line_init(&s->line, s->reader, (unsigned int)vitaled_config_int("hidpos", "CodeGap"));
 	s->next = scanners;
 	scanners = s;
 	if (libusb_submit_transfer(s->transfer) < 0) {

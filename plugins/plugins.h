@@ -100,6 +100,9 @@ void pcsc_worker_stop(struct pcsc_worker *worker);
 
 struct qr_line {
 	struct vitaled_reader *reader;
+	unsigned int gap_ms;	/* silence that ends a partial code; 0 never */
+	uint64_t last_ms;	/* monotonic time of the last byte put */
+	struct vitaled_timer *gap_timer;	/* armed while a code is partial */
 	size_t len;
 	bool overflow;		/* dropping until the end of this code */
 	unsigned int budget;	/* codes that may be submitted right now */
@@ -108,14 +111,18 @@ struct qr_line {
 	uint8_t *buf;		/* QR_CODE_MAX bytes from the first code on, else NULL */
 };
 
-void qr_line_init(struct qr_line *line, struct vitaled_reader *reader);
+/* Real scanners send a code in one burst: a partial code followed by
+ * gap_ms of silence is dropped (logged), never glued to the next scan.
+ * Scanner plugins take it from their CodeGap key (QR_CODE_GAP_OPTION). */
+#define QR_CODE_GAP_OPTION	{ "CodeGap", VITALED_OPT_INT, "500", 20, 10000 }
+void qr_line_init(struct qr_line *line, struct vitaled_reader *reader, unsigned int gap_ms);
 void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len);
 /* End of code: submit what was collected (nothing if empty). */
 void qr_line_end(struct qr_line *line);
 /* Bytes with CR/LF ending each code (serial scanners). */
 void qr_line_feed_text(struct qr_line *line, const uint8_t *data, size_t len);
 /* The scanner went away: a partial code is dropped (and logged), wiped,
- * the buffer freed.  Owners call it before freeing a line. */
+ * the buffer and gap timer freed.  Owners call it before freeing a line. */
 void qr_line_abort(struct qr_line *line, const char *why);
 
 /* devwatch.c: Devices= nodes, found at start and when they appear

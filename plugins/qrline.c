@@ -4,6 +4,11 @@
  * wiped as soon as a code has been handed on or dropped.  It is allocated
  * at a scanner's first code and freed when the scanner goes: scanners
  * plugged in and never used (a counter may have a dozen) hold no 4 KiB.
+ *
+ * A scanner sends a code in one burst.  A code cut short (a serial line
+ * glitch, a scanner reset mid-code) would otherwise be glued to the next
+ * scan, and the next patient's valid code would read malformed: a partial
+ * code is dropped after the scanner's CodeGap of silence.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,22 +35,64 @@ static void wipe(struct qr_line *line)
 	line->overflow = false;
 }
 
-void qr_line_init(struct qr_line *line, struct vitaled_reader *reader)
+static bool partial(const struct qr_line *line)
+{
+	return line->len || line->overflow;
+}
+
+/* Whichever sees the silence first, the timer or the next bytes, drops
+ * the partial code: the timer so that it is not kept, the bytes in case
+ * the loop ran late.  The timer is not stopped at each end of code (a
+ * burst of codes would add and remove one per code): when it fires with
+ * nothing partial it just goes. */
+static bool gap_passed(struct qr_line *line, uint64_t now)
+{
+	if (!line->gap_ms || !partial(line) || now - line->last_ms < line->gap_ms)
+		return false;
+	vitaled_warn("reader %s: %llu ms of silence in the middle of a code; partial code dropped",
+			vitaled_reader_id(line->reader), (unsigned long long)(now - line->last_ms));
+	wipe(line);
+	return true;
+}
+
+static void gap_fired(void *user_data)
+{
+	struct qr_line *line = user_data;
+	uint64_t now = now_ms();
+
+	line->gap_timer = NULL;		/* a fired timer is freed by the loop */
+	if (partial(line) && !gap_passed(line, now))
+		line->gap_timer = vitaled_timer_add(line->gap_ms - (unsigned int)(now - line->last_ms),
+				gap_fired, line);
+}
+
+void qr_line_init(struct qr_line *line, struct vitaled_reader *reader, unsigned int gap_ms)
 {
 	memset(line, 0, sizeof(*line));
 	line->reader = reader;
+	line->gap_ms = gap_ms;
 	line->budget = QR_BURST;
 	line->refilled_ms = now_ms();
 }
 
 void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len)
 {
-	if (line->overflow || !len)
+	uint64_t now = now_ms();
+
+	if (!len)
+		return;
+	gap_passed(line, now);
+	line->last_ms = now;
+	if (line->gap_ms && !line->gap_timer)
+		line->gap_timer = vitaled_timer_add(line->gap_ms, gap_fired, line);
+	if (line->overflow)
 		return;
 	if (len > QR_CODE_MAX - line->len) {
 		vitaled_warn("reader %s: code longer than %d bytes dropped; waiting for the next one",
 				vitaled_reader_id(line->reader), QR_CODE_MAX);
-		wipe(line);
+		if (line->buf)
+			explicit_bzero(line->buf, line->len);
+		line->len = 0;
 		line->overflow = true;
 		return;
 	}
@@ -118,10 +165,12 @@ void qr_line_feed_text(struct qr_line *line, const uint8_t *data, size_t len)
 
 void qr_line_abort(struct qr_line *line, const char *why)
 {
-	if (line->len || line->overflow)
+	if (partial(line))
 		vitaled_warn("reader %s: %s in the middle of a code; partial code dropped",
 				vitaled_reader_id(line->reader), why);
 	wipe(line);
 	free(line->buf);
 	line->buf = NULL;
+	vitaled_timer_remove(line->gap_timer);
+	line->gap_timer = NULL;
 }

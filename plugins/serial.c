@@ -28,6 +28,7 @@ static speed_t speed;
 static const struct vitaled_option serial_options[] = {
 	{ "Devices", VITALED_OPT_STRLIST, "", 0, 0 },
 	{ "Baud", VITALED_OPT_INT, "9600", 1200, 230400 },
+	QR_CODE_GAP_OPTION,
 	{ NULL }
 };
 

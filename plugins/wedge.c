@@ -109,6 +109,7 @@ static struct devwatch *devwatch;
 static const struct vitaled_option wedge_options[] = {
 	{ "Devices", VITALED_OPT_STRLIST, "", 0, 0 },
 	{ "Layout", VITALED_OPT_STRING, "us", 0, 0 },
+	QR_CODE_GAP_OPTION,
 	{ NULL }
 };
 
