@@ -209,6 +209,8 @@ void devnode_free(struct devnode *dev)
 		}
 	}
 	qr_line_abort(&dev->line, "scanner disconnected");
+	if (dev->release)
+		dev->release(dev);
 	if (dev->watch)
 		vitaled_watch_remove(dev->watch);
 	if (dev->fd >= 0)

@@ -97,6 +97,15 @@ void pcsc_worker_stop(struct pcsc_worker *worker);
  * than anyone scans is throttled, so a flood cannot grow memory or objects.
  */
 #define QR_CODE_MAX	4400	/* > 4296, the most a QR code (version 40-L) holds */
+#define QR_END_MAX	4	/* line-end bytes kept with a code ("\r\n" and some) */
+
+struct qr_line;
+/* A code that is not a Vitale token, for the plugin to pass on to the
+ * software that shares the scanner: its bytes and the line end it came
+ * with (serial; none for other kinds).  A line end alone (len 0) follows
+ * a code passed on whose CR and LF came in two reads. */
+typedef void (*qr_pass_func)(struct qr_line *line, const uint8_t *code, size_t len,
+		const uint8_t *end, size_t end_len);
 
 struct qr_line {
 	struct vitaled_reader *reader;
@@ -109,6 +118,9 @@ struct qr_line {
 	uint64_t refilled_ms;	/* monotonic time of the last refill */
 	unsigned long dropped;	/* codes throttled since the last submitted one */
 	uint8_t *buf;		/* QR_CODE_MAX bytes from the first code on, else NULL */
+	qr_pass_func pass;	/* set by the owner, or NULL: nothing passed on */
+	void *pass_data;
+	bool passed;		/* the last code was passed on */
 };
 
 /* Real scanners send a code in one burst: a partial code followed by
@@ -119,7 +131,8 @@ void qr_line_init(struct qr_line *line, struct vitaled_reader *reader, unsigned 
 void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len);
 /* End of code: submit what was collected (nothing if empty). */
 void qr_line_end(struct qr_line *line);
-/* Bytes with CR/LF ending each code (serial scanners). */
+/* Bytes with CR/LF ending each code (serial scanners); the line end goes
+ * with a code passed on. */
 void qr_line_feed_text(struct qr_line *line, const uint8_t *data, size_t len);
 /* The scanner went away: a partial code is dropped (and logged), wiped,
  * the buffer and gap timer freed.  Owners call it before freeing a line. */
@@ -145,6 +158,7 @@ struct devnode {
 	struct vitaled_watch *watch;
 	struct vitaled_reader *reader;
 	struct qr_line line;
+	void (*release)(struct devnode *dev);	/* the plugin's own part */
 };
 
 struct devnode *devnode_find(struct devnode *list, const char *path);
@@ -154,9 +168,23 @@ struct devnode *devnode_find(struct devnode *list, const char *path);
 struct devnode *devnode_add(struct devnode **list, size_t size, const char *plugin,
 		const char *path, int fd, const char *name, enum vitaled_reader_kind kind,
 		vitaled_watch_func event);
-/* Drops a partial code, closes the node, removes the reader. */
+/* Drops a partial code, calls release (if set), closes the node, removes
+ * the reader. */
 void devnode_free(struct devnode *dev);
 void devnode_free_all(struct devnode **list);
+
+/* passpty.c: a serial scanner's pass-through port, a pty linked as
+ * dir/<stable id made a file name>, group-owned (group NULL or "": the
+ * daemon's own, mode 0600).  Lines nobody has open are dropped. */
+struct passpty;
+
+int passpty_open(const char *dir, const char *reader_id, const char *group,
+		struct passpty **out);
+const char *passpty_link(const struct passpty *pt);
+void passpty_write(struct passpty *pt, const char *reader_id, const uint8_t *code, size_t len,
+		const uint8_t *end, size_t end_len);
+/* Removes the link (if still ours) and the pty. */
+void passpty_close(struct passpty *pt);
 
 /* hidpos-desc.c: the scanned-data report, as the report descriptor says */
 #define HIDPOS_REPORT_MAX	512	/* bytes, report id excluded */

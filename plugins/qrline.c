@@ -123,12 +123,16 @@ static bool take_budget(struct qr_line *line)
 	return true;
 }
 
-void qr_line_end(struct qr_line *line)
+static void finish(struct qr_line *line, const uint8_t *end, size_t end_len)
 {
+	if (!line->overflow && !line->len && end_len && line->passed && line->pass)
+		line->pass(line, NULL, 0, end, end_len);
 	if (line->overflow || !line->len) {
+		line->passed = false;
 		wipe(line);
 		return;
 	}
+	line->passed = false;
 	if (!take_budget(line)) {
 		if (!line->dropped++)
 			vitaled_warn("reader %s: codes arriving faster than anyone scans; dropping",
@@ -141,25 +145,41 @@ void qr_line_end(struct qr_line *line)
 				line->dropped);
 		line->dropped = 0;
 	}
+	/* the software sharing the scanner first: it waits on this code */
+	if (line->pass && !vd_token_is_vitale(line->buf, line->len)) {
+		line->pass(line, line->buf, line->len, end, end_len);
+		line->passed = true;
+	}
 	vitaled_token_submit(line->reader, line->buf, line->len);
 	wipe(line);
+}
+
+void qr_line_end(struct qr_line *line)
+{
+	finish(line, NULL, 0);
+}
+
+static bool is_line_end(uint8_t c)
+{
+	return c == '\r' || c == '\n';
 }
 
 void qr_line_feed_text(struct qr_line *line, const uint8_t *data, size_t len)
 {
 	while (len) {
-		const uint8_t *cr = memchr(data, '\r', len);
-		const uint8_t *lf = memchr(data, '\n', cr ? (size_t)(cr - data) : len);
-		const uint8_t *end = lf ? lf : cr;
+		size_t code = 0, end;
 
-		if (!end) {
-			qr_line_put(line, data, len);
+		while (code < len && !is_line_end(data[code]))
+			code++;
+		qr_line_put(line, data, code);
+		if (code == len)
 			return;
-		}
-		qr_line_put(line, data, (size_t)(end - data));
-		qr_line_end(line);
-		len -= (size_t)(end - data) + 1;
-		data = end + 1;
+		/* the line end: CR, LF, CR LF, ... (more are empty lines) */
+		for (end = code; end < len && end - code < QR_END_MAX && is_line_end(data[end]); end++)
+			;
+		finish(line, data + code, end - code);
+		len -= end;
+		data += end;
 	}
 }
 

@@ -176,8 +176,11 @@ def test_unit(t):
     t.ok("pcscd.socket" in wants and "pcscd.socket" in after,
          "unit: wants pcscd.socket and is ordered after it")
     classes = sorted(v.split()[0] for v in ini_values(unit, "DeviceAllow"))
-    t.eq(classes, ["char-hidraw", "char-input", "char-ttyACM", "char-usb_device",
-                   "char-video4linux"], "unit: DeviceAllow only scanners and cameras")
+    t.eq(classes, ["/dev/ptmx", "char-hidraw", "char-input", "char-pts", "char-ttyACM",
+                   "char-usb_device", "char-video4linux"],
+         "unit: DeviceAllow only scanners, cameras and pass-through ptys")
+    t.eq(ini_values(unit, "RuntimeDirectory"), ["vitaled"],
+         "unit: /run/vitaled for the pass-through links")
     t.eq(ini_values(unit, "DevicePolicy"), ["closed"], "unit: DevicePolicy=closed")
 
 
@@ -201,6 +204,8 @@ def test_sysusers(t):
          "sysusers: groups vitaled and vitaled-clients")
     t.ok("vitaled" in group.get("video", ["", "", "", ""])[3].split(","),
          "sysusers: vitaled is in video (cameras)")
+    t.ok("vitaled" in group.get("vitaled-passthrough", ["", "", "", ""])[3].split(","),
+         "sysusers: vitaled is in vitaled-passthrough (it gives that group the pass-through ports)")
 
 
 def test_activation(t):
@@ -551,9 +556,14 @@ def schema_from_source():
     texts = [read(os.path.join(SRC, "daemon", "config.c"))]
     plugdir = os.path.join(SRC, "plugins")
     texts += [read(os.path.join(plugdir, f)) for f in sorted(os.listdir(plugdir)) if f.endswith(".c")]
+    entry = r'\{ "(\w+)", VITALED_OPT_\w+, ("[^"]*"|\w+)'
+    # an option several plugins share is a macro of plugins.h
+    shared = {m.group(1): (m.group(2), m.group(3)) for m in
+              re.finditer(r"#define (\w+_OPTION)\s+" + entry, read(os.path.join(plugdir, "plugins.h")))}
     for text in texts:
         for m in re.finditer(r"struct vitaled_option (\w+)\[\] = \{(.*?)\n\};", text, re.S):
-            arrays[m.group(1)] = re.findall(r'\{ "(\w+)", VITALED_OPT_\w+, ("[^"]*"|\w+)', m.group(2))
+            arrays[m.group(1)] = [shared[e[2]] if e[2] else e[:2] for e in
+                                  re.findall(entry + r"|\b(\w+_OPTION)\b", m.group(2))]
     core = re.findall(r'\{ "(\w+)", (config_\w+_options) \}', texts[0])
     groups = list(core)
     for text in texts[1:]:
