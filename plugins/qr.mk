@@ -43,10 +43,10 @@ tests_qr_qrscan_SOURCES = tests/qr/qrscan.c
 tests_qr_qrscan_LDADD = lib/libvitaled-core.la
 
 TESTS += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos.py \
-	tests/qr-camera.py tests/qr-other-codes.py tests/qr-serial-pass.py
+	tests/qr-camera.py tests/qr-other-codes.py tests/qr-serial-pass.py tests/qr-hidpos-reattach.py
 EXTRA_DIST += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos.py \
-	tests/qr-camera.py tests/qr-other-codes.py tests/qr-serial-pass.py \
-	tests/lib/vtest/qr.py
+	tests/qr-camera.py tests/qr-other-codes.py tests/qr-serial-pass.py tests/qr-hidpos-reattach.py \
+	tests/lib/vtest/qr.py tests/lib/vtest/hidpos.py
 
 # Benchmarks (bench/run's "qr"): image decode+verify against zbarimg on the
 # same images, and serial scan latency from last byte to verdict.
