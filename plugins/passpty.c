@@ -169,8 +169,10 @@ void passpty_write(struct passpty *pt, const char *reader_id, const uint8_t *cod
 	drain_input(pt->master);
 	/* One write: a program that keeps up reads whole lines.  One that
 	 * stopped reading fills the pty and loses lines (or the end of one). */
-	memcpy(line, code, len);
-	memcpy(line + len, end, end_len);
+	if (len)	/* a line end alone comes without a code */
+		memcpy(line, code, len);
+	if (end_len)
+		memcpy(line + len, end, end_len);
 	do
 		n = write(pt->master, line, len + end_len);
 	while (n < 0 && errno == EINTR);
