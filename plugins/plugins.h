@@ -121,6 +121,7 @@ struct qr_line {
 	qr_pass_func pass;	/* set by the owner, or NULL: nothing passed on */
 	void *pass_data;
 	bool passed;		/* the last code was passed on */
+	unsigned long ended;	/* codes ended or dropped so far */
 };
 
 /* Real scanners send a code in one burst: a partial code followed by
@@ -185,6 +186,21 @@ void passpty_write(struct passpty *pt, const char *reader_id, const uint8_t *cod
 		const uint8_t *end, size_t end_len);
 /* Removes the link (if still ours) and the pty. */
 void passpty_close(struct passpty *pt);
+
+/* vkbd.c: a virtual keyboard on /dev/uinput, named name, with the key
+ * codes below VKBD_KEYS (the keyboard range, all a scanner types). */
+#define VKBD_KEYS	256
+
+struct vkbd;
+struct vkbd_key {
+	uint16_t code;
+	int8_t value;		/* 1 down, 0 up, 2 repeat */
+};
+
+int vkbd_open(const char *name, struct vkbd **out);
+/* Each key event followed by a SYN_REPORT, as they came from a keyboard. */
+int vkbd_type(struct vkbd *kb, const struct vkbd_key *keys, size_t n);
+void vkbd_close(struct vkbd *kb);
 
 /* hidpos-desc.c: the scanned-data report, as the report descriptor says */
 #define HIDPOS_REPORT_MAX	512	/* bytes, report id excluded */

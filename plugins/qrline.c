@@ -33,6 +33,7 @@ static void wipe(struct qr_line *line)
 		explicit_bzero(line->buf, line->len);
 	line->len = 0;
 	line->overflow = false;
+	line->ended++;
 }
 
 static bool partial(const struct qr_line *line)
