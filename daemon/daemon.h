@@ -109,6 +109,7 @@ struct vitaled_reader {
 	enum vitaled_reader_state state;
 	unsigned int serial;		/* per-process counter, for object paths */
 	unsigned int other_codes;	/* scanned codes that were not Vitale tokens */
+	char *pass_through;		/* where they go, or NULL */
 	void *bus_data;			/* owned by the D-Bus service */
 };
 
@@ -172,6 +173,9 @@ void dbus_service_cleanup(void);
 /* Trust store or settings changed (after engine_reload()): re-publish the
  * Manager1 properties that depend on them. */
 void dbus_service_manager_changed(void);
+/* A scanner read a code that is not a Vitale token: Reader1.OtherCode to
+ * the clients the bus policy lets receive our signals. */
+void dbus_service_other_code(struct vitaled_reader *reader, const uint8_t *data, size_t len);
 
 /* ---- dbus-*.c: the D-Bus service's own parts ------------------------- */
 

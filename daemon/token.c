@@ -82,13 +82,16 @@ static void make_room(void)
 }
 
 /* Somebody else's code (a drug box, a prescription, a link): counted,
- * never logged (it may be personal), never a card. */
-static void other_code(struct vitaled_reader *reader, size_t len)
+ * never logged (it may be personal), never a card; a scanner's goes to
+ * the authorised clients (a camera's is whatever was in view: ignored). */
+static void other_code(struct vitaled_reader *reader, const uint8_t *data, size_t len)
 {
 	reader->other_codes++;
 	vitaled_debug("reader %s: a code of %zu bytes that is not a Vitale token (%u so far)",
 			reader->id, len, reader->other_codes);
 	observer_notify(OBSERVE_READER_CHANGED, reader);
+	if (reader->kind != VITALED_READER_CAMERA)
+		dbus_service_other_code(reader, data, len);
 }
 
 void vitaled_token_submit(struct vitaled_reader *reader, const uint8_t *data, size_t len)
@@ -106,7 +109,7 @@ void vitaled_token_submit(struct vitaled_reader *reader, const uint8_t *data, si
 		return;
 	}
 	if (!vd_token_is_vitale(data, len)) {
-		other_code(reader, len);
+		other_code(reader, data, len);
 		return;
 	}
 	if (!EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL))

@@ -97,6 +97,7 @@ static void open_pass_through(struct serial_dev *dev)
 	dev->node.line.pass_data = dev;
 	dev->node.release = dev_release;
 	vitaled_info("reader %s: pass-through %s", id, passpty_link(dev->pty));
+	vitaled_reader_set_pass_through(dev->node.reader, passpty_link(dev->pty));
 }
 
 static void dev_event(int fd, uint32_t events, void *user_data)

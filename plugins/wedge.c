@@ -342,6 +342,7 @@ static void open_pass_through(struct wedge_dev *dev, const char *scanner)
 	dev->node.line.pass_data = dev;
 	dev->node.release = dev_release;
 	vitaled_info("reader %s: pass-through keyboard \"%s\"", id, name);
+	vitaled_reader_set_pass_through(dev->node.reader, name);
 }
 
 static void dev_open(const char *path, const char *option, void *user_data)

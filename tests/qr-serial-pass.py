@@ -43,6 +43,22 @@ print(buf.hex(), flush=True)
 """
 
 
+# A D-Bus client's side: every Reader1.OtherCode it receives, as JSON lines.
+LISTENER = r"""
+import json, dbus, dbus.mainloop.glib
+from gi.repository import GLib
+dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
+bus = dbus.SystemBus()
+def got(code, symbology, path=None):
+    print(json.dumps({"path": str(path), "code": bytes(code).hex(), "symbology": str(symbology)}),
+          flush=True)
+bus.add_signal_receiver(got, signal_name="OtherCode", dbus_interface="org.vitaled.Reader1",
+                        path_keyword="path")
+print("listening", flush=True)
+GLib.MainLoop().run()
+"""
+
+
 class Scanner(soak.Scanner):
     def type(self, data):
         view = memoryview(data)
@@ -65,6 +81,12 @@ class Pharmacy:
     def received(self, timeout=60):
         out, err = self.p.communicate(timeout=timeout)
         return bytes.fromhex(out.strip())
+
+
+def qr_objects(bus):
+    r = bus.call_as("member", "/org/vitaled", "org.freedesktop.DBus.ObjectManager",
+                    "GetManagedObjects")
+    return r.get("ok", {})
 
 
 def main():
@@ -95,6 +117,23 @@ def main():
         r = bus.python_as("outsider", "import os, sys; os.open(sys.argv[1], os.O_RDONLY)", link)
         t.ok(r[0] != 0 and "Permission denied" in r[2], "an outsider cannot open it", r)
 
+        import subprocess
+        listener = bus.popen_as("member", [vbus.PYTHON, "-c", LISTENER], stdout=subprocess.PIPE,
+                                text=True)
+        eav = bus.popen_as("outsider", [vbus.PYTHON, os.path.join(os.path.dirname(vbus.__file__),
+                                                                  "eavesdrop.py")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        listener.stdout.readline()
+        watch = bus.popen_as("member", [vdaemon.vitalectl_path(), "--json", "watch"],
+                             stdout=subprocess.PIPE, text=True)
+        watch.stdout.readline()     # the daemon-up line: it has subscribed
+        eav_lines = []
+        while not any("listening" in ln for ln in eav_lines[-1:]):
+            ln = eav.stdout.readline()
+            if not ln:
+                break
+            eav_lines.append(ln)
+
         ph = Pharmacy(bus, link)
         tokens = list(soak.tokens(2))
         lines = [
@@ -102,6 +141,7 @@ def main():
             GS + b"010340093000012017271231" + b"10LOT1" + GS + b"21SN9\r",   # GS1, CR
             b"https://example.org/notice\n",                         # LF
             bytes([0, 1, 2, 0xfe, 0x80]) + b"binary\r\n",            # any bytes
+            b"]E03400930000151\r\n",                               # with its AIM identifier
         ]
         pos = d.log_size()
         sc.scan(tokens[0])
@@ -131,6 +171,47 @@ def main():
         v1, _, pos = qr.wait_verdict(d, rid, pos)
         v2, _, pos = qr.wait_verdict(d, rid, pos)
         t.eq((v1, v2), ("verified", "verified"), "the tokens were read by the daemon")
+
+        # the same codes on D-Bus, to a member of the client group only
+        import json
+        codes = [ln.rstrip(b"\r\n") for ln in expected.splitlines(keepends=True)]
+        signals = []
+        while len(signals) < len(codes):
+            ln = listener.stdout.readline()
+            if not ln:
+                break
+            signals.append(json.loads(ln))
+        t.eq([bytes.fromhex(s["code"]) for s in signals], codes,
+             "a client-group member got one Reader1.OtherCode per other code, bytes as scanned")
+        reader_path = [p for p, i in qr_objects(bus).items() if "org.vitaled.Reader1" in i]
+        t.ok(all(s["path"] in reader_path for s in signals) and
+             [s["symbology"] for s in signals] == ["]E0" if c.startswith(b"]E0") else ""
+                                                   for c in codes],
+             "from the scanner's Reader1 object, with the AIM identifier when one was sent",
+             signals)
+        listener.terminate()
+        watch_lines = []
+        while sum('"other-code"' in ln for ln in watch_lines) < len(codes):
+            ln = watch.stdout.readline()
+            if not ln:
+                break
+            watch_lines.append(ln)
+        watch.terminate()
+        told = [json.loads(ln) for ln in watch_lines if '"other-code"' in ln]
+        t.eq([(x["bytes"], x["pass_through"]) for x in told], [(len(c), link) for c in codes],
+             "vitalectl watch tells each other code passed through, with its size")
+        t.ok(not any(c.decode("latin-1") in "".join(watch_lines) for c in codes if len(c) > 3),
+             "and never its content")
+        r = bus.run_as("member", [vdaemon.vitalectl_path(), "--json", "readers"])
+        t.eq([x["pass_through"] for x in json.loads(r.stdout) if x["id"] == rid], [link],
+             "vitalectl readers --json: the scanner's pass-through")
+        r = bus.run_as("member", [vdaemon.vitalectl_path(), "readers"])
+        t.ok("  other codes pass through to %s\n" % link in r.stdout,
+             "vitalectl readers: where its other codes go", r.stdout)
+        eav.terminate()
+        eav_out = "".join(eav_lines) + eav.communicate(timeout=30)[0]
+        t.ok("OtherCode" not in eav_out and "3400930000120" not in eav_out,
+             "an outsider listening to every signal got none of them")
 
         # nobody holds the port: a line is not kept for the next program
         sc.type(b"LOST\r\n")

@@ -1,6 +1,7 @@
 /*
  * vitalectl readers: every reader, scanner and camera the daemon has,
- * with its kind, state, stable id, and the card it holds.
+ * with its kind, state, stable id, the card it holds, and for a scanner
+ * shared with other software, where its other codes go.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,8 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 
 	ret = ctl_no_args(argc, argv, "Usage: vitalectl [--json] readers\n\n"
 			"Card readers, QR scanners and cameras: kind, state, the verdict of\n"
-			"the card each holds, name and stable id.\n"
+			"the card each holds, name and stable id; for a scanner shared with\n"
+			"other software, where the codes that are not Vitale tokens go.\n"
 			"Exit status 3 when vitaled is not reachable.\n");
 	if (ret >= 0)
 		return ret;
@@ -91,6 +93,7 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 			json_key_string(&j, "name", ctl_str(r, "Name"));
 			json_key_string(&j, "kind", ctl_str(r, "Kind"));
 			json_key_string(&j, "state", ctl_str(r, "State"));
+			json_key_string(&j, "pass_through", ctl_str(r, "PassThrough"));
 			json_key(&j, "card");
 			if (card)
 				card_json(&j, card);
@@ -102,6 +105,8 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 		printf("%-13s %-12s %s%-13s%s %-26s %s\n", ctl_str(r, "Kind"), ctl_str(r, "State"),
 				ctl_color(opts, c ? ctl_status_color(status) : CTL_RESET), status,
 				ctl_color(opts, CTL_RESET), ctl_str(r, "Name"), ctl_str(r, "Id"));
+		if (ctl_str(r, "PassThrough")[0])
+			printf("  other codes pass through to %s\n", ctl_str(r, "PassThrough"));
 	}
 	if (opts->json) {
 		json_array_end(&j);
