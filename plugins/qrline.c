@@ -76,16 +76,23 @@ void qr_line_init(struct qr_line *line, struct vitaled_reader *reader, unsigned 
 	line->refilled_ms = now_ms();
 }
 
-void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len)
+/* Only a code still partial once the bytes at hand are used needs the
+ * timer: a code that came whole in one read never arms it. */
+static void arm_gap(struct qr_line *line)
 {
-	uint64_t now = now_ms();
+	if (line->gap_ms && !line->gap_timer && partial(line))
+		line->gap_timer = vitaled_timer_add(line->gap_ms, gap_fired, line);
+}
+
+static void put(struct qr_line *line, const uint8_t *data, size_t len)
+{
+	uint64_t now;
 
 	if (!len)
 		return;
+	now = now_ms();
 	gap_passed(line, now);
 	line->last_ms = now;
-	if (line->gap_ms && !line->gap_timer)
-		line->gap_timer = vitaled_timer_add(line->gap_ms, gap_fired, line);
 	if (line->overflow)
 		return;
 	if (len > QR_CODE_MAX - line->len) {
@@ -105,6 +112,12 @@ void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len)
 	}
 	memcpy(line->buf + line->len, data, len);
 	line->len += len;
+}
+
+void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len)
+{
+	put(line, data, len);
+	arm_gap(line);
 }
 
 /* Token bucket: refilled by elapsed time, so it needs no timer. */
@@ -172,9 +185,9 @@ void qr_line_feed_text(struct qr_line *line, const uint8_t *data, size_t len)
 
 		while (code < len && !is_line_end(data[code]))
 			code++;
-		qr_line_put(line, data, code);
+		put(line, data, code);
 		if (code == len)
-			return;
+			break;
 		/* the line end: CR, LF, CR LF, ... (more are empty lines) */
 		for (end = code; end < len && end - code < QR_END_MAX && is_line_end(data[end]); end++)
 			;
@@ -182,6 +195,7 @@ void qr_line_feed_text(struct qr_line *line, const uint8_t *data, size_t len)
 		len -= end;
 		data += end;
 	}
+	arm_gap(line);
 }
 
 void qr_line_abort(struct qr_line *line, const char *why)
