@@ -15,7 +15,6 @@
    the daemon does).
 Prints `bench-result:` JSON lines for bench/run.
 """
-import json
 import os
 import select
 import shutil
@@ -32,16 +31,9 @@ os.environ.setdefault("top_srcdir", SRC)
 os.environ.setdefault("top_builddir", BUILD)
 from vtest import daemon as vdaemon  # noqa: E402
 from vtest import pki, qr  # noqa: E402
+from vtest.bench import result  # noqa: E402
 
 TOOL = os.path.join(BUILD, "bench", "bench-qr-image")
-
-
-def result(measure, value, floor, unit, goal, ok):
-    ratio = value / floor if floor else None
-    print("bench-result: " + json.dumps({
-        "measure": measure, "value": round(value, 1), "floor": round(floor, 1),
-        "ratio": round(ratio, 3) if ratio else "", "unit": unit, "goal": goal,
-        "ok": ok(ratio) if ratio else None}), flush=True)
 
 
 def wall(argv, repeat=1):

@@ -22,7 +22,6 @@ under umockdev every write() to the emulated node is a socket round trip
 to the test process (~150 us), which would be what a ratio measured.
 Prints `bench-result:` JSON lines for bench/run.
 """
-import json
 import os
 import select
 import shutil
@@ -39,17 +38,10 @@ sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
 os.environ.setdefault("top_srcdir", SRC)
 os.environ.setdefault("top_builddir", BUILD)
 from vtest import daemon as vdaemon  # noqa: E402
-from vtest import qr  # noqa: E402
+from vtest import qr, share  # noqa: E402
+from vtest.bench import result  # noqa: E402
 
 PACE = 0.3  # s between codes: a person's pace (the source throttles faster floods)
-
-
-def result(measure, value, floor, unit, goal, ok):
-    ratio = value / floor if floor else None
-    print("bench-result: " + json.dumps({
-        "measure": measure, "value": round(value, 1), "floor": round(floor, 1),
-        "ratio": round(ratio, 3) if ratio else "", "unit": unit, "goal": goal,
-        "ok": ok(ratio) if ratio else None}), flush=True)
 
 
 def read_line(fd, line, timeout=10):
@@ -68,12 +60,6 @@ def read_line(fd, line, timeout=10):
 def write_line(fd, line):
     os.write(fd, line)
     return time.perf_counter()
-
-
-def ean13(n):
-    body = "34009%07d" % n
-    s = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(body))
-    return (body + str((10 - s % 10) % 10)).encode()
 
 
 def bench_serial(tmp, scans):
@@ -120,7 +106,7 @@ def bench_serial(tmp, scans):
         port = buf.split(b"pass-through ", 1)[1].split(b"\n", 1)[0].decode()
         pt = os.open(port, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
         for n in range(scans):
-            line = ean13(n) + b"\r\n"
+            line = share.cip(n).encode() + b"\r\n"
             time.sleep(PACE / 3)
             t0 = write_line(plain_w, line)
             floor.append((read_line(plain_r, line) - t0) * 1e6)

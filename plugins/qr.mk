@@ -47,7 +47,8 @@ TESTS += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos
 	tests/qr-wedge-pass.py tests/qr-pharmacy.py
 EXTRA_DIST += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos.py \
 	tests/qr-camera.py tests/qr-other-codes.py tests/qr-serial-pass.py tests/qr-hidpos-reattach.py \
-	tests/qr-wedge-pass.py tests/qr-pharmacy.py tests/lib/vtest/qr.py tests/lib/vtest/hidpos.py tests/lib/vtest/wedge.py
+	tests/qr-wedge-pass.py tests/qr-pharmacy.py tests/lib/vtest/qr.py tests/lib/vtest/hidpos.py tests/lib/vtest/wedge.py \
+	tests/lib/vtest/share.py tests/lib/vtest/bench.py
 
 # Benchmarks (bench/run's "qr"): image decode+verify against zbarimg on the
 # same images, and serial scan latency from last byte to verdict.

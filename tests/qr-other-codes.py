@@ -17,19 +17,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 from vtest import daemon as vdaemon  # noqa: E402
-from vtest import qr, soak  # noqa: E402
+from vtest import qr, share, soak  # noqa: E402
 from vtest.tap import Tap  # noqa: E402
 
 TABLE = 64          # daemon/token.c MAX_TOKEN_CARDS
 PACE = 0.3          # s between scans: slower than the scanner throttle (4/s)
-GS = "\x1d"
-
-
-def ean13(n):
-    """A valid EAN-13 (CIP-13 range 34009...) numbered n."""
-    body = "34009%07d" % n
-    s = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(body))
-    return body + str((10 - s % 10) % 10)
+GS = share.GS.decode()
 
 
 def other_codes(count):
@@ -38,8 +31,8 @@ def other_codes(count):
     n = 0
     while len(out) < count:
         n += 1
-        out.append(ean13(n) if n % 2 else
-                   GS + "01" + "0" + ean13(n) + "17271231" + "10LOT%04d" % n + GS + "21S%05d" % n)
+        out.append(share.cip(n) if n % 2 else
+                   GS + "01" + "0" + share.cip(n) + "17271231" + "10LOT%04d" % n + GS + "21S%05d" % n)
     return out[:count]
 
 

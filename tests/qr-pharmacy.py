@@ -13,11 +13,9 @@ until its lifetime ends, no other card object ever appears, and every
 drug code reaches the pharmacy software once, byte for byte, and the D-Bus
 client once.
 """
-import json
 import os
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,43 +24,13 @@ sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib
 from vtest import bus as vbus  # noqa: E402
 from vtest import daemon as vdaemon  # noqa: E402
 from vtest import pki as vpki  # noqa: E402
-from vtest import qr, soak  # noqa: E402
+from vtest import qr, share, soak  # noqa: E402
 from vtest.tap import Tap  # noqa: E402
 
 BOXES = 200
 PACE = 0.3          # s between scans: a person (the scanner throttle lets 4/s through)
 LIFETIME = 120      # s: [DBus] PhoneReadLifetime, more than the 200 scans take
-GS = b"\x1d"
-
-PHARMACY = r"""
-import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NOCTTY)
-print("open", flush=True)
-buf = b""
-while not buf.endswith(b"END\r\n"):
-    d = os.read(fd, 65536)
-    if not d:
-        break
-    buf += d
-print(buf.hex(), flush=True)
-"""
-
-LISTENER = r"""
-import json, dbus, dbus.mainloop.glib
-from gi.repository import GLib
-dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
-bus = dbus.SystemBus()
-def got(code, symbology):
-    print(json.dumps(bytes(code).hex()), flush=True)
-bus.add_signal_receiver(got, signal_name="OtherCode", dbus_interface="org.vitaled.Reader1")
-print("listening", flush=True)
-GLib.MainLoop().run()
-"""
-
-
-def ean13(body12):
-    s = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(body12))
-    return body12 + str((10 - s % 10) % 10)
+GS = share.GS
 
 
 def drug_codes(rng):
@@ -70,7 +38,7 @@ def drug_codes(rng):
     DataMatrix (GTIN, expiry, lot, serial), a few boxes scanned twice."""
     out = []
     while len(out) < BOXES:
-        cip = ean13("34009%07d" % rng.randrange(10 ** 7)).encode()
+        cip = share.cip(rng.randrange(10 ** 7)).encode()
         kind = rng.randrange(4)
         if kind == 0:
             line = cip
@@ -106,12 +74,8 @@ def main():
         sc = soak.Scanner(path)
         m = d.wait_log(r"reader %s: pass-through (\S+)" % rid)
         link = m.group(1)
-        pharmacy = bus.popen_as("member", [vbus.PYTHON, "-c", PHARMACY, link],
-                                stdout=subprocess.PIPE, text=True)
-        listener = bus.popen_as("member", [vbus.PYTHON, "-c", LISTENER],
-                                stdout=subprocess.PIPE, text=True)
-        t.eq((pharmacy.stdout.readline().strip(), listener.stdout.readline().strip()),
-             ("open", "listening"), "the pharmacy software has the port open, a D-Bus client listens")
+        pharmacy = share.PortReader(bus, link)
+        listener = share.OtherCodeListener(bus)
 
         pos = d.log_size()
         token = next(soak.tokens(1))
@@ -127,19 +91,13 @@ def main():
             os.write(sc.master, line)      # a line is far below the pty's buffer
         time.sleep(PACE)
         os.write(sc.master, b"END\r\n")
-        got = bytes.fromhex(pharmacy.communicate(timeout=120)[0].strip())
+        got = pharmacy.received()
         t.eq(got, b"".join(codes) + b"END\r\n",
              "the pharmacy software got all %d drug codes once, byte for byte, in order"
              % len(codes))
 
-        signals = []
-        while len(signals) < len(codes) + 1:
-            ln = listener.stdout.readline()
-            if not ln:
-                break
-            signals.append(bytes.fromhex(json.loads(ln)))
-        listener.terminate()
-        listener.wait()
+        signals = [s["code"] for s in listener.signals(len(codes) + 1)]
+        listener.stop()
         t.eq(signals, [c[:-2] for c in codes] + [b"END"],
              "the D-Bus client got one OtherCode per drug code, bytes as scanned")
 

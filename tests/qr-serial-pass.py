@@ -23,40 +23,11 @@ import time
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 from vtest import bus as vbus  # noqa: E402
 from vtest import daemon as vdaemon  # noqa: E402
-from vtest import qr, soak  # noqa: E402
+from vtest import qr, share, soak  # noqa: E402
 from vtest.tap import Tap  # noqa: E402
 
-GS = b"\x1d"
+GS = share.GS
 PACE = 0.3  # s between codes: a person scanning (the scanner throttle lets 4/s through)
-# The pharmacy software's side: open the port, say so, read until END.
-READER = r"""
-import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NOCTTY)
-print("open", flush=True)
-buf = b""
-while not buf.endswith(b"END\r\n"):
-    d = os.read(fd, 4096)
-    if not d:
-        break
-    buf += d
-print(buf.hex(), flush=True)
-"""
-
-
-# A D-Bus client's side: every Reader1.OtherCode it receives, as JSON lines.
-LISTENER = r"""
-import json, dbus, dbus.mainloop.glib
-from gi.repository import GLib
-dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
-bus = dbus.SystemBus()
-def got(code, symbology, path=None):
-    print(json.dumps({"path": str(path), "code": bytes(code).hex(), "symbology": str(symbology)}),
-          flush=True)
-bus.add_signal_receiver(got, signal_name="OtherCode", dbus_interface="org.vitaled.Reader1",
-                        path_keyword="path")
-print("listening", flush=True)
-GLib.MainLoop().run()
-"""
 
 
 class Scanner(soak.Scanner):
@@ -64,23 +35,6 @@ class Scanner(soak.Scanner):
         view = memoryview(data)
         while view:
             view = view[os.write(self.master, view):]
-
-
-class Pharmacy:
-    """The reader process on the link, as a member of the group."""
-
-    def __init__(self, bus, link):
-        import subprocess
-        self.p = bus.popen_as("member", [vbus.PYTHON, "-c", READER, link],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.p.stdout.readline().strip()
-        if line != "open":
-            raise RuntimeError("the reader could not open %s: %s %s"
-                               % (link, line, self.p.stderr.read()))
-
-    def received(self, timeout=60):
-        out, err = self.p.communicate(timeout=timeout)
-        return bytes.fromhex(out.strip())
 
 
 def qr_objects(bus):
@@ -118,12 +72,10 @@ def main():
         t.ok(r[0] != 0 and "Permission denied" in r[2], "an outsider cannot open it", r)
 
         import subprocess
-        listener = bus.popen_as("member", [vbus.PYTHON, "-c", LISTENER], stdout=subprocess.PIPE,
-                                text=True)
+        listener = share.OtherCodeListener(bus)
         eav = bus.popen_as("outsider", [vbus.PYTHON, os.path.join(os.path.dirname(vbus.__file__),
                                                                   "eavesdrop.py")],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        listener.stdout.readline()
         watch = bus.popen_as("member", [vdaemon.vitalectl_path(), "--json", "watch"],
                              stdout=subprocess.PIPE, text=True)
         watch.stdout.readline()     # the daemon-up line: it has subscribed
@@ -134,7 +86,7 @@ def main():
                 break
             eav_lines.append(ln)
 
-        ph = Pharmacy(bus, link)
+        ph = share.PortReader(bus, link)
         tokens = list(soak.tokens(2))
         lines = [
             b"3400930000120\r\n",                                   # EAN-13, CR LF
@@ -175,13 +127,8 @@ def main():
         # the same codes on D-Bus, to a member of the client group only
         import json
         codes = [ln.rstrip(b"\r\n") for ln in expected.splitlines(keepends=True)]
-        signals = []
-        while len(signals) < len(codes):
-            ln = listener.stdout.readline()
-            if not ln:
-                break
-            signals.append(json.loads(ln))
-        t.eq([bytes.fromhex(s["code"]) for s in signals], codes,
+        signals = listener.signals(len(codes))
+        t.eq([s["code"] for s in signals], codes,
              "a client-group member got one Reader1.OtherCode per other code, bytes as scanned")
         reader_path = [p for p, i in qr_objects(bus).items() if "org.vitaled.Reader1" in i]
         t.ok(all(s["path"] in reader_path for s in signals) and
@@ -189,7 +136,7 @@ def main():
                                                    for c in codes],
              "from the scanner's Reader1 object, with the AIM identifier when one was sent",
              signals)
-        listener.terminate()
+        listener.stop()
         watch_lines = []
         while sum('"other-code"' in ln for ln in watch_lines) < len(codes):
             ln = watch.stdout.readline()
@@ -217,7 +164,7 @@ def main():
         sc.type(b"LOST\r\n")
         m = d.wait_log(r"reader %s: nobody has \S+ open; line dropped" % rid, 30, pos)
         t.ok(m, "a line sent while nobody has the port open is dropped")
-        ph = Pharmacy(bus, link)
+        ph = share.PortReader(bus, link)
         sc.type(b"AFTER\r\n")
         time.sleep(PACE)
         sc.type(b"END\r\n")

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib
 from vtest import daemon as vdaemon  # noqa: E402
 from vtest import qr  # noqa: E402
 from vtest.tap import Tap  # noqa: E402
-from vtest.wedge import FR, US, Stream, device  # noqa: E402
+from vtest.wedge import FR, US, Stream, add_device  # noqa: E402
 
 
 def _ioc(d, nr, size):
@@ -138,14 +138,7 @@ def run(t, layout_name, pass_through="keyboard"):
     tmp = tempfile.mkdtemp(prefix="vitaled-wedge-pass-")
     bed = qr.Testbed()
     n = 5
-    text, name = device(n, "QR Wedge %s" % layout_name.upper())
-    bed.add(text)
-    dev = "/dev/input/event%d" % n
-    raw = (name + "\0").encode()
-    ioctl = os.path.join(tmp, "event%d.ioctl" % n)
-    with open(ioctl, "w") as f:
-        f.write("EVIOCGNAME(0) %d %s\n" % (len(raw), (raw + b"\0" * (256 - len(raw))).hex().upper()))
-    bed.tb.load_ioctl(dev, ioctl)
+    dev = add_device(bed, tmp, n, "QR Wedge %s" % layout_name.upper())
     uinput = uinput_handler()
     bed.add(UINPUT)
     bed.tb.attach_ioctl("/dev/uinput", uinput)

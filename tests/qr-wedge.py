@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib
 from vtest import daemon as vdaemon  # noqa: E402
 from vtest import qr  # noqa: E402
 from vtest.tap import Tap  # noqa: E402
-from vtest.wedge import FR, US, Stream, device  # noqa: E402
+from vtest.wedge import FR, US, Stream, add_device  # noqa: E402
 
 
 def main():
@@ -34,15 +34,7 @@ def main():
     plan = {5: ("us", "us"), 6: ("fr", "fr"), 7: ("fr", "us")}
     bed = qr.Testbed()
     for n, (typed, _) in plan.items():
-        text, name = device(n, "QR Wedge %s" % typed.upper())
-        bed.add(text)
-        dev = "/dev/input/event%d" % n
-        raw = (name + "\0").encode()
-        ioctl = os.path.join(tmp, "event%d.ioctl" % n)
-        with open(ioctl, "w") as f:
-            f.write("EVIOCGNAME(0) %d %s\n"
-                    % (len(raw), (raw + b"\0" * (256 - len(raw))).hex().upper()))
-        bed.tb.load_ioctl(dev, ioctl)
+        dev = add_device(bed, tmp, n, "QR Wedge %s" % typed.upper())
         s = Stream(US if typed == "us" else FR)
         valid, _ = qr.token("valid")
         expired, _ = qr.token("expired")

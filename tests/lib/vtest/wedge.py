@@ -2,6 +2,8 @@
 event files), made from the US and French AZERTY layouts as printed on the
 keys, independently of the daemon's tables (tests/qr-wedge.py,
 tests/qr-wedge-pass.py)."""
+import os
+
 from evdev import ecodes
 
 # character -> (key name, shift) as printed on a US keyboard
@@ -69,8 +71,17 @@ class Stream:
         return "\n".join(self.lines) + "\n"
 
 
-def device(n, name):
-    return ("P: /devices/platform/qrwedge%d/input/input%d/event%d\nN: input/event%d\n"
+def add_device(bed, tmp, n, name):
+    """A umockdev evdev keyboard /dev/input/eventN in bed (a vtest.qr.Testbed)
+    that EVIOCGNAME names name; returns its node."""
+    bed.add("P: /devices/platform/qrwedge%d/input/input%d/event%d\nN: input/event%d\n"
             "E: DEVNAME=/dev/input/event%d\nE: MAJOR=13\nE: MINOR=%d\nE: SUBSYSTEM=input\n"
             "E: ID_INPUT=1\nE: ID_INPUT_KEYBOARD=1\nA: dev=13:%d\n\n"
-            % (n, n, n, n, n, 64 + n, 64 + n)), name
+            % (n, n, n, n, n, 64 + n, 64 + n))
+    dev = "/dev/input/event%d" % n
+    raw = (name + "\0").encode()
+    ioctl = os.path.join(tmp, "event%d.ioctl" % n)
+    with open(ioctl, "w") as f:
+        f.write("EVIOCGNAME(0) %d %s\n" % (len(raw), (raw + b"\0" * (256 - len(raw))).hex().upper()))
+    bed.tb.load_ioctl(dev, ioctl)
+    return dev
