@@ -6,7 +6,8 @@ ioctls and writes are served by a handler here (UMockdev.IoctlBase), so
 the real daemon does its real UI_* ioctls and write()s.  A umockdev evdev
 scanner types, in US layout (configured us) and then in French AZERTY
 (configured fr): a token, drug-box codes, a link, a code with a Ctrl
-sequence and a key with no character, an expired token, END.  The
+sequence and a key with no character, an expired token, a code cut short
+and 1.5 s of silence, a code, END.  The
 handler decodes the struct input_events written and checks they are
 exactly the key events of every code that is not a token, each followed
 by a SYN_REPORT, in order, with the Enter — and no key of a token; the
@@ -15,6 +16,7 @@ stops.  PassThrough = none types nothing.
 """
 import errno
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -130,6 +132,11 @@ def plan(layout):
     code("3400930000137", ctrl_c=True)
     code("LOT", f5=True)
     code(expired[0], token=True)
+    # a code cut short, then silence longer than CodeGap: its keys are
+    # dropped with it, never typed in front of the next code
+    s.type("34009300")
+    s.pause(1.5)
+    code("3400930000144")
     code("END")
     return s.text(), want, (valid[0], expired[0])
 
@@ -158,9 +165,12 @@ def run(t, layout_name, pass_through="keyboard"):
             v, _, pos = qr.wait_verdict(d, rid, pos)
             verdicts.append(v)
         t.eq(verdicts, ["verified", "expired"], "%s: the tokens were read by the daemon" % tag)
-        m = d.wait_log(r"reader %s: a code of 3 bytes that is not a Vitale token \(6 so far\)"
+        m = d.wait_log(r"reader %s: a code of 3 bytes that is not a Vitale token \(7 so far\)"
                        % rid, 30, pos)
-        t.ok(m, "%s: the six other codes were counted" % tag)
+        t.ok(m, "%s: the seven other codes were counted" % tag)
+        t.ok(re.search(r"reader %s: \d+ ms of silence in the middle of a code; partial code "
+                       r"dropped" % re.escape(rid), d.log()),
+             "%s: the code cut short was dropped after CodeGap" % tag)
         if pass_through == "none":
             t.ok(not uinput.created and uinput.raw == b"",
                  "%s: no virtual keyboard, nothing typed" % tag)

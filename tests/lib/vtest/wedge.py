@@ -41,9 +41,10 @@ class Stream:
         self.layout = layout
         self.lines = ["# EVEMU 1.3"]
         self.keys = []      # (code, value) of every key event, in order
+        self.time = 1.0     # umockdev replays the events with these delays
 
     def ev(self, etype, code, value):
-        self.lines.append("E: 1.000000 %04x %04x %d" % (etype, code, value))
+        self.lines.append("E: %.6f %04x %04x %d" % (self.time, etype, code, value))
         if etype == ecodes.EV_KEY:
             self.keys.append((code, value))
 
@@ -63,6 +64,10 @@ class Stream:
     def type(self, text):
         for c in text:
             self.tap(*self.layout[c])
+
+    def pause(self, seconds):
+        """Silence between the events before and after."""
+        self.time += seconds
 
     def enter(self):
         self.tap("KEY_ENTER")
