@@ -345,19 +345,42 @@ static void open_pass_through(struct wedge_dev *dev, const char *scanner)
 	vitaled_reader_set_pass_through(dev->node.reader, name);
 }
 
+/* "PATH=LAYOUT", "PATH=PASSTHROUGH" or "PATH=LAYOUT:PASSTHROUGH": this
+ * scanner's own settings; the group's keys otherwise. */
+static bool device_options(const char *option, const struct layout **layout, bool *pass)
+{
+	char buf[32], *word, *save = NULL;
+
+	*layout = layout_find(vitaled_config_string("wedge", "Layout"));
+	*pass = pass_through;
+	if (!option)
+		return true;
+	if (snprintf(buf, sizeof(buf), "%s", option) >= (int)sizeof(buf))
+		return false;
+	for (word = strtok_r(buf, ":", &save); word; word = strtok_r(NULL, ":", &save)) {
+		if (layout_find(word))
+			*layout = layout_find(word);
+		else if (!strcmp(word, "keyboard") || !strcmp(word, "none"))
+			*pass = !strcmp(word, "keyboard");
+		else
+			return false;
+	}
+	return true;
+}
+
 static void dev_open(const char *path, const char *option, void *user_data)
 {
 	char name[257] = "";
 	const struct layout *layout;
 	struct wedge_dev *dev;
+	bool pass;
 	int fd;
 
 	if (devnode_find(devices, path))
 		return;
-	layout = layout_find(option ? option : vitaled_config_string("wedge", "Layout"));
-	if (!layout) {
-		vitaled_warn("wedge: %s: unknown keyboard layout '%s' (us or fr); device ignored",
-				path, option ? option : vitaled_config_string("wedge", "Layout"));
+	if (!device_options(option, &layout, &pass)) {
+		vitaled_warn("wedge: %s: unknown setting '%s' (us, fr, keyboard, none, as "
+				"LAYOUT:PASSTHROUGH); device ignored", path, option);
 		return;
 	}
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -382,7 +405,7 @@ static void dev_open(const char *path, const char *option, void *user_data)
 	dev->layout = layout;
 	vitaled_debug("reader %s: grabbed, layout %s", vitaled_reader_id(dev->node.reader),
 			layout->name);
-	if (pass_through)
+	if (pass)
 		open_pass_through(dev, name);
 }
 

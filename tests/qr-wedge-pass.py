@@ -12,7 +12,8 @@ handler decodes the struct input_events written and checks they are
 exactly the key events of every code that is not a token, each followed
 by a SYN_REPORT, in order, with the Enter — and no key of a token; the
 virtual keyboard is named for the scanner and destroyed when the daemon
-stops.  PassThrough = none types nothing.
+stops.  PassThrough = none types nothing, for the group or for one
+scanner (Devices = PATH=fr:none).
 """
 import errno
 import os
@@ -141,7 +142,9 @@ def plan(layout):
     return s.text(), want, (valid[0], expired[0])
 
 
-def run(t, layout_name, pass_through="keyboard"):
+def run(t, layout_name, pass_through="keyboard", per_device=False):
+    """One daemon, one scanner typing in layout_name; PassThrough set for
+    the group, or for the device only ("PATH=LAYOUT:none")."""
     tmp = tempfile.mkdtemp(prefix="vitaled-wedge-pass-")
     bed = qr.Testbed()
     n = 5
@@ -155,9 +158,13 @@ def run(t, layout_name, pass_through="keyboard"):
         f.write(stream)
     bed.tb.load_evemu_events(dev, events)
     rid = "wedge-" + dev
-    bus, d = qr.start_daemon("wedge", "Devices = %s=%s\nPassThrough = %s"
-                             % (dev, layout_name, pass_through), env=bed.env())
-    tag = "%s, PassThrough=%s" % (layout_name, pass_through)
+    if per_device:
+        group = "Devices = %s=%s:%s" % (dev, layout_name, pass_through)
+    else:
+        group = "Devices = %s=%s\nPassThrough = %s" % (dev, layout_name, pass_through)
+    bus, d = qr.start_daemon("wedge", group, env=bed.env())
+    tag = "%s, %s" % (layout_name, "=%s:%s" % (layout_name, pass_through) if per_device
+                      else "PassThrough=" + pass_through)
     with qr.scenario(t, "wedge pass-through " + tag, bus, d):
         pos = 0
         verdicts = []
@@ -198,6 +205,7 @@ def main():
     run(t, "us")
     run(t, "fr")
     run(t, "us", "none")
+    run(t, "fr", "none", per_device=True)
     t.done()
 
 
