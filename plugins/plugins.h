@@ -130,6 +130,9 @@ struct qr_line {
 #define QR_CODE_GAP_OPTION	{ "CodeGap", VITALED_OPT_INT, "500", 20, 10000 }
 void qr_line_init(struct qr_line *line, struct vitaled_reader *reader, unsigned int gap_ms);
 void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len);
+/* Drop a partial code now if CodeGap has passed since its last byte (the
+ * gap's timer may not have run yet): for owners keeping more than bytes. */
+void qr_line_check_gap(struct qr_line *line);
 /* End of code: submit what was collected (nothing if empty). */
 void qr_line_end(struct qr_line *line);
 /* Bytes with CR/LF ending each code (serial scanners); the line end goes

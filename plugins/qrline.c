@@ -76,6 +76,11 @@ void qr_line_init(struct qr_line *line, struct vitaled_reader *reader, unsigned 
 	line->refilled_ms = now_ms();
 }
 
+void qr_line_check_gap(struct qr_line *line)
+{
+	gap_passed(line, now_ms());
+}
+
 /* Only a code still partial once the bytes at hand are used needs the
  * timer: a code that came whole in one read never arms it. */
 static void arm_gap(struct qr_line *line)

@@ -128,7 +128,6 @@ static struct devwatch *devwatch;
 
 static bool pass_through;
 
-
 static const struct vitaled_option wedge_options[] = {
 	{ "Devices", VITALED_OPT_STRLIST, "", 0, 0 },
 	{ "Layout", VITALED_OPT_STRING, "us", 0, 0 },
@@ -200,7 +199,9 @@ static void record_key(struct wedge_dev *dev, uint16_t code, int32_t value)
 			return;
 		}
 	}
-	/* the line dropped the code these belong to (CodeGap, a malformed key) */
+	/* the line dropped the code these belong to (CodeGap): asked before
+	 * this key is kept, in case the loop is late with the gap's timer */
+	qr_line_check_gap(&dev->node.line);
 	if (dev->n_keys && dev->code_no != dev->node.line.ended)
 		drop_keys(dev);
 	if (!dev->n_keys)
