@@ -67,4 +67,4 @@ TESTS += tests/test-system.py tests/test-notify.py
 EXTRA_DIST += tests/test-system.py tests/test-notify.py tests/test-deb.sh tests/system/org.debian.pcsc-lite.policy \
 	tests/system/hidpos.umockdev tests/system/serial.umockdev \
 	tests/system/wedge.umockdev tests/system/camera.umockdev \
-	tests/system/other.umockdev
+	tests/system/other.umockdev tests/system/uinput.umockdev

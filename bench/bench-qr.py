@@ -15,7 +15,6 @@
    the daemon does).
 Prints `bench-result:` JSON lines for bench/run.
 """
-import json
 import os
 import select
 import shutil
@@ -32,16 +31,9 @@ os.environ.setdefault("top_srcdir", SRC)
 os.environ.setdefault("top_builddir", BUILD)
 from vtest import daemon as vdaemon  # noqa: E402
 from vtest import pki, qr  # noqa: E402
+from vtest.bench import ratio_result  # noqa: E402
 
 TOOL = os.path.join(BUILD, "bench", "bench-qr-image")
-
-
-def result(measure, value, floor, unit, goal, ok):
-    ratio = value / floor if floor else None
-    print("bench-result: " + json.dumps({
-        "measure": measure, "value": round(value, 1), "floor": round(floor, 1),
-        "ratio": round(ratio, 3) if ratio else "", "unit": unit, "goal": goal,
-        "ok": ok(ratio) if ratio else None}), flush=True)
 
 
 def wall(argv, repeat=1):
@@ -81,9 +73,9 @@ def bench_images(tmp, rounds):
         single_us = statistics.mean(wall(zbarimg + [p], rounds) for p in paths) * 1e6
         print("%s: vitaled decode+verify %.0f us/image; zbarimg %.0f us/image in one "
               "process, %.0f us as one process per image" % (fmt, ours_us, batch_us, single_us))
-        result("%s image decode+verify vs zbarimg decode (one process, all images)" % fmt,
+        ratio_result("%s image decode+verify vs zbarimg decode (one process, all images)" % fmt,
                ours_us, batch_us, "us", "< 1", lambda x: x < 1)
-        result("%s image decode+verify vs zbarimg decode (process per image)" % fmt,
+        ratio_result("%s image decode+verify vs zbarimg decode (process per image)" % fmt,
                ours_us, single_us, "us", "< 1", lambda x: x < 1)
 
 
@@ -142,7 +134,7 @@ def bench_serial(tmp, scans):
     med = statistics.median(lat)
     print("serial: last byte to verdict median %.0f us over %d scans; in-process verify "
           "with the replay cache %.0f us" % (med, len(lat), floor))
-    result("serial scan: last byte to verdict vs in-process verify + replay cache", med,
+    ratio_result("serial scan: last byte to verdict vs in-process verify + replay cache", med,
            floor, "us",
            "", lambda x: None)
 

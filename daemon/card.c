@@ -229,9 +229,9 @@ void vitaled_card_remove(struct vitaled_card *card)
 	card_destroy(card);
 }
 
-void card_release(struct vitaled_card *card)
+void card_release(struct vitaled_card *card, const char *why)
 {
-	vitaled_info("card %u: released by a client, data wiped", card->serial);
+	vitaled_info("card %u: %s, data wiped", card->serial, why);
 	card_destroy(card);
 }
 

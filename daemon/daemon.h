@@ -128,6 +128,8 @@ struct vitaled_reader {
 	enum vitaled_reader_kind kind;
 	enum vitaled_reader_state state;
 	unsigned int serial;		/* per-process counter, for object paths */
+	unsigned int other_codes;	/* scanned codes that were not Vitale tokens */
+	char *pass_through;		/* where they go, or NULL */
 	void *bus_data;			/* owned by the D-Bus service */
 };
 
@@ -154,8 +156,9 @@ const char *reader_state_name(enum vitaled_reader_state state);
 void reader_foreach(bool (*func)(struct vitaled_reader *reader, void *data), void *data);
 void card_foreach(bool (*func)(struct vitaled_card *card, void *data), void *data);
 struct vitaled_card *card_find(const char *id);
-/* The client is done with a phone read: wipe it now. */
-void card_release(struct vitaled_card *card);
+/* A phone read ends before its lifetime: a client is done with it, or it
+ * makes room for a newer one.  why goes to the log. */
+void card_release(struct vitaled_card *card, const char *why);
 void card_cleanup(void);
 /* The reader went away: its cards go too (phone reads stay, detached). */
 void card_reader_gone(struct vitaled_reader *reader);
@@ -193,6 +196,9 @@ void dbus_service_cleanup(void);
 /* Trust store or settings changed (after engine_reload()): re-publish the
  * Manager1 properties that depend on them. */
 void dbus_service_manager_changed(void);
+/* A scanner read a code that is not a Vitale token: Reader1.OtherCode to
+ * the clients the bus policy lets receive our signals. */
+void dbus_service_other_code(struct vitaled_reader *reader, const uint8_t *data, size_t len);
 
 /* ---- dbus-*.c: the D-Bus service's own parts ------------------------- */
 

@@ -280,7 +280,7 @@ static void finish(struct access_call *ac, const struct caller *caller)
 			refuse(ac, caller, err, card);
 			return;
 		}
-		card_release(card);
+		card_release(card, "released by a client");
 		audit(ac, caller, "wiped", false);
 		bus_reply(ac->call, dbus_message_new_method_return(ac->call));
 		return;

@@ -252,11 +252,25 @@ static void get_reader_state(void *o, struct value *v)
 	v->s = reader_state_name(((struct vitaled_reader *)o)->state);
 }
 
+static void get_reader_pass_through(void *o, struct value *v)
+{
+	const char *where = ((struct vitaled_reader *)o)->pass_through;
+
+	v->s = where ? where : "";
+}
+
+static void get_reader_other_codes(void *o, struct value *v)
+{
+	v->n.u = ((struct vitaled_reader *)o)->other_codes;
+}
+
 static const struct property reader_props[] = {
 	{ "Id", DBUS_TYPE_STRING, get_reader_id },
 	{ "Name", DBUS_TYPE_STRING, get_reader_name },
 	{ "Kind", DBUS_TYPE_STRING, get_reader_kind },
 	{ "State", DBUS_TYPE_STRING, get_reader_state },
+	{ "OtherCodes", DBUS_TYPE_UINT32, get_reader_other_codes },
+	{ "PassThrough", DBUS_TYPE_STRING, get_reader_pass_through },
 };
 
 static const struct method reader_methods[] = {
@@ -741,6 +755,44 @@ static void object_gone(struct bus_object *o)
 		}
 	}
 	object_free(o);
+}
+
+/* "]" + symbology letter + modifier (ISO/IEC 15424) when the scanner is set
+ * to send AIM identifiers, e.g. "]d2" GS1 DataMatrix, "]E0" EAN-13. */
+static void aim_symbology(const uint8_t *data, size_t len, char out[4])
+{
+	out[0] = '\0';
+	if (len >= 3 && data[0] == ']' &&
+			((data[1] >= 'A' && data[1] <= 'Z') || (data[1] >= 'a' && data[1] <= 'z')) &&
+			((data[2] >= '0' && data[2] <= '9') || (data[2] >= 'A' && data[2] <= 'Z')))
+		snprintf(out, 4, "%c%c%c", data[0], data[1], data[2]);
+}
+
+void dbus_service_other_code(struct vitaled_reader *reader, const uint8_t *data, size_t len)
+{
+	struct bus_object *o = reader->bus_data;
+	DBusMessageIter iter, array;
+	char aim[4];
+	const char *symbology = aim;
+	DBusMessage *sig;
+
+	if (!o || !bus.conn)
+		return;
+	/* the reader's own announcement (and count) come first */
+	flush_all();
+	aim_symbology(data, len, aim);
+	sig = dbus_message_new_signal(o->path, VITALED_DBUS_READER_INTERFACE, "OtherCode");
+	if (!sig)
+		return;
+	dbus_message_iter_init_append(sig, &iter);
+	if (!dbus_message_iter_open_container(&iter, DBUS_TYPE_ARRAY, "y", &array) ||
+			!dbus_message_iter_append_fixed_array(&array, DBUS_TYPE_BYTE, &data, (int)len) ||
+			!dbus_message_iter_close_container(&iter, &array) ||
+			!dbus_message_iter_append_basic(&iter, DBUS_TYPE_STRING, &symbology)) {
+		dbus_message_unref(sig);
+		return;
+	}
+	bus_send(sig);
 }
 
 /* ---- observer: the daemon's readers and cards ------------------------- */

@@ -92,6 +92,19 @@ void vitaled_reader_set_kind(struct vitaled_reader *reader, enum vitaled_reader_
 	observer_notify(OBSERVE_READER_CHANGED, reader);
 }
 
+void vitaled_reader_set_pass_through(struct vitaled_reader *reader, const char *where)
+{
+	char *copy = NULL;
+
+	if (!reader)
+		return;
+	if (where && *where && !(copy = strdup(where)))
+		return;
+	free(reader->pass_through);
+	reader->pass_through = copy;
+	observer_notify(OBSERVE_READER_CHANGED, reader);
+}
+
 const char *vitaled_reader_id(const struct vitaled_reader *reader)
 {
 	return reader ? reader->id : NULL;
@@ -99,6 +112,7 @@ const char *vitaled_reader_id(const struct vitaled_reader *reader)
 
 static void reader_free(struct reader_node *n)
 {
+	free(n->reader.pass_through);
 	free(n->reader.id);
 	free(n->reader.name);
 	free(n);

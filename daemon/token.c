@@ -4,6 +4,7 @@
  * [Tokens] DuplicateWindow seconds is one read.  A later rescan is a new
  * read, and the replay cache then gives it the "replayed" verdict.
  */
+#include <stdio.h>
 #include <string.h>
 #include <openssl/evp.h>
 
@@ -45,37 +46,52 @@ static bool seen_recently(const unsigned char digest[32])
 	return false;
 }
 
-/* A scanner flooding codes must not grow memory: drop the oldest token read. */
-static bool find_oldest_token(struct vitaled_card *card, void *data)
+/*
+ * Many phone reads at once (a queue at the counter, or a scanner flooding
+ * tokens) must not grow memory: the oldest finished QR phone read makes
+ * room.  Only token reads fill the table; other codes never make a card.
+ */
+struct token_reads {
+	unsigned int n;
+	struct vitaled_card *oldest;
+};
+
+static bool count_token_reads(struct vitaled_card *card, void *data)
 {
-	struct vitaled_card **oldest = data;
+	struct token_reads *t = data;
 
-	if (card->result && card->result->form == VD_FORM_PHONE_QR &&
-			(!*oldest || card->serial < (*oldest)->serial))
-		*oldest = card;
-	return true;
-}
-
-static bool count_tokens(struct vitaled_card *card, void *data)
-{
-	unsigned int *n = data;
-
-	if (card->result && card->result->form == VD_FORM_PHONE_QR)
-		(*n)++;
+	if (!card->result || card->result->form != VD_FORM_PHONE_QR)
+		return true;
+	t->n++;
+	if (card->state == CARD_STATE_DONE && (!t->oldest || card->serial < t->oldest->serial))
+		t->oldest = card;
 	return true;
 }
 
 static void make_room(void)
 {
-	struct vitaled_card *oldest = NULL;
-	unsigned int n = 0;
+	struct token_reads t = { 0, NULL };
+	char why[96];
 
-	card_foreach(count_tokens, &n);
-	if (n < MAX_TOKEN_CARDS)
+	card_foreach(count_token_reads, &t);
+	if (t.n < MAX_TOKEN_CARDS || !t.oldest)
 		return;
-	card_foreach(find_oldest_token, &oldest);
-	if (oldest)
-		card_release(oldest);
+	snprintf(why, sizeof(why), "evicted: %u QR phone reads held, the most kept; the oldest goes",
+			t.n);
+	card_release(t.oldest, why);
+}
+
+/* Somebody else's code (a drug box, a prescription, a link): counted,
+ * never logged (it may be personal), never a card; a scanner's goes to
+ * the authorised clients (a camera's is whatever was in view: ignored). */
+static void other_code(struct vitaled_reader *reader, const uint8_t *data, size_t len)
+{
+	reader->other_codes++;
+	vitaled_debug("reader %s: a code of %zu bytes that is not a Vitale token (%u so far)",
+			reader->id, len, reader->other_codes);
+	observer_notify(OBSERVE_READER_CHANGED, reader);
+	if (reader->kind != VITALED_READER_CAMERA)
+		dbus_service_other_code(reader, data, len);
 }
 
 void vitaled_token_submit(struct vitaled_reader *reader, const uint8_t *data, size_t len)
@@ -90,6 +106,10 @@ void vitaled_token_submit(struct vitaled_reader *reader, const uint8_t *data, si
 	if (len == 0 || len > MAX_TOKEN_TEXT) {
 		vitaled_warn("reader %s: scanned code of %zu bytes ignored (limit %d)",
 				reader->id, len, MAX_TOKEN_TEXT);
+		return;
+	}
+	if (!vd_token_is_vitale(data, len)) {
+		other_code(reader, data, len);
 		return;
 	}
 	if (!EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL))

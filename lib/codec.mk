@@ -21,7 +21,7 @@ EXTRA_DIST += tests/test-token.py
 
 # C unit tests of the codec.
 codec_unit_tests = tests/unit/test-base45 tests/unit/test-inflate tests/unit/test-cbor \
-	tests/unit/test-cose tests/unit/test-replay
+	tests/unit/test-cose tests/unit/test-replay tests/unit/test-token-kind
 check_PROGRAMS += $(codec_unit_tests)
 TESTS += $(codec_unit_tests)
 tests_unit_test_base45_LDADD = lib/libvitaled-core.la
@@ -29,6 +29,7 @@ tests_unit_test_inflate_LDADD = lib/libvitaled-core.la $(ZLIB_LIBS)
 tests_unit_test_cbor_LDADD = lib/libvitaled-core.la
 tests_unit_test_cose_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS)
 tests_unit_test_replay_LDADD = lib/libvitaled-core.la
+tests_unit_test_token_kind_LDADD = lib/libvitaled-core.la
 
 # Personal data wiped before it is freed (free/realloc wrapped at link time).
 check_PROGRAMS += tests/unit/test-wipe

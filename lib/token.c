@@ -37,6 +37,7 @@
 #define CRV_P256	1
 
 #define TOKEN_PREFIX	"VT1:"
+#define TOKEN_VERSION_DIGITS 3	/* "VT" 1 to 999 ":" */
 #define TOKEN_ID_LEN	16
 /* The most a QR code holds in alphanumeric mode (version 40-L): longer
  * text never came from a scanner. */
@@ -418,6 +419,19 @@ static void verify(struct vd_context *ctx, struct vd_replay *replay,
 	}
 	vd_verdict_set(why, VD_STATUS_VERIFIED, "issuer and holder signatures good");
 	out->has_record = true;
+}
+
+/* "VT" + version + ":": this profile in any version (formats.md 8.1) */
+bool vd_token_is_vitale(const uint8_t *text, size_t len)
+{
+	size_t i;
+
+	if (!text || len < 4 || text[0] != 'V' || text[1] != 'T')
+		return false;
+	for (i = 2; i < len && i < 2 + TOKEN_VERSION_DIGITS; i++)
+		if (text[i] < '0' || text[i] > '9')
+			break;
+	return i > 2 && i < len && text[i] == ':';
 }
 
 void vd_token_verify(struct vd_context *ctx, struct vd_replay *replay,

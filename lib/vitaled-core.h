@@ -248,6 +248,11 @@ void vd_replay_close(struct vd_replay *replay);
  * and tokens issued before that instant count as replayed). */
 const char *vd_replay_problem(const struct vd_replay *replay);
 
+/* Is this scanned text a token of this profile, in any version ("VTn:")?
+ * Anything else (drug boxes, URLs, a plain EU DCC) is somebody else's code:
+ * it is not a card read. */
+bool vd_token_is_vitale(const uint8_t *text, size_t len);
+
 /* Verify an open-profile token ("VT1:" ...).  replay may be NULL (no
  * replay check, e.g. vitalectl).  Always fills out->verdict. */
 void vd_token_verify(struct vd_context *ctx, struct vd_replay *replay,

@@ -242,7 +242,7 @@ static void camera_found(const char *path, const char *option, void *user_data)
 		return;
 	}
 	camera.running = true;
-	qr_line_init(&camera.line, camera.reader);
+	qr_line_init(&camera.line, camera.reader, 0);	/* a frame is a whole code */
 	vitaled_reader_set_state(camera.reader, VITALED_READER_IDLE);
 }
 

@@ -209,6 +209,8 @@ void devnode_free(struct devnode *dev)
 		}
 	}
 	qr_line_abort(&dev->line, "scanner disconnected");
+	if (dev->release)
+		dev->release(dev);
 	if (dev->watch)
 		vitaled_watch_remove(dev->watch);
 	if (dev->fd >= 0)
@@ -250,6 +252,6 @@ struct devnode *devnode_add(struct devnode **list, size_t size, const char *plug
 		devnode_free(dev);
 		return NULL;
 	}
-	qr_line_init(&dev->line, dev->reader);
+	qr_line_init(&dev->line, dev->reader, (unsigned int)vitaled_config_int(plugin, "CodeGap"));
 	return dev;
 }

@@ -9,6 +9,10 @@
  * as libusb asks.  Each scanner has one interrupt IN transfer in flight;
  * a code split over several reports is put together until the "more
  * follows" bit clears.
+ *
+ * usbhid is detached to claim a scanner and attached again whenever the
+ * daemon lets it go (unplug, plugin stopped, exit): the scanner is then a
+ * keyboard again for whatever else shares it, not a dead device.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -39,6 +43,8 @@ struct scanner {
 	struct libusb_transfer *transfer;
 	int iface;
 	bool claimed;
+	bool detached;		/* we took the interface from its kernel driver */
+	char usb_id[10];	/* "vvvv:pppp", for the log */
 	bool in_flight;		/* the transfer is with libusb */
 	bool closing;		/* stopping: freed once the transfer is back */
 	struct hidpos_layout layout;
@@ -72,6 +78,7 @@ static unsigned int unwatched_fds;
 static const struct vitaled_option hidpos_options[] = {
 	/* empty: every HID-POS scanner; else "vvvv:pppp" hex pairs */
 	{ "Devices", VITALED_OPT_STRLIST, "", 0, 0 },
+	QR_CODE_GAP_OPTION,
 	{ NULL }
 };
 
@@ -185,6 +192,20 @@ static void fd_removed(int fd, void *user_data)
 
 /* ---- scanners --------------------------------------------------------- */
 
+static void give_back(struct scanner *s)
+{
+	int err = libusb_attach_kernel_driver(s->handle, s->iface);
+
+	if (!err)
+		vitaled_info("hidpos: %s: kernel driver attached again",
+				s->usb_id);
+	else if (err == LIBUSB_ERROR_NO_DEVICE)
+		vitaled_debug("hidpos: %s: gone; nothing to attach again", s->usb_id);
+	else
+		vitaled_warn("hidpos: %s: cannot attach the kernel driver again: %s",
+				s->usb_id, libusb_error_name(err));
+}
+
 static void scanner_destroy(struct scanner *s)
 {
 	struct scanner **p;
@@ -203,6 +224,8 @@ static void scanner_destroy(struct scanner *s)
 		libusb_free_transfer(s->transfer);
 	if (s->claimed)
 		libusb_release_interface(s->handle, s->iface);
+	if (s->detached)
+		give_back(s);
 	if (s->handle)
 		libusb_close(s->handle);
 	libusb_unref_device(s->dev);
@@ -445,6 +468,7 @@ static void scanner_probe(libusb_device *dev)
 	if (!s)
 		return;
 	s->dev = libusb_ref_device(dev);
+	snprintf(s->usb_id, sizeof(s->usb_id), "%04x:%04x", dd.idVendor, dd.idProduct);
 	if (find_interface(s, &ep, &ep_size, &want) < 0)
 		goto ignore;
 	if (want > REPORT_DESC_MAX)
@@ -482,10 +506,13 @@ static void scanner_probe(libusb_device *dev)
 		goto ignore;
 	}
 	/* usbhid holds HID-POS scanners until told to let go */
-	if (libusb_kernel_driver_active(s->handle, s->iface) == 1 &&
-	    libusb_detach_kernel_driver(s->handle, s->iface) < 0)
-		vitaled_warn("hidpos: %04x:%04x: cannot detach the kernel driver",
-				dd.idVendor, dd.idProduct);
+	if (libusb_kernel_driver_active(s->handle, s->iface) == 1) {
+		if (libusb_detach_kernel_driver(s->handle, s->iface) < 0)
+			vitaled_warn("hidpos: %04x:%04x: cannot detach the kernel driver",
+					dd.idVendor, dd.idProduct);
+		else
+			s->detached = true;
+	}
 	err = libusb_claim_interface(s->handle, s->iface);
 	if (err < 0) {
 		vitaled_warn("hidpos: %04x:%04x: cannot claim interface %d: %s",
@@ -511,7 +538,7 @@ static void scanner_probe(libusb_device *dev)
 	s->reader = vitaled_reader_add(id, name, VITALED_READER_QR_HID);
 	if (!s->reader)
 		goto ignore;
-	qr_line_init(&s->line, s->reader);
+	qr_line_init(&s->line, s->reader, (unsigned int)vitaled_config_int("hidpos", "CodeGap"));
 	s->next = scanners;
 	scanners = s;
 	if (libusb_submit_transfer(s->transfer) < 0) {

@@ -107,25 +107,49 @@ void pcsc_worker_stop(struct pcsc_worker *worker);
  * than anyone scans is throttled, so a flood cannot grow memory or objects.
  */
 #define QR_CODE_MAX	4400	/* > 4296, the most a QR code (version 40-L) holds */
+#define QR_END_MAX	4	/* line-end bytes kept with a code ("\r\n" and some) */
+
+struct qr_line;
+/* A code that is not a Vitale token, for the plugin to pass on to the
+ * software that shares the scanner: its bytes and the line end it came
+ * with (serial; none for other kinds).  A line end alone (len 0) follows
+ * a code passed on whose CR and LF came in two reads. */
+typedef void (*qr_pass_func)(struct qr_line *line, const uint8_t *code, size_t len,
+		const uint8_t *end, size_t end_len);
 
 struct qr_line {
 	struct vitaled_reader *reader;
+	unsigned int gap_ms;	/* silence that ends a partial code; 0 never */
+	uint64_t last_ms;	/* monotonic time of the last byte put */
+	struct vitaled_timer *gap_timer;	/* armed while a code is partial */
 	size_t len;
 	bool overflow;		/* dropping until the end of this code */
 	unsigned int budget;	/* codes that may be submitted right now */
 	uint64_t refilled_ms;	/* monotonic time of the last refill */
 	unsigned long dropped;	/* codes throttled since the last submitted one */
 	uint8_t *buf;		/* QR_CODE_MAX bytes from the first code on, else NULL */
+	qr_pass_func pass;	/* set by the owner, or NULL: nothing passed on */
+	void *pass_data;
+	bool passed;		/* the last code was passed on */
+	unsigned long ended;	/* codes ended or dropped so far */
 };
 
-void qr_line_init(struct qr_line *line, struct vitaled_reader *reader);
+/* Real scanners send a code in one burst: a partial code followed by
+ * gap_ms of silence is dropped (logged), never glued to the next scan.
+ * Scanner plugins take it from their CodeGap key (QR_CODE_GAP_OPTION). */
+#define QR_CODE_GAP_OPTION	{ "CodeGap", VITALED_OPT_INT, "500", 20, 10000 }
+void qr_line_init(struct qr_line *line, struct vitaled_reader *reader, unsigned int gap_ms);
 void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len);
+/* Drop a partial code now if CodeGap has passed since its last byte (the
+ * gap's timer may not have run yet): for owners keeping more than bytes. */
+void qr_line_check_gap(struct qr_line *line);
 /* End of code: submit what was collected (nothing if empty). */
 void qr_line_end(struct qr_line *line);
-/* Bytes with CR/LF ending each code (serial scanners). */
+/* Bytes with CR/LF ending each code (serial scanners); the line end goes
+ * with a code passed on. */
 void qr_line_feed_text(struct qr_line *line, const uint8_t *data, size_t len);
 /* The scanner went away: a partial code is dropped (and logged), wiped,
- * the buffer freed.  Owners call it before freeing a line. */
+ * the buffer and gap timer freed.  Owners call it before freeing a line. */
 void qr_line_abort(struct qr_line *line, const char *why);
 
 /* devwatch.c: Devices= nodes, found at start and when they appear
@@ -148,6 +172,7 @@ struct devnode {
 	struct vitaled_watch *watch;
 	struct vitaled_reader *reader;
 	struct qr_line line;
+	void (*release)(struct devnode *dev);	/* the plugin's own part */
 };
 
 struct devnode *devnode_find(struct devnode *list, const char *path);
@@ -157,9 +182,38 @@ struct devnode *devnode_find(struct devnode *list, const char *path);
 struct devnode *devnode_add(struct devnode **list, size_t size, const char *plugin,
 		const char *path, int fd, const char *name, enum vitaled_reader_kind kind,
 		vitaled_watch_func event);
-/* Drops a partial code, closes the node, removes the reader. */
+/* Drops a partial code, calls release (if set), closes the node, removes
+ * the reader. */
 void devnode_free(struct devnode *dev);
 void devnode_free_all(struct devnode **list);
+
+/* passpty.c: a serial scanner's pass-through port, a pty linked as
+ * dir/<stable id made a file name>, group-owned (group NULL or "": the
+ * daemon's own, mode 0600).  Lines nobody has open are dropped. */
+struct passpty;
+
+int passpty_open(const char *dir, const char *reader_id, const char *group,
+		struct passpty **out);
+const char *passpty_link(const struct passpty *pt);
+void passpty_write(struct passpty *pt, const char *reader_id, const uint8_t *code, size_t len,
+		const uint8_t *end, size_t end_len);
+/* Removes the link (if still ours) and the pty. */
+void passpty_close(struct passpty *pt);
+
+/* vkbd.c: a virtual keyboard on /dev/uinput, named name, with the key
+ * codes below VKBD_KEYS (the keyboard range, all a scanner types). */
+#define VKBD_KEYS	256
+
+struct vkbd;
+struct vkbd_key {
+	uint16_t code;
+	int8_t value;		/* 1 down, 0 up, 2 repeat */
+};
+
+int vkbd_open(const char *name, struct vkbd **out);
+/* Each key event followed by a SYN_REPORT, as they came from a keyboard. */
+int vkbd_type(struct vkbd *kb, const struct vkbd_key *keys, size_t n);
+void vkbd_close(struct vkbd *kb);
 
 /* hidpos-desc.c: the scanned-data report, as the report descriptor says */
 #define HIDPOS_REPORT_MAX	512	/* bytes, report id excluded */

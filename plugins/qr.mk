@@ -2,7 +2,7 @@
 # and QR codes in image files.
 
 builtin_plugins += serial hidpos wedge camera
-builtin_sources += plugins/qrline.c plugins/devwatch.c plugins/serial.c plugins/hidpos.c plugins/hidpos-desc.c plugins/wedge.c \
+builtin_sources += plugins/qrline.c plugins/devwatch.c plugins/serial.c plugins/passpty.c plugins/vkbd.c plugins/hidpos.c plugins/hidpos-desc.c plugins/wedge.c \
 	plugins/camera.c
 builtin_cflags += $(LIBUSB_CFLAGS) $(ZBAR_CFLAGS)
 # libzbar is dlopen()ed by the camera source when it is enabled (camera.c).
@@ -43,14 +43,16 @@ tests_qr_qrscan_SOURCES = tests/qr/qrscan.c
 tests_qr_qrscan_LDADD = lib/libvitaled-core.la
 
 TESTS += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos.py \
-	tests/qr-camera.py
+	tests/qr-camera.py tests/qr-other-codes.py tests/qr-serial-pass.py tests/qr-hidpos-reattach.py \
+	tests/qr-wedge-pass.py tests/qr-pharmacy.py
 EXTRA_DIST += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-hidpos.py \
-	tests/qr-camera.py \
-	tests/lib/vtest/qr.py
+	tests/qr-camera.py tests/qr-other-codes.py tests/qr-serial-pass.py tests/qr-hidpos-reattach.py \
+	tests/qr-wedge-pass.py tests/qr-pharmacy.py tests/lib/vtest/qr.py tests/lib/vtest/hidpos.py tests/lib/vtest/wedge.py \
+	tests/lib/vtest/share.py tests/lib/vtest/bench.py
 
 # Benchmarks (bench/run's "qr"): image decode+verify against zbarimg on the
 # same images, and serial scan latency from last byte to verdict.
 noinst_PROGRAMS += bench/bench-qr-image
 bench_bench_qr_image_SOURCES = bench/bench-qr-image.c
 bench_bench_qr_image_LDADD = lib/libvitaled-core.la
-EXTRA_DIST += bench/bench-qr.py
+EXTRA_DIST += bench/bench-qr.py bench/bench-share.py

@@ -4,6 +4,11 @@
  * wiped as soon as a code has been handed on or dropped.  It is allocated
  * at a scanner's first code and freed when the scanner goes: scanners
  * plugged in and never used (a counter may have a dozen) hold no 4 KiB.
+ *
+ * A scanner sends a code in one burst.  A code cut short (a serial line
+ * glitch, a scanner reset mid-code) would otherwise be glued to the next
+ * scan, and the next patient's valid code would read malformed: a partial
+ * code is dropped after the scanner's CodeGap of silence.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,24 +33,79 @@ static void wipe(struct qr_line *line)
 		explicit_bzero(line->buf, line->len);
 	line->len = 0;
 	line->overflow = false;
+	line->ended++;
 }
 
-void qr_line_init(struct qr_line *line, struct vitaled_reader *reader)
+static bool partial(const struct qr_line *line)
+{
+	return line->len || line->overflow;
+}
+
+/* Whichever sees the silence first, the timer or the next bytes, drops
+ * the partial code: the timer so that it is not kept, the bytes in case
+ * the loop ran late.  The timer is not stopped at each end of code (a
+ * burst of codes would add and remove one per code): when it fires with
+ * nothing partial it just goes. */
+static bool gap_passed(struct qr_line *line, uint64_t now)
+{
+	if (!line->gap_ms || !partial(line) || now - line->last_ms < line->gap_ms)
+		return false;
+	vitaled_warn("reader %s: %llu ms of silence in the middle of a code; partial code dropped",
+			vitaled_reader_id(line->reader), (unsigned long long)(now - line->last_ms));
+	wipe(line);
+	return true;
+}
+
+static void gap_fired(void *user_data)
+{
+	struct qr_line *line = user_data;
+	uint64_t now = now_ms();
+
+	line->gap_timer = NULL;		/* a fired timer is freed by the loop */
+	if (partial(line) && !gap_passed(line, now))
+		line->gap_timer = vitaled_timer_add(line->gap_ms - (unsigned int)(now - line->last_ms),
+				gap_fired, line);
+}
+
+void qr_line_init(struct qr_line *line, struct vitaled_reader *reader, unsigned int gap_ms)
 {
 	memset(line, 0, sizeof(*line));
 	line->reader = reader;
+	line->gap_ms = gap_ms;
 	line->budget = QR_BURST;
 	line->refilled_ms = now_ms();
 }
 
-void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len)
+void qr_line_check_gap(struct qr_line *line)
 {
-	if (line->overflow || !len)
+	gap_passed(line, now_ms());
+}
+
+/* Only a code still partial once the bytes at hand are used needs the
+ * timer: a code that came whole in one read never arms it. */
+static void arm_gap(struct qr_line *line)
+{
+	if (line->gap_ms && !line->gap_timer && partial(line))
+		line->gap_timer = vitaled_timer_add(line->gap_ms, gap_fired, line);
+}
+
+static void put(struct qr_line *line, const uint8_t *data, size_t len)
+{
+	uint64_t now;
+
+	if (!len)
+		return;
+	now = now_ms();
+	gap_passed(line, now);
+	line->last_ms = now;
+	if (line->overflow)
 		return;
 	if (len > QR_CODE_MAX - line->len) {
 		vitaled_warn("reader %s: code longer than %d bytes dropped; waiting for the next one",
 				vitaled_reader_id(line->reader), QR_CODE_MAX);
-		wipe(line);
+		if (line->buf)
+			explicit_bzero(line->buf, line->len);
+		line->len = 0;
 		line->overflow = true;
 		return;
 	}
@@ -57,6 +117,12 @@ void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len)
 	}
 	memcpy(line->buf + line->len, data, len);
 	line->len += len;
+}
+
+void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len)
+{
+	put(line, data, len);
+	arm_gap(line);
 }
 
 /* Token bucket: refilled by elapsed time, so it needs no timer. */
@@ -76,12 +142,16 @@ static bool take_budget(struct qr_line *line)
 	return true;
 }
 
-void qr_line_end(struct qr_line *line)
+static void finish(struct qr_line *line, const uint8_t *end, size_t end_len)
 {
+	if (!line->overflow && !line->len && end_len && line->passed && line->pass)
+		line->pass(line, NULL, 0, end, end_len);
 	if (line->overflow || !line->len) {
+		line->passed = false;
 		wipe(line);
 		return;
 	}
+	line->passed = false;
 	if (!take_budget(line)) {
 		if (!line->dropped++)
 			vitaled_warn("reader %s: codes arriving faster than anyone scans; dropping",
@@ -94,34 +164,53 @@ void qr_line_end(struct qr_line *line)
 				line->dropped);
 		line->dropped = 0;
 	}
+	/* the software sharing the scanner first: it waits on this code */
+	if (line->pass && !vd_token_is_vitale(line->buf, line->len)) {
+		line->pass(line, line->buf, line->len, end, end_len);
+		line->passed = true;
+	}
 	vitaled_token_submit(line->reader, line->buf, line->len);
 	wipe(line);
+}
+
+void qr_line_end(struct qr_line *line)
+{
+	finish(line, NULL, 0);
+}
+
+static bool is_line_end(uint8_t c)
+{
+	return c == '\r' || c == '\n';
 }
 
 void qr_line_feed_text(struct qr_line *line, const uint8_t *data, size_t len)
 {
 	while (len) {
-		const uint8_t *cr = memchr(data, '\r', len);
-		const uint8_t *lf = memchr(data, '\n', cr ? (size_t)(cr - data) : len);
-		const uint8_t *end = lf ? lf : cr;
+		size_t code = 0, end;
 
-		if (!end) {
-			qr_line_put(line, data, len);
-			return;
-		}
-		qr_line_put(line, data, (size_t)(end - data));
-		qr_line_end(line);
-		len -= (size_t)(end - data) + 1;
-		data = end + 1;
+		while (code < len && !is_line_end(data[code]))
+			code++;
+		put(line, data, code);
+		if (code == len)
+			break;
+		/* the line end: CR, LF, CR LF, ... (more are empty lines) */
+		for (end = code; end < len && end - code < QR_END_MAX && is_line_end(data[end]); end++)
+			;
+		finish(line, data + code, end - code);
+		len -= end;
+		data += end;
 	}
+	arm_gap(line);
 }
 
 void qr_line_abort(struct qr_line *line, const char *why)
 {
-	if (line->len || line->overflow)
+	if (partial(line))
 		vitaled_warn("reader %s: %s in the middle of a code; partial code dropped",
 				vitaled_reader_id(line->reader), why);
 	wipe(line);
 	free(line->buf);
 	line->buf = NULL;
+	vitaled_timer_remove(line->gap_timer);
+	line->gap_timer = NULL;
 }

@@ -6,9 +6,14 @@
  * at start and when they appear, so an unplugged scanner comes back as
  * soon as its node does.  "PATH=RATE" sets the rate of one device
  * (CDC-ACM ignores it; real UARTs need it).
+ *
+ * The port is held open with TIOCEXCL, so software that used to read the
+ * scanner itself (a pharmacy's drug-box codes) gets a pass-through port
+ * instead: PassThrough = pty (passpty.c).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -21,13 +26,23 @@
 #define READ_CHUNK	4096
 #define READS_PER_WAKEUP 16	/* a flood must not starve the other sources */
 
+struct serial_dev {
+	struct devnode node;
+	struct passpty *pty;
+};
+
 static struct devnode *devices;
 static struct devwatch *devwatch;
 static speed_t speed;
+static bool pass_through;
 
 static const struct vitaled_option serial_options[] = {
 	{ "Devices", VITALED_OPT_STRLIST, "", 0, 0 },
 	{ "Baud", VITALED_OPT_INT, "9600", 1200, 230400 },
+	QR_CODE_GAP_OPTION,
+	{ "PassThrough", VITALED_OPT_STRING, "none", 0, 0 },
+	{ "PassThroughDirectory", VITALED_OPT_STRING, "/run/vitaled", 0, 0 },
+	{ "PassThroughGroup", VITALED_OPT_STRING, "vitaled-passthrough", 0, 0 },
 	{ NULL }
 };
 
@@ -44,6 +59,45 @@ static speed_t baud_to_speed(long baud)
 		if (table[i].baud == baud)
 			return table[i].speed;
 	return B0;
+}
+
+static void pass_line(struct qr_line *line, const uint8_t *code, size_t len,
+		const uint8_t *end, size_t end_len)
+{
+	struct serial_dev *dev = line->pass_data;
+
+	passpty_write(dev->pty, vitaled_reader_id(dev->node.reader), code, len, end, end_len);
+}
+
+static void dev_release(struct devnode *node)
+{
+	struct serial_dev *dev = (struct serial_dev *)node;
+
+	if (dev->pty)
+		vitaled_info("reader %s: pass-through %s removed", vitaled_reader_id(node->reader),
+				passpty_link(dev->pty));
+	passpty_close(dev->pty);
+	dev->pty = NULL;
+}
+
+/* The scanner's pass-through port comes with it and goes with it. */
+static void open_pass_through(struct serial_dev *dev)
+{
+	const char *id = vitaled_reader_id(dev->node.reader);
+	int err;
+
+	err = passpty_open(vitaled_config_string("serial", "PassThroughDirectory"), id,
+			vitaled_config_string("serial", "PassThroughGroup"), &dev->pty);
+	if (err < 0) {
+		vitaled_warn("reader %s: no pass-through port in %s: %s", id,
+				vitaled_config_string("serial", "PassThroughDirectory"), strerror(-err));
+		return;
+	}
+	dev->node.line.pass = pass_line;
+	dev->node.line.pass_data = dev;
+	dev->node.release = dev_release;
+	vitaled_info("reader %s: pass-through %s", id, passpty_link(dev->pty));
+	vitaled_reader_set_pass_through(dev->node.reader, passpty_link(dev->pty));
 }
 
 static void dev_event(int fd, uint32_t events, void *user_data)
@@ -98,6 +152,7 @@ static int set_raw(int fd, speed_t rate)
 
 static void dev_open(const char *path, const char *option, void *user_data)
 {
+	struct serial_dev *dev;
 	const char *base;
 	speed_t rate = speed;
 	int fd, err;
@@ -133,8 +188,10 @@ static void dev_open(const char *path, const char *option, void *user_data)
 	ioctl(fd, TIOCEXCL);
 
 	base = strrchr(path, '/');
-	devnode_add(&devices, sizeof(struct devnode), "serial", path, fd,
+	dev = (struct serial_dev *)devnode_add(&devices, sizeof(*dev), "serial", path, fd,
 			base ? base + 1 : path, VITALED_READER_QR_SERIAL, dev_event);
+	if (dev && pass_through)
+		open_pass_through(dev);
 }
 
 static void serial_exit(void)
@@ -148,6 +205,22 @@ static int serial_init(void)
 {
 	int err;
 
+	const char *pass = vitaled_config_string("serial", "PassThrough");
+	const char *group = vitaled_config_string("serial", "PassThroughGroup");
+
+	if (strcmp(pass, "pty") && strcmp(pass, "none")) {
+		vitaled_error("serial: PassThrough: '%s' is not pty or none", pass);
+		return -EINVAL;
+	}
+	pass_through = !strcmp(pass, "pty");
+	if (pass_through && *group && !getgrnam(group)) {
+		vitaled_error("serial: PassThroughGroup: no group '%s'", group);
+		return -EINVAL;
+	}
+	if (pass_through && vitaled_config_string("serial", "PassThroughDirectory")[0] != '/') {
+		vitaled_error("serial: PassThroughDirectory: not an absolute path");
+		return -EINVAL;
+	}
 	speed = baud_to_speed(vitaled_config_int("serial", "Baud"));
 	if (speed == B0) {
 		vitaled_error("serial: Baud: %ld is not a standard rate",

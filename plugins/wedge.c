@@ -7,7 +7,15 @@
  * ": % * + - . / $" move), so the layout is configured per device:
  * [wedge] Devices = /dev/input/by-id/usb-X-event-kbd=fr, Layout = us.
  * The device is grabbed (EVIOCGRAB) so its keystrokes never reach the
- * desktop; a code ends on Enter.
+ * desktop (a token must not type a thousand characters into the focused
+ * window); a code ends on Enter.
+ *
+ * The scanner may be shared with the practice or pharmacy software, which
+ * used to get every code as keystrokes: with PassThrough = keyboard the
+ * key events of one code are kept until it ends, then a Vitale token is
+ * consumed and anything else is typed again, the same key events in the
+ * same order with its Enter, on a virtual keyboard (vkbd.c).  The events
+ * after the Enter (its release) follow the code's fate as they come.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +31,10 @@
 
 #define EVENTS_PER_READ		64
 #define READS_PER_WAKEUP	16
+/* Shift, key, key up, Shift up per character: a code with more is longer
+ * than any QR code, and dropped whole anyway. */
+#define CODE_KEYS_MAX		(4 * QR_CODE_MAX)
+#define UINPUT_NAME_MAX		80	/* linux/uinput.h UINPUT_MAX_NAME_SIZE */
 
 /* What one key gives: plain, with Shift, with AltGr (UTF-8; "" none). */
 struct keymap_entry {
@@ -101,14 +113,26 @@ struct wedge_dev {
 	unsigned int unmapped;	/* keys of this code the layout has no character for */
 	uint8_t partial[sizeof(struct input_event)];
 	size_t partial_len;
+	/* pass-through */
+	struct vkbd *kbd;	/* PassThrough = keyboard and /dev/uinput usable, else NULL */
+	struct vkbd_key *keys;	/* the current code's key events (CODE_KEYS_MAX) */
+	size_t n_keys;
+	unsigned long code_no;	/* node.line.ended when they began */
+	bool pass;		/* the code that just ended is to be typed */
+	enum { TAIL_NONE, TAIL_PASS, TAIL_EAT } tail;	/* until its Enter is up */
+	uint16_t end_key;
 };
 
 static struct devnode *devices;
 static struct devwatch *devwatch;
 
+static bool pass_through;
+
 static const struct vitaled_option wedge_options[] = {
 	{ "Devices", VITALED_OPT_STRLIST, "", 0, 0 },
 	{ "Layout", VITALED_OPT_STRING, "us", 0, 0 },
+	QR_CODE_GAP_OPTION,
+	{ "PassThrough", VITALED_OPT_STRING, "keyboard", 0, 0 },
 	{ NULL }
 };
 
@@ -130,7 +154,66 @@ static const struct keymap_entry *key_find(const struct keymap_entry *keys, unsi
 	return NULL;
 }
 
-static void end_code(struct wedge_dev *dev)
+static void type_keys(struct wedge_dev *dev, const struct vkbd_key *keys, size_t n)
+{
+	int err = vkbd_type(dev->kbd, keys, n);
+
+	if (err < 0)
+		vitaled_warn("reader %s: cannot type on the pass-through keyboard: %s",
+				vitaled_reader_id(dev->node.reader), strerror(-err));
+}
+
+/* qrline: the code is not a Vitale token (decided with the line's text) */
+static void pass_code(struct qr_line *line, const uint8_t *code, size_t len,
+		const uint8_t *end, size_t end_len)
+{
+	struct wedge_dev *dev = line->pass_data;
+
+	dev->pass = true;
+}
+
+static void drop_keys(struct wedge_dev *dev)
+{
+	if (dev->keys)
+		explicit_bzero(dev->keys, dev->n_keys * sizeof(dev->keys[0]));
+	dev->n_keys = 0;
+}
+
+/* Every key event of a code, modifiers and keys with no character too;
+ * the text is decoded from the same events by key_event(). */
+static void record_key(struct wedge_dev *dev, uint16_t code, int32_t value)
+{
+	struct vkbd_key k = { code, (int8_t)value };
+
+	if (!dev->kbd || code >= VKBD_KEYS)
+		return;
+	if (dev->tail != TAIL_NONE) {
+		/* a new key before the Enter is up: the next code has begun */
+		if (value == 1 && code != dev->end_key) {
+			dev->tail = TAIL_NONE;
+		} else {
+			if (dev->tail == TAIL_PASS)
+				type_keys(dev, &k, 1);
+			if (code == dev->end_key && value == 0)
+				dev->tail = TAIL_NONE;
+			return;
+		}
+	}
+	/* the line dropped the code these belong to (CodeGap): asked before
+	 * this key is kept, in case the loop is late with the gap's timer */
+	qr_line_check_gap(&dev->node.line);
+	if (dev->n_keys && dev->code_no != dev->node.line.ended)
+		drop_keys(dev);
+	if (!dev->n_keys)
+		dev->code_no = dev->node.line.ended;
+	if (dev->n_keys == CODE_KEYS_MAX)
+		return;		/* the line drops this code as too long */
+	if (!dev->keys && !(dev->keys = malloc(CODE_KEYS_MAX * sizeof(dev->keys[0]))))
+		return;
+	dev->keys[dev->n_keys++] = k;
+}
+
+static void end_code(struct wedge_dev *dev, uint16_t end_key)
 {
 	if (dev->unmapped)
 		vitaled_warn("reader %s: %u keys have no character in the '%s' layout; "
@@ -138,7 +221,15 @@ static void end_code(struct wedge_dev *dev)
 				vitaled_reader_id(dev->node.reader), dev->unmapped,
 				dev->layout->name);
 	dev->unmapped = 0;
+	dev->pass = false;
 	qr_line_end(&dev->node.line);
+	if (!dev->kbd)
+		return;
+	if (dev->pass && dev->n_keys)
+		type_keys(dev, dev->keys, dev->n_keys);
+	dev->tail = dev->pass ? TAIL_PASS : TAIL_EAT;
+	dev->end_key = end_key;
+	drop_keys(dev);
 }
 
 static void key_event(struct wedge_dev *dev, unsigned int code, int value)
@@ -165,7 +256,7 @@ static void key_event(struct wedge_dev *dev, unsigned int code, int value)
 	if (value != 1)		/* releases and auto-repeat type nothing */
 		return;
 	if (code == KEY_ENTER || code == KEY_KPENTER) {
-		end_code(dev);
+		end_code(dev, (uint16_t)code);
 		return;
 	}
 	if (dev->ctrl)		/* scanner control sequences, not text */
@@ -204,9 +295,12 @@ static void dev_event(int fd, uint32_t events, void *user_data)
 		if (n <= 0)
 			break;	/* ENODEV: unplugged */
 		have = dev->partial_len + (size_t)n;
-		for (j = 0; j < have / sizeof(ev[0]); j++)
-			if (ev[j].type == EV_KEY)
-				key_event(dev, ev[j].code, ev[j].value);
+		for (j = 0; j < have / sizeof(ev[0]); j++) {
+			if (ev[j].type != EV_KEY)
+				continue;
+			record_key(dev, ev[j].code, ev[j].value);
+			key_event(dev, ev[j].code, ev[j].value);
+		}
 		dev->partial_len = have % sizeof(ev[0]);
 		memcpy(dev->partial, buf + have - dev->partial_len, dev->partial_len);
 		explicit_bzero(ev, sizeof(ev));
@@ -217,19 +311,77 @@ static void dev_event(int fd, uint32_t events, void *user_data)
 	devnode_free(&dev->node);	/* closing the node ends the grab */
 }
 
+static void dev_release(struct devnode *node)
+{
+	struct wedge_dev *dev = (struct wedge_dev *)node;
+
+	drop_keys(dev);
+	free(dev->keys);
+	dev->keys = NULL;
+	if (dev->kbd)
+		vitaled_info("reader %s: pass-through keyboard removed",
+				vitaled_reader_id(node->reader));
+	vkbd_close(dev->kbd);
+	dev->kbd = NULL;
+}
+
+/* The virtual keyboard comes and goes with the scanner. */
+static void open_pass_through(struct wedge_dev *dev, const char *scanner)
+{
+	const char *id = vitaled_reader_id(dev->node.reader);
+	char name[UINPUT_NAME_MAX];
+	int err;
+
+	snprintf(name, sizeof(name), "vitaled pass-through: %s", scanner);
+	err = vkbd_open(name, &dev->kbd);
+	if (err < 0) {
+		vitaled_warn("reader %s: no pass-through keyboard (%s): codes that are not "
+				"Vitale tokens are not typed", id, strerror(-err));
+		return;
+	}
+	dev->node.line.pass = pass_code;
+	dev->node.line.pass_data = dev;
+	dev->node.release = dev_release;
+	vitaled_info("reader %s: pass-through keyboard \"%s\"", id, name);
+	vitaled_reader_set_pass_through(dev->node.reader, name);
+}
+
+/* "PATH=LAYOUT", "PATH=PASSTHROUGH" or "PATH=LAYOUT:PASSTHROUGH": this
+ * scanner's own settings; the group's keys otherwise. */
+static bool device_options(const char *option, const struct layout **layout, bool *pass)
+{
+	char buf[32], *word, *save = NULL;
+
+	*layout = layout_find(vitaled_config_string("wedge", "Layout"));
+	*pass = pass_through;
+	if (!option)
+		return true;
+	if (snprintf(buf, sizeof(buf), "%s", option) >= (int)sizeof(buf))
+		return false;
+	for (word = strtok_r(buf, ":", &save); word; word = strtok_r(NULL, ":", &save)) {
+		if (layout_find(word))
+			*layout = layout_find(word);
+		else if (!strcmp(word, "keyboard") || !strcmp(word, "none"))
+			*pass = !strcmp(word, "keyboard");
+		else
+			return false;
+	}
+	return true;
+}
+
 static void dev_open(const char *path, const char *option, void *user_data)
 {
 	char name[257] = "";
 	const struct layout *layout;
 	struct wedge_dev *dev;
+	bool pass;
 	int fd;
 
 	if (devnode_find(devices, path))
 		return;
-	layout = layout_find(option ? option : vitaled_config_string("wedge", "Layout"));
-	if (!layout) {
-		vitaled_warn("wedge: %s: unknown keyboard layout '%s' (us or fr); device ignored",
-				path, option ? option : vitaled_config_string("wedge", "Layout"));
+	if (!device_options(option, &layout, &pass)) {
+		vitaled_warn("wedge: %s: unknown setting '%s' (us, fr, keyboard, none, as "
+				"LAYOUT:PASSTHROUGH); device ignored", path, option);
 		return;
 	}
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -254,6 +406,8 @@ static void dev_open(const char *path, const char *option, void *user_data)
 	dev->layout = layout;
 	vitaled_debug("reader %s: grabbed, layout %s", vitaled_reader_id(dev->node.reader),
 			layout->name);
+	if (pass)
+		open_pass_through(dev, name);
 }
 
 static void wedge_exit(void)
@@ -266,8 +420,14 @@ static void wedge_exit(void)
 static int wedge_init(void)
 {
 	const char *layout = vitaled_config_string("wedge", "Layout");
+	const char *pass = vitaled_config_string("wedge", "PassThrough");
 	int err;
 
+	if (strcmp(pass, "keyboard") && strcmp(pass, "none")) {
+		vitaled_error("wedge: PassThrough: '%s' is not keyboard or none", pass);
+		return -EINVAL;
+	}
+	pass_through = !strcmp(pass, "keyboard");
 	if (!layout_find(layout)) {
 		vitaled_error("wedge: Layout: unknown keyboard layout '%s' (us or fr)", layout);
 		return -EINVAL;

@@ -154,6 +154,9 @@ check "group vitaled-clients exists" getent group vitaled-clients
 id -nG vitaled > "$work/groups.log" 2>&1
 grep -qw video "$work/groups.log"
 ok $? "vitaled is in group video" "$work/groups.log"
+check "group vitaled-passthrough exists" getent group vitaled-passthrough
+grep -qw vitaled-passthrough "$work/groups.log"
+ok $? "vitaled is in group vitaled-passthrough (pass-through ports)" "$work/groups.log"
 
 # ---- unit -------------------------------------------------------------------
 check "vitaled.service is enabled" systemctl is-enabled vitaled.service

@@ -176,8 +176,11 @@ def test_unit(t):
     t.ok("pcscd.socket" in wants and "pcscd.socket" in after,
          "unit: wants pcscd.socket and is ordered after it")
     classes = sorted(v.split()[0] for v in ini_values(unit, "DeviceAllow"))
-    t.eq(classes, ["char-hidraw", "char-input", "char-ttyACM", "char-usb_device",
-                   "char-video4linux"], "unit: DeviceAllow only scanners and cameras")
+    t.eq(classes, ["/dev/ptmx", "/dev/uinput", "char-hidraw", "char-input", "char-pts",
+                   "char-ttyACM", "char-usb_device", "char-video4linux"],
+         "unit: DeviceAllow only scanners, cameras, pass-through ptys and /dev/uinput")
+    t.eq(ini_values(unit, "RuntimeDirectory"), ["vitaled"],
+         "unit: /run/vitaled for the pass-through links")
     t.eq(ini_values(unit, "DevicePolicy"), ["closed"], "unit: DevicePolicy=closed")
 
 
@@ -201,6 +204,8 @@ def test_sysusers(t):
          "sysusers: groups vitaled and vitaled-clients")
     t.ok("vitaled" in group.get("video", ["", "", "", ""])[3].split(","),
          "sysusers: vitaled is in video (cameras)")
+    t.ok("vitaled" in group.get("vitaled-passthrough", ["", "", "", ""])[3].split(","),
+         "sysusers: vitaled is in vitaled-passthrough (it gives that group the pass-through ports)")
 
 
 def test_activation(t):
@@ -258,8 +263,10 @@ DEVICES = {
     "keyboard": USB + "1-6/1-6:1.0/0003:1C4F:0002.0003/input/input8/event8",
     # an unknown CDC-ACM device (1A86:5678) that only an admin's hwdb entry makes ours
     "other-acm": USB + "1-7/1-7:1.0/tty/ttyACM1",
+    # the wedge pass-through keyboard's node
+    "uinput": "/sys/devices/virtual/misc/uinput",
 }
-UMOCKDEV = ["hidpos", "serial", "wedge", "camera", "other"]
+UMOCKDEV = ["hidpos", "serial", "wedge", "camera", "other", "uinput"]
 
 LOCAL_HWDB = "usb:v1A86p5678*\n ID_VITALED_SCANNER=1\n"
 LOCAL_RULES = 'SUBSYSTEM=="video4linux", ATTRS{idVendor}=="1234", ATTRS{idProduct}=="5678", TAG+="vitaled"\n'
@@ -398,6 +405,13 @@ def test_udev(t):
         for name in ("serial", "other-acm") if local else ("serial",):
             t.eq(udev_props(logs[name]).get("ID_MM_DEVICE_IGNORE"), "1",
                  "%s: ModemManager ignores %s" % (label, name))
+        log = logs["uinput"]
+        group = last_group(log) or ("", "")
+        t.ok(group[0].endswith("/70-vitaled.rules") and group[1] == gid
+             and re.search(r"^\S+: \S+70-vitaled\.rules:\d+ MODE 0660$", log, re.M)
+             and ":vitaled:" not in udev_props(log).get("TAGS", ""),
+             "%s: /dev/uinput: group vitaled, mode 0660, not a scanner" % label,
+             (last_group(log), udev_props(log)))
         if not local:
             t.ok("ID_MM_DEVICE_IGNORE" not in udev_props(logs["other-acm"]),
                  "%s: an unknown serial device stays visible to ModemManager" % label)
@@ -551,9 +565,14 @@ def schema_from_source():
     texts = [read(os.path.join(SRC, "daemon", "config.c"))]
     plugdir = os.path.join(SRC, "plugins")
     texts += [read(os.path.join(plugdir, f)) for f in sorted(os.listdir(plugdir)) if f.endswith(".c")]
+    entry = r'\{ "(\w+)", VITALED_OPT_\w+, ("[^"]*"|\w+)'
+    # an option several plugins share is a macro of plugins.h
+    shared = {m.group(1): (m.group(2), m.group(3)) for m in
+              re.finditer(r"#define (\w+_OPTION)\s+" + entry, read(os.path.join(plugdir, "plugins.h")))}
     for text in texts:
         for m in re.finditer(r"struct vitaled_option (\w+)\[\] = \{(.*?)\n\};", text, re.S):
-            arrays[m.group(1)] = re.findall(r'\{ "(\w+)", VITALED_OPT_\w+, ("[^"]*"|\w+)', m.group(2))
+            arrays[m.group(1)] = [shared[e[2]] if e[2] else e[:2] for e in
+                                  re.findall(entry + r"|\b(\w+_OPTION)\b", m.group(2))]
     core = re.findall(r'\{ "(\w+)", (config_\w+_options) \}', texts[0])
     groups = list(core)
     for text in texts[1:]:

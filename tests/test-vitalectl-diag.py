@@ -128,6 +128,46 @@ def test_scanners_configured(t):
     os.close(slave)
 
 
+def test_uinput(t):
+    """A keyboard-wedge scanner with PassThrough = keyboard (the default)
+    needs /dev/uinput, read-write for the vitaled group.  The machine's own
+    /dev/uinput (none on CI), then umockdev's with each ownership."""
+    import grp
+    conf = write_conf(vpki.trust_dir(), "[wedge]\nDevices = /nonexistent/event*\n")
+    if os.path.exists("/dev/uinput"):
+        t.skip("no /dev/uinput: a warning", "this machine has /dev/uinput")
+    else:
+        r, j = diag(conf, NOWHERE)
+        c = checks(j, "uinput")
+        t.ok(len(c) == 1 and c[0]["result"] == "warn" and "no /dev/uinput" in c[0]["detail"]
+             and "modprobe uinput" in c[0]["fix"], "no /dev/uinput: a warning with the fix", c)
+    none = write_conf(vpki.trust_dir(), "[wedge]\nDevices = /nonexistent/event*\n"
+                      "PassThrough = none\n")
+    r, j = diag(none, NOWHERE)
+    t.eq(checks(j, "uinput"), [], "PassThrough = none: /dev/uinput is not needed")
+    os.unlink(none)
+    if not shutil.which("umockdev-run"):
+        t.skip("/dev/uinput ownership", "umockdev-run not installed")
+        os.unlink(conf)
+        return
+    try:
+        gid = grp.getgrnam("vitaled").gr_gid
+    except KeyError:
+        t.skip("/dev/uinput ownership", "no vitaled group here")
+        os.unlink(conf)
+        return
+    node = os.path.join(os.environ.get("top_srcdir", "."), "tests", "system", "uinput.umockdev")
+    for group, mode, want in ((gid, 0o660, "pass"), (0, 0o600, "warn")):
+        script = 'chown 0:%d "$UMOCKDEV_DIR/dev/uinput" && chmod %o "$UMOCKDEV_DIR/dev/uinput" ' \
+                 '&& exec "$@"' % (group, mode)
+        r, j = diag(conf, NOWHERE, argv_prefix=["umockdev-run", "-d", node, "--",
+                                                "sh", "-c", script, "sh"])
+        c = checks(j, "uinput") if j else r.stderr
+        t.ok(c and c[0]["result"] == want, "/dev/uinput group %s mode %o: %s" % (
+            "vitaled" if group else "root", mode, want), c)
+    os.unlink(conf)
+
+
 def make_stale_pki(d):
     """A root that expired yesterday and a CRL past its next update, made
     with the cryptography module (as openssl would; keys made now)."""
@@ -269,6 +309,7 @@ def main():
     t.run(test_no_roots)
     t.run(test_stale)
     t.run(test_scanners_configured)
+    t.run(test_uinput)
     try:
         with Pcsc() as pcsc:
             pcsc.share_socket()  # the daemon's user reaches pcscd's socket

@@ -53,6 +53,10 @@ static void apply(struct ctl_config *cfg, const char *group, const char *key, co
 		set(cfg->client_group, sizeof(cfg->client_group), value);
 	else if (!strcmp(group, "serial") && !strcmp(key, "Devices"))
 		set(cfg->serial_devices, sizeof(cfg->serial_devices), value);
+	else if (!strcmp(group, "wedge") && !strcmp(key, "Devices"))
+		set(cfg->wedge_devices, sizeof(cfg->wedge_devices), value);
+	else if (!strcmp(group, "wedge") && !strcmp(key, "PassThrough"))
+		set(cfg->wedge_pass_through, sizeof(cfg->wedge_pass_through), value);
 	else if (!strcmp(group, "General") && !strcmp(key, "EnablePlugins"))
 		set(cfg->enable_plugins, sizeof(cfg->enable_plugins), value);
 	else if (!strcmp(group, "General") && !strcmp(key, "DisablePlugins"))
@@ -91,6 +95,7 @@ void ctl_config_load(const char *path, struct ctl_config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->clock_skew = cfg->token_max_age = cfg->token_max_inflated = -1;
+	snprintf(cfg->wedge_pass_through, sizeof(cfg->wedge_pass_through), "keyboard");
 	set(cfg->trust_dir, sizeof(cfg->trust_dir), TRUSTDIR);
 	set(cfg->client_group, sizeof(cfg->client_group), "vitaled-clients");
 	set(cfg->path, sizeof(cfg->path), path ? path : DEFAULT_CONFIG);

@@ -381,11 +381,43 @@ static void check_pcsc(struct diag *d)
 
 /* ---- QR scanners ------------------------------------------------------ */
 
+/* A keyboard-wedge scanner shared with the desktop's software types the
+ * codes that are not Vitale tokens on a virtual keyboard: the vitaled
+ * group needs /dev/uinput (udev rules), the module loaded (the unit). */
+static void check_uinput(struct diag *d, size_t wedges_without)
+{
+	struct group *gr = getgrnam("vitaled");
+	struct stat st;
+	bool ok;
+
+	if (strcmp(d->cfg.wedge_pass_through, "keyboard") ||
+			!ctl_config_plugin_enabled(&d->cfg, "wedge") || !d->cfg.wedge_devices[0])
+		return;
+	if (stat("/dev/uinput", &st) < 0) {
+		add(d, RESULT_WARN, "uinput", "load the uinput module (modprobe uinput), then "
+				"systemctl restart vitaled",
+				"no /dev/uinput: keyboard-wedge scanners cannot pass other codes on");
+		return;
+	}
+	ok = gr && st.st_gid == gr->gr_gid && (st.st_mode & 0060) == 0060;
+	if (!ok)
+		add(d, RESULT_WARN, "uinput", "udevadm trigger /dev/uinput (70-vitaled.rules), "
+				"then systemctl restart vitaled",
+				"/dev/uinput is not read-write for the vitaled group");
+	else if (wedges_without)
+		add(d, RESULT_WARN, "uinput", "systemctl restart vitaled",
+				"%zu keyboard-wedge scanner(s) without a pass-through keyboard: other "
+				"codes are swallowed (the log says why)", wedges_without);
+	else
+		add(d, RESULT_PASS, "uinput", NULL, "/dev/uinput is read-write for the vitaled "
+				"group (pass-through keyboard)");
+}
+
 static void check_scanners(struct diag *d)
 {
 	const struct ctl_value **readers = NULL;
 	char list[sizeof(d->cfg.serial_devices)], *tok, *save = NULL;
-	size_t n, i, found = 0;
+	size_t n, i, found = 0, wedges_without = 0;
 	glob_t g;
 
 	if (d->daemon_up) {
@@ -405,9 +437,12 @@ static void check_scanners(struct diag *d)
 			else
 				add(d, RESULT_PASS, "scanner", NULL, "%s (%s), %s", ctl_str(r, "Name"),
 						kind, ctl_str(r, "State"));
+			if (!strcmp(kind, "qr-keyboard") && !ctl_str(r, "PassThrough")[0])
+				wedges_without++;
 		}
 		free(readers);
 	}
+	check_uinput(d, wedges_without);
 	if (found)
 		return;
 	if (!d->cfg.serial_devices[0] || !ctl_config_plugin_enabled(&d->cfg, "serial")) {

@@ -1,6 +1,7 @@
 /*
  * vitalectl readers: every reader, scanner and camera the daemon has,
- * with its kind, state, stable id, and the card it holds.
+ * with its kind, state, stable id, the card it holds, and for a scanner
+ * shared with other software, where its other codes go.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,8 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 
 	ret = ctl_no_args(argc, argv, "Usage: vitalectl [--json] readers\n\n"
 			"Card readers, QR scanners and cameras: kind, state, the verdict of\n"
-			"the card each holds, name and stable id.\n"
+			"the card each holds, name and stable id; for a scanner shared with\n"
+			"other software, where the codes that are not Vitale tokens go.\n"
 			"Exit status 3 when vitaled is not reachable.\n");
 	if (ret >= 0)
 		return ret;
@@ -93,6 +95,7 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 			json_key_string(&j, "name", ctl_str(r, "Name"));
 			json_key_string(&j, "kind", ctl_str(r, "Kind"));
 			json_key_string(&j, "state", ctl_str(r, "State"));
+			json_key_string(&j, "pass_through", ctl_str(r, "PassThrough"));
 			json_key(&j, "card");
 			if (card)
 				card_json(&j, card);
@@ -106,6 +109,8 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 				ctl_color(opts, CTL_RESET), ctl_str(r, "Name"), ctl_str(r, "Id"));
 		if (c && !strcmp(state, "waiting"))
 			printf("%-13s waiting: %s\n", "", ctl_str(c, "StatusReason"));
+		if (ctl_str(r, "PassThrough")[0])
+			printf("  other codes pass through to %s\n", ctl_str(r, "PassThrough"));
 	}
 	if (opts->json) {
 		json_array_end(&j);

@@ -174,6 +174,8 @@ struct ctl_config {
 	char client_group[64];
 	bool allow_test_cards;
 	char serial_devices[512];	/* [serial] Devices, as written */
+	char wedge_devices[512];	/* [wedge] Devices, as written */
+	char wedge_pass_through[16];	/* [wedge] PassThrough ("keyboard" unset) */
 	char enable_plugins[256];
 	char disable_plugins[256];
 	/* [Tokens] ClockSkew, MaxAge, MaxInflatedSize; -1 when not set */

@@ -1,7 +1,8 @@
 /*
  * vitalectl watch: live events from vitaled — readers coming and going,
- * cards inserted, being read, their verdict, and removal — as human lines
- * or one JSON object per line.  Built on the ObjectManager signals and
+ * cards inserted, being read, their verdict, and removal, and codes that
+ * are not Vitale tokens passing through a shared scanner (their size only:
+ * such a code may be personal) — as human lines or one JSON object per line.  Built on the ObjectManager signals and
  * PropertiesChanged, with a local copy of every object's properties so a
  * change can be told in words.
  */
@@ -525,6 +526,37 @@ static void on_properties_changed(struct watch *w, DBusMessage *msg)
 		clock_gettime(CLOCK_MONOTONIC, &o->since);
 }
 
+static void on_other_code(struct watch *w, DBusMessage *msg)
+{
+	struct object *o = find(w, dbus_message_get_path(msg));
+	const char *symbology, *where;
+	const uint8_t *code;
+	int len;
+
+	if (!o || !dbus_message_get_args(msg, NULL, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE, &code, &len,
+			DBUS_TYPE_STRING, &symbology, DBUS_TYPE_INVALID))
+		return;
+	where = ctl_str(&o->props, "PassThrough");
+	if (w->opts->json) {
+		json_start(w, "other-code", o->path, false);
+		json_key_string(&w->j, "reader_name", ctl_str(&o->props, "Name"));
+		json_key_int(&w->j, "bytes", len);
+		json_key_string(&w->j, "symbology", symbology);
+		json_key_string(&w->j, "pass_through", where);
+		json_object_end(&w->j);
+		json_finish(&w->j);
+		return;
+	}
+	line_start(w);
+	if (where[0])
+		printf("other code passed through (%d bytes) by %s to %s\n", len,
+				ctl_str(&o->props, "Name"), where);
+	else
+		printf("other code (%d bytes) by %s, not a Vitale token\n", len,
+				ctl_str(&o->props, "Name"));
+	fflush(stdout);
+}
+
 static void on_name_owner_changed(struct watch *w, DBusMessage *msg)
 {
 	const char *name, *old_owner, *new_owner;
@@ -550,6 +582,8 @@ static void handle(struct watch *w, DBusMessage *msg)
 		on_interfaces_removed(w, msg);
 	else if (dbus_message_is_signal(msg, DBUS_INTERFACE_PROPERTIES, "PropertiesChanged"))
 		on_properties_changed(w, msg);
+	else if (dbus_message_is_signal(msg, VITALED_DBUS_READER_INTERFACE, "OtherCode"))
+		on_other_code(w, msg);
 	else if (dbus_message_is_signal(msg, DBUS_INTERFACE_DBUS, "NameOwnerChanged"))
 		on_name_owner_changed(w, msg);
 }
@@ -561,6 +595,9 @@ static int subscribe(DBusConnection *conn)
 			DBUS_INTERFACE_OBJECT_MANAGER "',path='" VITALED_DBUS_ROOT_PATH "'",
 		"type='signal',sender='" VITALED_DBUS_NAME "',interface='"
 			DBUS_INTERFACE_PROPERTIES "',member='PropertiesChanged',path_namespace='"
+			VITALED_DBUS_ROOT_PATH "'",
+		"type='signal',sender='" VITALED_DBUS_NAME "',interface='"
+			VITALED_DBUS_READER_INTERFACE "',member='OtherCode',path_namespace='"
 			VITALED_DBUS_ROOT_PATH "'",
 		"type='signal',sender='" DBUS_SERVICE_DBUS "',interface='" DBUS_INTERFACE_DBUS
 			"',member='NameOwnerChanged',arg0='" VITALED_DBUS_NAME "'",

@@ -141,6 +141,11 @@ VITALED_EXPORT void vitaled_reader_set_state(struct vitaled_reader *reader,
  * whose name did not say so). */
 VITALED_EXPORT void vitaled_reader_set_kind(struct vitaled_reader *reader,
 		enum vitaled_reader_kind kind);
+/* Where the codes that are not Vitale tokens go for the software sharing a
+ * scanner (a pass-through port's path, a virtual keyboard's name); NULL
+ * or "": nowhere.  Published as Reader1.PassThrough. */
+VITALED_EXPORT void vitaled_reader_set_pass_through(struct vitaled_reader *reader,
+		const char *where);
 VITALED_EXPORT void vitaled_reader_remove(struct vitaled_reader *reader);
 VITALED_EXPORT const char *vitaled_reader_id(const struct vitaled_reader *reader);
 
