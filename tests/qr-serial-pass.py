@@ -73,8 +73,8 @@ def main():
 
         import subprocess
         listener = share.OtherCodeListener(bus)
-        eav = bus.popen_as("outsider", [vbus.PYTHON, os.path.join(os.path.dirname(vbus.__file__),
-                                                                  "eavesdrop.py")],
+        eav = bus.popen_as("outsider", [vbus.PYTHON, bus.readable(os.path.join(
+            os.path.dirname(vbus.__file__), "eavesdrop.py"))],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         watch = bus.popen_as("member", [vdaemon.vitalectl_path(), "--json", "watch"],
                              stdout=subprocess.PIPE, text=True)
