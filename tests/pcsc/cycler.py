@@ -90,6 +90,7 @@ def main():
     args = ap.parse_args()
     # what vcard.make_os reads besides ours
     args.signer, args.aa_key, args.delay, args.max_apdus, args.seed = None, "aa-1", None, None, None
+    args.stall_after = None
     cyc = Cycler(vcard.make_os(args), args.host, vcard.VPCD_PORT + args.reader)
     print("ready", flush=True)
     for line in sys.stdin:
