@@ -75,7 +75,8 @@ __attribute__((visibility("default"))) void *realloc(void *ptr, size_t size)
  * way to empty the cache, so take each cached message back (a new message
  * comes from the cache first), grow its body past the limit (the old bytes
  * are overwritten, or left behind by realloc and wiped), and drop it: too
- * big to be cached, it is freed.  Main loop only, as all of libdbus.
+ * big to be cached, it is freed.  Called when a read ends (card.c) and
+ * when the loop goes quiet (loop.c); main loop only, as all of libdbus.
  */
 #define DBUS_CACHE_SLOTS	5
 #define DBUS_CACHE_MAX		(10 * 1024)
