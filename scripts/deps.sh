@@ -16,6 +16,8 @@ PACKAGES=(
 	python3-pil python3-evdev pcsc-tools opensc qrencode zbar-tools imagemagick
 	umockdev libumockdev-dev gir1.2-umockdev-1.0 socat udev systemd valgrind
 	iproute2 util-linux procps strace tmux polkitd faketime
+	# memory snapshots of the daemon (tests/test-memory-wipe.py: gcore)
+	gdb
 	# the Debian package test
 	debhelper lintian dpkg-dev
 )
