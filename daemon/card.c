@@ -97,6 +97,9 @@ static void card_destroy(struct vitaled_card *card)
 		observer_notify(OBSERVE_CARD_REMOVED, card);
 		vd_read_result_free(card->result);
 		card->result = NULL;
+		/* replies with its data may sit in libdbus's cache: a busy
+		 * loop may not go quiet for long (loop.c empties it then too) */
+		wipe_dbus_message_cache();
 		card->reader = NULL;
 		update_reader_state(reader);
 		if (card->held) {

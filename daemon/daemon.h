@@ -30,6 +30,11 @@ int loop_add_signal(int signo, vitaled_callback_func func, void *user_data);
 /* Block the handled signals: call before any thread is created. */
 int loop_block_signals(void);
 
+/* ---- wipe.c: free() and realloc() wipe what they give back ------------ */
+
+/* Empty libdbus's message cache, whose bodies keep sent replies. */
+void wipe_dbus_message_cache(void);
+
 /* ---- log.c ----------------------------------------------------------- */
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };

@@ -39,8 +39,8 @@ tests_unit_test_dbus_data_CFLAGS = $(AM_CFLAGS) $(DBUS_CFLAGS) -I$(top_srcdir)/d
 tests_unit_test_dbus_data_LDADD = lib/libvitaled-core.la $(DBUS_LIBS) $(OPENSSL_LIBS)
 
 # Tests (real private bus with our policy, real pcscd and virtual cards).
-TESTS += tests/test-dbus.py tests/test-dbus-robust.py
-EXTRA_DIST += tests/test-dbus.py tests/test-dbus-robust.py tests/lib/vtest/bus.py tests/lib/vtest/family.py \
+TESTS += tests/test-dbus.py tests/test-dbus-robust.py tests/test-memory-wipe.py
+EXTRA_DIST += tests/test-dbus.py tests/test-dbus-robust.py tests/test-memory-wipe.py tests/lib/vtest/bus.py tests/lib/vtest/family.py \
 	tests/lib/vtest/eavesdrop.py doc/examples/vitaled-client.py doc/examples/busctl.sh
 
 # Benchmark (issue 6): round trips and insertion -> client sees "verified",

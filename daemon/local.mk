@@ -1,7 +1,7 @@
 sbin_PROGRAMS += daemon/vitaled
 daemon_vitaled_SOURCES = daemon/daemon.h daemon/main.c daemon/loop.c daemon/log.c \
 	daemon/config.c daemon/plugin.c daemon/observer.c daemon/reader.c daemon/card.c \
-	daemon/token.c daemon/engine.c daemon/audit.c \
+	daemon/token.c daemon/engine.c daemon/audit.c daemon/wipe.c \
 	$(builtin_sources)
 nodist_daemon_vitaled_SOURCES = daemon/builtin.h
 daemon_vitaled_CFLAGS = $(AM_CFLAGS) -DVITALED_PLUGIN_BUILTIN $(builtin_cflags) \

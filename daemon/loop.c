@@ -22,8 +22,9 @@ enum source_type { SOURCE_WATCH, SOURCE_TIMER, SOURCE_POST, SOURCE_SIGNAL };
 
 /* malloc keeps the pages freed after work (a card read, a burst of D-Bus
  * messages: 0.7 MiB after bench-sys's warm-up); once the loop has been
- * quiet this long they go back to the system.  One wake-up after each
- * burst of work, none while idle. */
+ * quiet this long they go back to the system, and the replies libdbus
+ * keeps for reuse are dropped (wipe.c).  One wake-up after each burst of
+ * work, none while idle. */
 #define TRIM_QUIET_MS	200
 
 /* Every epoll registration points at one of these. */
@@ -366,6 +367,7 @@ int loop_run(void)
 			return EXIT_FAILURE;
 		}
 		if (n == 0) {
+			wipe_dbus_message_cache();
 			malloc_trim(0);
 			worked = false;
 			continue;

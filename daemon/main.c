@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "daemon.h"
 
@@ -199,6 +200,15 @@ int main(int argc, char **argv)
 	}
 
 	status = EXIT_FAILURE;
+	/*
+	 * No core file, no ptrace by our own user: a crash while a card is
+	 * in would leave its health data in systemd-coredump's store for
+	 * days (doc/security.md, "In crash dumps").
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		vitaled_error("cannot make the process non-dumpable: %s", strerror(errno));
+		goto out_loop;
+	}
 	if (loop_init() < 0) {
 		vitaled_error("cannot set up the main loop: %s", strerror(errno));
 		goto out_loop;

@@ -18,6 +18,8 @@ PACKAGES=(
 	iproute2 util-linux procps strace tmux polkitd faketime
 	# tests: the D-Bus interop suite's clients (sd-bus; Node for dbus-next, from npm)
 	libsystemd-dev nodejs
+	# memory snapshots of the daemon (tests/test-memory-wipe.py: gcore)
+	gdb
 	# the Debian package test
 	debhelper lintian dpkg-dev
 )

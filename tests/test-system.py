@@ -168,7 +168,8 @@ def test_unit(t):
     unit = read(path)
     for key, want in [("Type", "notify"), ("User", "vitaled"), ("StateDirectory", "vitaled"),
                       ("ConfigurationDirectory", os.path.basename(DIRS["vitaledconfdir"])),
-                      ("Restart", "on-failure"), ("NotifyAccess", "main")]:
+                      ("Restart", "on-failure"), ("NotifyAccess", "main"),
+                      ("LimitCORE", "0")]:
         t.eq(ini_values(unit, key), [want], "unit: %s=%s" % (key, want))
     t.ok(ini_values(unit, "WatchdogSec"), "unit: a watchdog is set")
     wants = " ".join(ini_values(unit, "Wants")).split()
