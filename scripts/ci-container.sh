@@ -26,11 +26,12 @@ fail() {
 # to ask for (--register=no --keep-unit), and a /run that is no tmpfs, so
 # nspawn cannot clean its propagation directory itself.  --as-pid2: a stub
 # init reaps the test processes' orphans.
+# The machine name (and so that directory) is this run's: CI runs may overlap.
 nspawn() {
-	local root=$1
+	local root=$1 name=vitaled-ci-$$
 	shift
-	rm -rf "/run/systemd/nspawn/propagate/$(basename "$root")"
-	systemd-nspawn -q -D "$root" --register=no --keep-unit --as-pid2 \
+	rm -rf "/run/systemd/nspawn/propagate/$name"
+	systemd-nspawn -q -D "$root" -M "$name" --register=no --keep-unit --as-pid2 \
 		--setenv=DEBIAN_FRONTEND=noninteractive "$@" </dev/null
 }
 
@@ -45,6 +46,9 @@ mirror=$(sed -n 's|^URIs: *\(\S*/debian\)/*$|\1|p' /etc/apt/sources.list.d/*.sou
 	/etc/apt/sources.list 2>/dev/null)
 [ -n "$mirror" ] || fail "no Debian mirror in apt's sources here"
 
+# The cached root file systems are made or replaced under an exclusive lock,
+# used under a shared one (held until the end of the run).
+exec 9>"$cache/$release.lock" && flock 9 || fail "cannot lock $cache/$release.lock"
 base=$cache/$release-minbase
 if [ ! -x "$base/usr/bin/apt-get" ]; then
 	echo "container $release: debootstrap from $mirror into $base"
@@ -65,6 +69,8 @@ if [ ! -f "$deps/.complete" ]; then
 	rm -f "$deps.tmp/root/deps.sh"
 	touch "$deps.tmp/.complete" && mv "$deps.tmp" "$deps" || fail "cannot move the rootfs into $deps"
 fi
+
+flock -s 9
 
 # One run: an overlay on the cached rootfs, the tree copied in as git would
 # export it (tracked and new files, no build directories), to /srv: the
@@ -89,9 +95,12 @@ fi || fail "cannot copy the source tree in"
 
 echo "container $release: bash scripts/check.sh"
 # All capabilities: the tests make mount and network namespaces of their own.
+# The summary is read from the container's copy of the output: nspawn may
+# print a line of its own as it exits.
 nspawn "$run/root" --private-network --capability=all \
-	/bin/bash -c 'cd /srv/vitaled && bash scripts/check.sh' 2>&1 | tee "$run/check.out"
-last=$(tail -n 1 "$run/check.out")
+	/bin/bash -c 'cd /srv/vitaled && bash scripts/check.sh 2>&1 | tee /srv/check.out' 2>&1
+last=$(tail -n 1 "$run/root/srv/check.out" 2>/dev/null)
 echo "$last" | grep -qE '^[0-9]+ passed, [0-9]+ failed' ||
-	fail "scripts/check.sh ended without its summary line (last line: $last)"
+	fail "scripts/check.sh ended without its summary line (last line: ${last:-none})"
+echo "$last"
 case $last in *" passed, 0 failed"*) exit 0 ;; *) exit 1 ;; esac
