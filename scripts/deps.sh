@@ -1,15 +1,16 @@
 #!/bin/bash
 # Install every package vitaled needs to build, test and run its demo on
-# Debian 12.  Idempotent; non-interactive.  Run as root.
+# Debian 12 (bookworm) or 13 (trixie).  Idempotent; non-interactive.  Run
+# as root.
 set -euo pipefail
 
 PACKAGES=(
 	# build
 	build-essential autoconf automake autoconf-archive libtool libtool-bin pkg-config
 	libpcsclite-dev libssl-dev zlib1g-dev libdbus-1-dev libusb-1.0-0-dev libzbar-dev
-	libpng-dev libjpeg-dev clang libclang-rt-14-dev
-	# run
-	pcscd dbus openssl
+	libpng-dev libjpeg-dev clang libclang-rt-dev
+	# run (adduser: the package's maintainer scripts; minimal systems lack it)
+	pcscd dbus openssl adduser
 	# tests: virtual readers and cards, QR tools, fake devices
 	vsmartcard-vpcd vsmartcard-vpicc python3-virtualsmartcard python3-pycryptodome
 	python3-pyscard python3-cbor2 python3-cryptography python3-dbus python3-gi
@@ -22,17 +23,32 @@ PACKAGES=(
 	gdb
 	# the Debian package test
 	debhelper lintian dpkg-dev
+	# CI: the suite again in a Debian 13 container (scripts/ci-container.sh)
+	debootstrap systemd-container
 )
 
 # npm comes with some nodejs builds (NodeSource); Debian packages it apart.
 command -v npm >/dev/null || PACKAGES+=(npm)
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+# Debian 13 moved systemd.pc and udev.pc (where configure finds the unit and
+# rules directories) out of systemd and udev into systemd-dev; Debian 12 has
+# no such package.  Asked of apt's lists, so after an update on a fresh system.
+release_packages() {
+	if apt-cache show systemd-dev >/dev/null 2>&1; then echo systemd-dev; fi
+}
+
+missing_packages() {
+	local p
+	for p in "${PACKAGES[@]}" $(release_packages); do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+	done
+}
+
+export DEBIAN_FRONTEND=noninteractive
+missing=($(missing_packages))
 if [ ${#missing[@]} -gt 0 ]; then
-	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
+	missing=($(missing_packages))
+	[ ${#missing[@]} -eq 0 ] ||
+		apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi

@@ -108,12 +108,20 @@ dpkg -i "$deb" > "$work/install.log" 2>&1
 ok $? "dpkg -i installs it" "$work/install.log"
 
 # ---- files -----------------------------------------------------------------
+# Where this release wants units and udev files (Debian 12: /lib/...; 13,
+# merged /usr: /usr/lib/..., and dpkg must know them by that name).
+unitdir=$(pkg-config --variable=systemdsystemunitdir systemd)
+udevdir=$(pkg-config --variable=udevdir udev)
+echo "# this release's unit directory: ${unitdir:-?}, udev directory: ${udevdir:-?}"
+[ -n "$unitdir" ] && [ -n "$udevdir" ]
+ok $? "systemd.pc and udev.pc name the unit and udev directories"
+unit=$unitdir/vitaled.service
+rules=$udevdir/rules.d/70-vitaled.rules
 missing=""
-for f in /usr/sbin/vitaled /usr/bin/vitalectl \
-	/lib/systemd/system/vitaled.service \
+for f in /usr/sbin/vitaled /usr/bin/vitalectl "$unit" \
 	/usr/lib/sysusers.d/vitaled.conf \
 	/usr/share/dbus-1/system-services/org.vitaled.service \
-	/lib/udev/rules.d/70-vitaled.rules /lib/udev/hwdb.d/70-vitaled.hwdb \
+	"$rules" "$udevdir/hwdb.d/70-vitaled.hwdb" \
 	/usr/share/polkit-1/rules.d/70-vitaled-pcscd.rules \
 	/etc/vitaled/vitaled.conf /etc/vitaled/vitaled.conf.d /etc/vitaled/trust.d \
 	/usr/share/man/man8/vitaled.8.gz /usr/share/man/man5/vitaled.conf.5.gz \
@@ -160,11 +168,11 @@ ok $? "vitaled is in group vitaled-passthrough (pass-through ports)" "$work/grou
 
 # ---- unit -------------------------------------------------------------------
 check "vitaled.service is enabled" systemctl is-enabled vitaled.service
-systemd-analyze verify /lib/systemd/system/vitaled.service > "$work/verify.log" 2>&1
+systemd-analyze verify "$unit" > "$work/verify.log" 2>&1
 rc=$?
 [ "$rc" -eq 0 ] && [ ! -s "$work/verify.log" ]
 ok $? "systemd-analyze verify of the installed unit: clean" "$work/verify.log"
-systemd-analyze security --offline=yes --no-pager /lib/systemd/system/vitaled.service \
+systemd-analyze security --offline=yes --no-pager "$unit" \
 	> "$work/security.log" 2>&1
 score=$(sed -n 's/.*Overall exposure level for vitaled.service: \([0-9.]*\).*/\1/p' "$work/security.log")
 echo "# exposure of the installed unit: ${score:-?}"
@@ -179,8 +187,8 @@ install -o vitaled -g vitaled -m 0600 /dev/null /var/lib/vitaled/replay.cache
 dpkg -r vitaled > "$work/remove.log" 2>&1
 ok $? "dpkg -r removes it" "$work/remove.log"
 left=""
-for f in /usr/sbin/vitaled /usr/bin/vitalectl /lib/systemd/system/vitaled.service \
-	/lib/udev/rules.d/70-vitaled.rules /usr/share/polkit-1/rules.d/70-vitaled-pcscd.rules; do
+for f in /usr/sbin/vitaled /usr/bin/vitalectl "$unit" "$rules" \
+	/usr/share/polkit-1/rules.d/70-vitaled-pcscd.rules; do
 	[ -e "$f" ] && left="$left $f"
 done
 echo "left:$left" > "$work/left.log"

@@ -46,7 +46,8 @@ Stable API (other test areas import it; extend, do not change):
 How: a holder process made with `unshare --mount --net --propagation private`
 brings up `lo` and bind-mounts WORKDIR/run on /run/pcscd, then sleeps. pcscd
 (-f, reader.conf.d in WORKDIR/conf with one vpcd entry = 2 readers, one more
-entry per further pair of readers) and the
+entry per further pair of readers; --disable-polkit where pcscd has it, as
+pcsc-lite 2.x does) and the
 emulators are started in its namespaces with nsenter, so vpcd's fixed TCP
 ports never collide with other test runs; clients reach pcscd through the
 unix socket, which crosses network namespaces. Needs root (as a non-root
@@ -108,6 +109,23 @@ class HarnessUnavailable(Exception):
 def _scard():
     from smartcard import scard  # imported late: only /usr/bin/python3 has it
     return scard
+
+
+_polkit_switch = {}
+
+
+def _pcscd_polkit_args(pcscd):
+    """pcsc-lite 2.x built with polkit asks polkitd about every client; the
+    private pcscd has no system bus to ask on and would reject them all.
+    Its --disable-polkit (absent from 1.x, which has no polkit) lets them in."""
+    if pcscd not in _polkit_switch:
+        try:
+            out = subprocess.run([pcscd, "--help"], stdin=subprocess.DEVNULL, capture_output=True,
+                                 timeout=30).stdout
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise HarnessUnavailable("%s --help: %s" % (pcscd, e))
+        _polkit_switch[pcscd] = ["--disable-polkit"] if b"--disable-polkit" in out else []
+    return _polkit_switch[pcscd]
 
 
 _link_dir = None
@@ -299,6 +317,7 @@ class Pcsc(Service):
     def start_pcscd(self):
         log = open(os.path.join(self.workdir, "pcscd.log"), "ab")
         argv = [self.tools["pcscd"], "-f", "-c", os.path.join(self.workdir, "conf")]
+        argv += _pcscd_polkit_args(self.tools["pcscd"])
         if self.debug:
             argv += ["-d", "-a"]
         env = None
