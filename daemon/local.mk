@@ -21,3 +21,13 @@ daemon/builtin.h: Makefile
 	  echo "static const struct vitaled_plugin_desc *const builtin_plugins[] = {"; \
 	  for p in $(builtin_plugins); do echo "	&__vitaled_builtin_$$p,"; done; \
 	  echo "	NULL"; echo "};"; } > $@-t && mv $@-t $@
+
+# Unit test: whatever ends a card frees its read, wiped (free wrapped at
+# link time; the daemon's own card, reader, observer, loop, config, log).
+check_PROGRAMS += tests/unit/test-card
+TESTS += tests/unit/test-card
+tests_unit_test_card_SOURCES = tests/unit/test-card.c daemon/card.c daemon/reader.c \
+	daemon/observer.c daemon/loop.c daemon/config.c daemon/log.c
+tests_unit_test_card_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) -I$(top_srcdir)/daemon
+tests_unit_test_card_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=free
+tests_unit_test_card_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS) -lpthread

@@ -231,6 +231,30 @@ static void test_image_tampering(void)
 		tap_is(res->verdict.status, VD_STATUS_VERIFIED, "restored SOD verifies");
 	}
 
+	/* a data group whose hash differs from the listed one in a single
+	 * byte, first, second or last: every byte of the hash is compared */
+	{
+		struct vd_verdict why;
+		struct vd_sod sod;
+
+		if (tap_ok(!vd_sod_parse(img.files[CHIPIMG_SFI_SOD], img.lens[CHIPIMG_SFI_SOD],
+					&sod, &why), "EF.SOD parses")) {
+			unsigned int at[] = { 0, 1, sod.hash_len - 1 }, i;
+
+			tap_is(vd_sod_check_dgs(&sod, &view.dgs, &why), 0,
+					"every data group matches the list");
+			for (i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+				sod.dg[2].hash[at[i]] ^= 0x01;
+				tap_ok(vd_sod_check_dgs(&sod, &view.dgs, &why) == -EPERM &&
+						why.status == VD_STATUS_FORGED,
+						"DG2 hash differing in byte %u of %u: %s", at[i],
+						sod.hash_len, why.reason);
+				sod.dg[2].hash[at[i]] ^= 0x01;
+			}
+			vd_sod_clear(&sod);
+		}
+	}
+
 	/* a DG15 point off the curve (the SOD would not match either, but
 	 * the key is refused first, as malformed) */
 	{
@@ -375,6 +399,10 @@ struct simcard {
 	int ef;				/* current EF (SFI), -1 none */
 	uint8_t pending[64];
 	size_t pending_len;
+	uint8_t challenge[32];		/* the last INTERNAL AUTHENTICATE's */
+	bool replay_aa;			/* answer every challenge with recorded */
+	uint8_t recorded[64];		/* the first answer it gave */
+	bool has_recorded;
 	const uint8_t *legacy_files[2];
 	size_t legacy_lens[2];
 };
@@ -464,8 +492,15 @@ static int sim_transmit(void *io_data, const uint8_t *cmd, size_t cmd_len, uint8
 
 		if (!s->selected || s->legacy || cmd_len != 5 + 32 + 1 || cmd[4] != 32)
 			return answer(resp, resp_len, NULL, 0, 0x6d00);
-		if (chipimg_sign(s->img->chip_key, cmd + 5, 32, sig) < 0)
+		memcpy(s->challenge, cmd + 5, 32);
+		if (s->replay_aa && s->has_recorded)
+			memcpy(sig, s->recorded, 64);
+		else if (chipimg_sign(s->img->chip_key, cmd + 5, 32, sig) < 0)
 			return -EIO;
+		if (s->replay_aa && !s->has_recorded) {
+			memcpy(s->recorded, sig, 64);
+			s->has_recorded = true;
+		}
 		if (s->t0) {
 			memcpy(s->pending, sig, 64);
 			s->pending_len = 64;
@@ -552,6 +587,26 @@ static void test_io(void)
 			res->verdict.reason);
 	tap_ok(res->apdu_count > want, "T=0 card: %u APDUs", res->apdu_count);
 	s.t0 = false;
+
+	/* a fresh challenge every read: a chip that answers the second read
+	 * with its answer to the first is a copy of a recorded session */
+	{
+		uint8_t first[32];
+
+		memcpy(first, s.challenge, sizeof(first));
+		sim_read(&s, card_atr, sizeof(card_atr), res);
+		tap_ok(res->verdict.status == VD_STATUS_VERIFIED &&
+				memcmp(first, s.challenge, sizeof(first)),
+				"two reads, two different AA challenges");
+		s.replay_aa = true;
+		sim_read(&s, card_atr, sizeof(card_atr), res);
+		tap_is(res->verdict.status, VD_STATUS_VERIFIED, "recording a genuine AA answer");
+		sim_read(&s, card_atr, sizeof(card_atr), res);
+		tap_is(res->verdict.status, VD_STATUS_CLONE_SUSPECTED,
+				"that answer replayed to a new challenge: %s", res->verdict.reason);
+		tap_ok(!res->has_record, "... and no record");
+		s.replay_aa = s.has_recorded = false;
+	}
 
 	/* an ATR that hints nothing: still the card application first */
 	sim_read(&s, NULL, 0, res);
