@@ -21,6 +21,7 @@ void __real_free(void *p);
 void __wrap_free(void *p);
 
 static const void *watched;
+static bool replacing;		/* watch the read being replaced */
 static unsigned int freed, unwiped;
 
 void __wrap_free(void *p)
@@ -51,7 +52,8 @@ static void complete(struct vitaled_card *card)
 	vd_verdict_set(&res->verdict, VD_STATUS_VERIFIED, "read for the test");
 	res->has_record = true;
 	strcpy(res->record.beneficiaries[0].usual_name, CANARY);
-	watched = res;
+	if (!replacing)
+		watched = res;
 	freed = unwiped = 0;
 	vitaled_card_complete(card, res);
 }
@@ -75,8 +77,12 @@ int main(void)
 
 	card = vitaled_card_new(reader);
 	complete(card);
+	replacing = true;
 	complete(card);
-	tap_ok(freed == 0, "a second read replaces the first");
+	replacing = false;
+	tap_ok(freed == 1 && unwiped == 0, "a second read replaces the first, freed, wiped");
+	watched = card->result;
+	freed = 0;
 	card_release(card);
 	tap_ok(freed == 1 && unwiped == 0, "a released card's read is freed, wiped");
 	vitaled_card_remove(card);
