@@ -56,6 +56,9 @@ static const struct image_case image_cases[] = {
 	{ "version2", "--mutate version2", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "ext-critical", "--mutate ext-critical", VD_FORM_CARD, VD_STATUS_MALFORMED },
 	{ "no-dg15", "--mutate no-dg15", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	/* the AA key on the chip must be the one the issuer signed */
+	{ "dg15-unlisted", "--mutate dg15-unlisted", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	{ "dg2-listed-twice", "--mutate dg2-listed-twice", VD_FORM_CARD, VD_STATUS_MALFORMED },
 };
 
 static void verify_signed(struct vd_context *c, const struct chipimg *img,
