@@ -285,6 +285,29 @@ static void test_image_tampering(void)
 	chipimg_free(&img);
 }
 
+/* EF.SOD must list DG15 itself: the AA key is the issuer's word only then
+ * (the verification also drops unlisted groups, so this is checked where
+ * the list is parsed). */
+static void test_sod_lists_dg15(void)
+{
+	struct vd_verdict why;
+	struct chipimg img;
+	struct vd_sod sod;
+	int r;
+
+	if (chipimg_make(&img, "dg15-unlisted", "--mutate dg15-unlisted") < 0) {
+		tap_ok(0, "generator made the dg15-unlisted image");
+		return;
+	}
+	tap_ok(img.files[15] != NULL, "the chip holds a DG15");
+	r = vd_sod_parse(img.files[CHIPIMG_SFI_SOD], img.lens[CHIPIMG_SFI_SOD], &sod, &why);
+	if (r == 0)
+		vd_sod_clear(&sod);
+	tap_ok(r == -EBADMSG && why.status == VD_STATUS_MALFORMED,
+			"an EF.SOD not listing it is malformed: %s", r ? why.reason : "parsed");
+	chipimg_free(&img);
+}
+
 /*
  * A store holding only the root and its CRL: the signer is then the
  * certificate the SOD carries (the CMS path), chain and CRL included.
@@ -753,6 +776,7 @@ int main(void)
 
 	test_images();
 	test_image_tampering();
+	test_sod_lists_dg15();
 	test_signer_not_in_store();
 	test_concurrent();
 	test_io();
