@@ -70,6 +70,8 @@ static void test_aim(void)
 	rep[0] = 2;
 	tap_is(hidpos_report_data(&l, rep, 20, &data, &len, &more), -EINVAL,
 			"a short report is refused");
+	rep[1] = 5;
+	tap_is(hidpos_report_data(&l, rep, 64, &data, &len, &more), 0, "the whole report is read");
 	tap_is(hidpos_report_data(&l, rep, 63, &data, &len, &more), -EINVAL,
 			"a report one byte short is refused");
 }
