@@ -26,6 +26,17 @@ daemon/builtin.h: Makefile
 # post runs once; later ones are refused and stay the poster's).
 check_PROGRAMS += tests/unit/test-loop
 TESTS += tests/unit/test-loop
-tests_unit_test_loop_SOURCES = tests/unit/test-loop.c daemon/loop.c daemon/log.c
-tests_unit_test_loop_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/daemon
-tests_unit_test_loop_LDADD = lib/libvitaled-core.la -lpthread
+tests_unit_test_loop_SOURCES = tests/unit/test-loop.c daemon/loop.c daemon/log.c \
+	daemon/wipe.c
+tests_unit_test_loop_CFLAGS = $(AM_CFLAGS) $(DBUS_CFLAGS) -I$(top_srcdir)/daemon
+tests_unit_test_loop_LDADD = lib/libvitaled-core.la $(DBUS_LIBS) -lpthread
+
+# Unit test: whatever ends a card frees its read, wiped (free wrapped at
+# link time; the daemon's own card, reader, observer, loop, config, log).
+check_PROGRAMS += tests/unit/test-card
+TESTS += tests/unit/test-card
+tests_unit_test_card_SOURCES = tests/unit/test-card.c daemon/card.c daemon/reader.c \
+	daemon/observer.c daemon/loop.c daemon/config.c daemon/log.c daemon/wipe.c
+tests_unit_test_card_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(DBUS_CFLAGS) -I$(top_srcdir)/daemon
+tests_unit_test_card_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=free
+tests_unit_test_card_LDADD = lib/libvitaled-core.la $(DBUS_LIBS) $(OPENSSL_LIBS) -lpthread

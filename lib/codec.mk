@@ -26,6 +26,7 @@ check_PROGRAMS += $(codec_unit_tests)
 TESTS += $(codec_unit_tests)
 tests_unit_test_base45_LDADD = lib/libvitaled-core.la
 tests_unit_test_inflate_LDADD = lib/libvitaled-core.la $(ZLIB_LIBS)
+tests_unit_test_inflate_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
 tests_unit_test_cbor_LDADD = lib/libvitaled-core.la
 tests_unit_test_cose_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS)
 tests_unit_test_replay_LDADD = lib/libvitaled-core.la

@@ -60,6 +60,20 @@ autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; echo "0 passed, 1 
 echo "=== build and test (-Werror)"
 if build "$top/build" ; then tally "$top/build"; else failed=$((failed + 1)); fi
 
+# A few mutants of the security core must each turn a unit test red
+# (the whole list: tests/mutants/run, see HACKING.md).
+echo "=== mutants (CI subset)"
+rm -rf "$top/build-mutants"
+/usr/bin/python3 tests/mutants/run --ci --dir "$top/build-mutants" > "$top/build/mutants.out" 2>&1
+mrc=$?
+cat "$top/build/mutants.out"
+passed=$((passed + $(grep -c '^ok ' "$top/build/mutants.out")))
+failed=$((failed + $(grep -c '^not ok ' "$top/build/mutants.out")))
+if [ "$mrc" -ne 0 ] && ! grep -q '^not ok ' "$top/build/mutants.out"; then
+	failed=$((failed + 1))
+	tail -40 "$top/build-mutants/mutants.log"
+fi
+
 echo "=== build and test under ASan+UBSan"
 # umockdev preloads its library before the ASan runtime: allow that order.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0

@@ -12,3 +12,8 @@ tests_plugins_wrongabi_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhe
 
 TESTS += tests/test-daemon.py
 EXTRA_DIST += tests/test-daemon.py tests/lib/vtest/daemon.py
+
+# doc/security.md's threat -> test tables cite real tests of the C code;
+# tests/mutants/run plants the bugs those tests must catch (HACKING.md).
+TESTS += tests/test-security-doc.py
+EXTRA_DIST += tests/test-security-doc.py tests/mutants/run tests/mutants/list

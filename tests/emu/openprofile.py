@@ -184,11 +184,12 @@ def dg15(keyfile):
 
 # --- EF.SOD ----------------------------------------------------------------
 
-def sod_content(dgs, hash_alg="sha256"):
-    """eContent: 70 { 80 version, 06 hash OID, A0 { 80 DG number, 81 hash }... }."""
+def sod_content(dgs, hash_alg="sha256", again=()):
+    """eContent: 70 { 80 version, 06 hash OID, A0 { 80 DG number, 81 hash }... };
+    again: (number, data) listed once more after the others."""
     body = tlv(0x80, u8(1)) + tlv(0x06, HASH_OIDS[hash_alg])
-    for n in sorted(dgs):
-        body += tlv(0xA0, tlv(0x80, u8(n)) + tlv(0x81, hashlib.new(hash_alg, dgs[n]).digest()))
+    for n, data in [(n, dgs[n]) for n in sorted(dgs)] + list(again):
+        body += tlv(0xA0, tlv(0x80, u8(n)) + tlv(0x81, hashlib.new(hash_alg, data).digest()))
     return tlv(0x70, body)
 
 
@@ -215,9 +216,10 @@ def cms_sign(content, pki, signer, md="sha256", certs=True, mgf1=None):
     return _openssl(args, content)
 
 
-def ef_sod(dgs, pki, signer, hash_alg="sha256", sod_md="sha256", sod_certs=True, sod_mgf1=None):
-    return tlv(0x77, cms_sign(sod_content(dgs, hash_alg), pki, signer, sod_md, sod_certs,
-                              sod_mgf1))
+def ef_sod(dgs, pki, signer, hash_alg="sha256", sod_md="sha256", sod_certs=True, sod_mgf1=None,
+           again=()):
+    return tlv(0x77, cms_sign(sod_content(dgs, hash_alg, again), pki, signer, sod_md,
+                              sod_certs, sod_mgf1))
 
 
 # --- card images and hostile variants --------------------------------------
@@ -269,17 +271,23 @@ def build_image(fam, pki, form_factor="card", signer="ds-es256", aa_key="aa-1",
     signed_extra = unsigned = None
     if mutate:
         signed_extra, unsigned = MUTATIONS[mutate](fam, form_factor, marker, serial)
+    built = dict(dgs)
     if signed_extra:
         dgs.update(signed_extra)
         dgs = {n: v for n, v in dgs.items() if v is not None}
-    sod = ef_sod(dgs, pki, signer, hash_alg, sod_md, sod_certs, sod_mgf1)
+    again = [LISTED_AGAIN[mutate](fam)] if mutate in LISTED_AGAIN else []
+    sod = ef_sod(dgs, pki, signer, hash_alg, sod_md, sod_certs, sod_mgf1, again)
     files = {n: v for n, v in dgs.items()}
     if unsigned:
-        files.update(unsigned)
+        files.update({n: built[n] if v is AS_BUILT else v for n, v in unsigned.items()})
         files = {n: v for n, v in files.items() if v is not None}
     files[SFI_SOD] = sod
     chip = os.path.join(pki, "private", (chip_key or aa_key) + ".key")
     return Image(files, chip)
+
+
+# In a mutation's unsigned files: the file as built, before the signed change.
+AS_BUILT = object()
 
 
 def _dg2_renamed(fam):
@@ -333,9 +341,18 @@ MUTATIONS = {
     "ext-ignorable": lambda fam, ff, m, s: ({1: dg1(fam, ff, m, s, extra=tlv(0x9E, b"future") + tlv(0xBE, tlv(0x80, b"x")))}, {}),
     # DG15 missing from chip and SOD.
     "no-dg15": lambda fam, ff, m, s: ({15: None}, {}),
+    # DG15 on the chip, unlisted in the SOD: its key is then nobody's word.
+    "dg15-unlisted": lambda fam, ff, m, s: ({15: None}, {15: AS_BUILT}),
+    # DG2 listed twice, the second time with the hash of the changed DG2
+    # the chip holds (LISTED_AGAIN): the signed list must not be ambiguous.
+    "dg2-listed-twice": lambda fam, ff, m, s: ({}, {2: _dg2_renamed(fam)}),
     # A DG4 on the chip that the SOD does not list.
     "dg-unlisted": lambda fam, ff, m, s: ({4: None}, {4: dg4(fam) if has_amc(fam) else tlv(0x64, b"")}),
 }
+
+
+# Mutations whose SOD lists a data group once more: (number, data).
+LISTED_AGAIN = {"dg2-listed-twice": lambda fam: (2, _dg2_renamed(fam))}
 
 
 def write_image(img, outdir):

@@ -85,6 +85,10 @@ VARIANTS = {
     "revoked": ({"signer": "ds-revoked"}, {}, "revoked"),
     "wrong-hash": ({"mutate": "wrong-hash"}, {}, "forged"),
     "clone": ({"chip_key": "aa-clone"}, {}, "clone-suspected"),
+    # The real chip's answer to an earlier challenge, replayed to every new
+    # one (a copy made from an eavesdropped read): only a fresh challenge
+    # per read tells it from the real chip.
+    "aa-replay": ({}, {"replay_aa": True}, "clone-suspected"),
     "opposed": ({"serial": "opposed"}, {}, "opposed"),
     "test-marker": ({"marker": "test"}, {}, "test-card"),
     "demo": ({"marker": "demo"}, {}, "test-card"),  # with the demo PKI
@@ -158,11 +162,12 @@ class ChipOS(SmartcardOS):
     the chip stops answering (hangs, still present) after that many.
     random: answer everything with random bytes (2..258, from a seeded
     generator: the same card every run). uid: answer the PC/SC
-    contactless pseudo-APDU FF CA 00 00 00."""
+    contactless pseudo-APDU FF CA 00 00 00. replay_aa: answer INTERNAL
+    AUTHENTICATE with the real key's answer to one recorded challenge."""
 
     def __init__(self, atr, apps, aa_key=None, exact_le=False, getresponse=None,
                  delay=0.0, max_apdus=0, random=False, uid=None, seed=0, wrong_length=False,
-                 stall_after=0):
+                 stall_after=0, replay_aa=False):
         self.atr = atr
         self.apps = apps
         self.aa_key = aa_key
@@ -176,6 +181,7 @@ class ChipOS(SmartcardOS):
         self.rng = Random(seed)
         self.uid = uid
         self.count = 0
+        self.recorded = sign_aa(aa_key, os.urandom(32)) if replay_aa else None
         self.reset()
 
     def getATR(self):
@@ -274,7 +280,7 @@ class ChipOS(SmartcardOS):
             return SW_WRONG_P1P2
         if len(data) != 32:
             return SW_WRONG_LENGTH
-        sig = sign_aa(self.aa_key, bytes(data))
+        sig = self.recorded or sign_aa(self.aa_key, bytes(data))
         if self.getresponse:
             return self.defer(sig)
         return sig + SW_OK

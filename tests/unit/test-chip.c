@@ -76,6 +76,9 @@ static const struct image_case image_cases[] = {
 	{ "sod-pss-mgf1-sha384", "--signer ds-ps256 --sod-mgf1 sha384", VD_FORM_CARD,
 		VD_STATUS_MALFORMED },
 	{ "sod-es256-sha384", "--sod-md sha384", VD_FORM_CARD, VD_STATUS_VERIFIED },
+	/* the AA key on the chip must be the one the issuer signed */
+	{ "dg15-unlisted", "--mutate dg15-unlisted", VD_FORM_CARD, VD_STATUS_MALFORMED },
+	{ "dg2-listed-twice", "--mutate dg2-listed-twice", VD_FORM_CARD, VD_STATUS_MALFORMED },
 };
 
 static void verify_signed(struct vd_context *c, const struct chipimg *img,
@@ -281,6 +284,30 @@ static void test_image_tampering(void)
 		tap_is(res->verdict.status, VD_STATUS_VERIFIED, "restored SOD verifies");
 	}
 
+	/* a data group whose hash differs from the listed one in a single
+	 * byte, first, second or last: every byte of the hash is compared */
+	{
+		struct vd_verdict why;
+		struct vd_sod sod;
+
+		if (tap_ok(!vd_sod_parse(img.files[CHIPIMG_SFI_SOD], img.lens[CHIPIMG_SFI_SOD],
+					&sod, &why), "EF.SOD parses")) {
+			unsigned int at[] = { 0, 1, sod.hash_len - 1 }, i;
+
+			tap_is(vd_sod_check_dgs(&sod, &view.dgs, &why), 0,
+					"every data group matches the list");
+			for (i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+				sod.dg[2].hash[at[i]] ^= 0x01;
+				tap_ok(vd_sod_check_dgs(&sod, &view.dgs, &why) == -EPERM &&
+						why.status == VD_STATUS_FORGED,
+						"DG2 hash differing in byte %u of %u: %s", at[i],
+						sod.hash_len, why.reason);
+				sod.dg[2].hash[at[i]] ^= 0x01;
+			}
+			vd_sod_clear(&sod);
+		}
+	}
+
 	/* a DG15 point off the curve (the SOD would not match either, but
 	 * the key is refused first, as malformed) */
 	{
@@ -328,6 +355,29 @@ static struct vd_context *context_for(const char *made, const char *dir, const c
 	if (system(cmd) != 0)
 		tap_ok(0, "%s removed", what);
 	return c;
+}
+
+/* EF.SOD must list DG15 itself: the AA key is the issuer's word only then
+ * (the verification also drops unlisted groups, so this is checked where
+ * the list is parsed). */
+static void test_sod_lists_dg15(void)
+{
+	struct vd_verdict why;
+	struct chipimg img;
+	struct vd_sod sod;
+	int r;
+
+	if (chipimg_make(&img, "dg15-unlisted", "--mutate dg15-unlisted") < 0) {
+		tap_ok(0, "generator made the dg15-unlisted image");
+		return;
+	}
+	tap_ok(img.files[15] != NULL, "the chip holds a DG15");
+	r = vd_sod_parse(img.files[CHIPIMG_SFI_SOD], img.lens[CHIPIMG_SFI_SOD], &sod, &why);
+	if (r == 0)
+		vd_sod_clear(&sod);
+	tap_ok(r == -EBADMSG && why.status == VD_STATUS_MALFORMED,
+			"an EF.SOD not listing it is malformed: %s", r ? why.reason : "parsed");
+	chipimg_free(&img);
 }
 
 /*
@@ -491,6 +541,10 @@ struct simcard {
 	int ef;				/* current EF (SFI), -1 none */
 	uint8_t pending[64];
 	size_t pending_len;
+	uint8_t challenge[32];		/* the last INTERNAL AUTHENTICATE's */
+	bool replay_aa;			/* answer every challenge with recorded */
+	uint8_t recorded[64];		/* the first answer it gave */
+	bool has_recorded;
 	const uint8_t *legacy_files[2];
 	size_t legacy_lens[2];
 };
@@ -582,8 +636,15 @@ static int sim_transmit(void *io_data, const uint8_t *cmd, size_t cmd_len, uint8
 
 		if (!s->selected || s->legacy || cmd_len != 5 + 32 + 1 || cmd[4] != 32)
 			return answer(resp, resp_len, NULL, 0, 0x6d00);
-		if (chipimg_sign(s->img->chip_key, cmd + 5, 32, sig) < 0)
+		memcpy(s->challenge, cmd + 5, 32);
+		if (s->replay_aa && s->has_recorded)
+			memcpy(sig, s->recorded, 64);
+		else if (chipimg_sign(s->img->chip_key, cmd + 5, 32, sig) < 0)
 			return -EIO;
+		if (s->replay_aa && !s->has_recorded) {
+			memcpy(s->recorded, sig, 64);
+			s->has_recorded = true;
+		}
 		if (s->t0) {
 			memcpy(s->pending, sig, 64);
 			s->pending_len = 64;
@@ -670,6 +731,26 @@ static void test_io(void)
 			res->verdict.reason);
 	tap_ok(res->apdu_count > want, "T=0 card: %u APDUs", res->apdu_count);
 	s.t0 = false;
+
+	/* a fresh challenge every read: a chip that answers the second read
+	 * with its answer to the first is a copy of a recorded session */
+	{
+		uint8_t first[32];
+
+		memcpy(first, s.challenge, sizeof(first));
+		sim_read(&s, card_atr, sizeof(card_atr), res);
+		tap_ok(res->verdict.status == VD_STATUS_VERIFIED &&
+				memcmp(first, s.challenge, sizeof(first)),
+				"two reads, two different AA challenges");
+		s.replay_aa = true;
+		sim_read(&s, card_atr, sizeof(card_atr), res);
+		tap_is(res->verdict.status, VD_STATUS_VERIFIED, "recording a genuine AA answer");
+		sim_read(&s, card_atr, sizeof(card_atr), res);
+		tap_is(res->verdict.status, VD_STATUS_CLONE_SUSPECTED,
+				"that answer replayed to a new challenge: %s", res->verdict.reason);
+		tap_ok(!res->has_record, "... and no record");
+		s.replay_aa = s.has_recorded = false;
+	}
 
 	/* an ATR that hints nothing: still the card application first */
 	sim_read(&s, NULL, 0, res);
@@ -828,6 +909,7 @@ int main(void)
 	test_images();
 	test_aa_hashed_once();
 	test_image_tampering();
+	test_sod_lists_dg15();
 	test_signer_not_in_store();
 	test_included_signer_wins();
 	test_concurrent();

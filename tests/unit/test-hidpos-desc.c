@@ -70,6 +70,10 @@ static void test_aim(void)
 	rep[0] = 2;
 	tap_is(hidpos_report_data(&l, rep, 20, &data, &len, &more), -EINVAL,
 			"a short report is refused");
+	rep[1] = 5;
+	tap_is(hidpos_report_data(&l, rep, 64, &data, &len, &more), 0, "the whole report is read");
+	tap_is(hidpos_report_data(&l, rep, 63, &data, &len, &more), -EINVAL,
+			"a report one byte short is refused");
 }
 
 static void test_vendor(void)
@@ -116,11 +120,16 @@ static void test_refused(void)
 		static const uint8_t unbalanced[] = { 0x05, 0x8c, 0xc0 };
 		static const uint8_t huge[] = { 0x05, 0x8c, 0x09, 0x02, 0xa1, 0x01, 0x09, 0xfe,
 			0x75, 0x08, 0x97, 0xff, 0xff, 0xff, 0x7f, 0x81, 0x02, 0xc0 };
+		/* 8 × 513 bits: each below its own bound, the product over */
+		static const uint8_t over[] = { 0x05, 0x8c, 0x09, 0x02, 0xa1, 0x01, 0x09, 0xfe,
+			0x75, 0x08, 0x96, 0x01, 0x02, 0x81, 0x02, 0xc0 };
 
 		tap_is(hidpos_parse_descriptor(unbalanced, sizeof(unbalanced), &l), -EINVAL,
 				"an END COLLECTION without a collection is refused");
 		tap_is(hidpos_parse_descriptor(huge, sizeof(huge), &l), -E2BIG,
 				"a report larger than a USB report can be is refused");
+		tap_is(hidpos_parse_descriptor(over, sizeof(over), &l), -E2BIG,
+				"513 fields of 8 bits (one byte too many) are refused");
 	}
 }
 

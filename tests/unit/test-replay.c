@@ -90,6 +90,9 @@ int main(void)
 		static const char *const bad[] = {
 			"vitaled-replay 2\nfloor 0\n",
 			"vitaled-replay 1\nfloor 0\n0102 5\n",
+			/* well-formed but for the first line */
+			"vitaled-replay 1\nfloor 0\nhorizon 0\n0102 5\n",
+			"vitaled-replay 22\nfloor 0\nhorizon 0\n",
 			"vitaled-replay 2\n",
 			"vitaled-replay 2\nfloor -5\nhorizon 0\n",
 			"vitaled-replay 2\nfloor 0\nhorizon x\n",

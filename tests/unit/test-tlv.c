@@ -51,6 +51,31 @@ static void test_headers(void)
 	big[4] = 0x00;
 	tap_ok(one(big, 5 + 65536, &t) == 0 && t.len == 65536, "83 01 00 00: 65536 bytes");
 	tap_is(one(big, 5 + 65535, &t), -EBADMSG, "83 01 00 00 one byte short");
+	/* nine length bytes: the top one shifted out of a size_t, 128 left */
+	memset(big + 2, 0, 8);
+	big[1] = 0x89;
+	big[2] = 0x01;
+	big[10] = 0x80;
+	tap_is(one(big, 11 + 128, &t), -EBADMSG, "89 01 00..00 80 (wraps to 128) refused");
+	big[1] = 0x83;
+	big[2] = 0x01;
+	memset(big + 3, 0, 2);
+	memset(big + 5, 0x41, 6);
+
+	/* The same, one byte past the end, where only the length check can
+	 * see it: parse_one's own "nothing after the TLV" test would hide it. */
+	{
+		struct vd_tlv_iter it;
+
+		vd_tlv_iter_init(&it, big, 5 + 65535);
+		tap_is(vd_tlv_next(&it, &t), -EBADMSG, "iterator: 83 01 00 00 one byte short");
+		vd_tlv_iter_init(&it, B(0x80, 0x03, 1, 2));
+		tap_is(vd_tlv_next(&it, &t), -EBADMSG, "iterator: 80 03 with 2 bytes");
+		tap_is(vd_tlv_check_tree(B(0x80, 0x03, 1, 2), VD_TLV_MAX_DEPTH), -EBADMSG,
+				"tree walk: 80 03 with 2 bytes");
+		tap_is(vd_tlv_check_tree(B(0x80, 0x01, 1, 0x80, 0x02, 1), VD_TLV_MAX_DEPTH),
+				-EBADMSG, "tree walk: second value one byte past the end");
+	}
 }
 
 static void test_iter(void)

@@ -212,6 +212,44 @@ static void test_bad_files(const char *good)
 	vd_trust_unref(trust);
 }
 
+/* An opposition list as a person writes it, in no order: every serial on
+ * it is found (the lookup is a binary search over the list once sorted). */
+static void test_opposition_order(void)
+{
+	static const char *const listed[] = { "VTD0000000090", "VTD0000000010",
+		"VTP0000000070", "VTD0000000050", "VTD0000000030", "VTA1", "VTZ9",
+		"VTD0000000020", "VTD0000000080" };
+	char dir[] = "/tmp/test-trust-XXXXXX", text[512] = "", cmd[64];
+	struct vd_trust_info info;
+	struct vd_trust *trust;
+	unsigned int i, found = 0;
+
+	if (!mkdtemp(dir)) {
+		tap_ok(0, "temporary directory");
+		return;
+	}
+	for (i = 0; i < sizeof(listed) / sizeof(listed[0]); i++) {
+		strcat(text, listed[i]);
+		strcat(text, "\n");
+	}
+	write_file(dir, "opposition.txt", text);
+	if (!tap_ok(vd_trust_load(dir, NULL, NULL, &trust) == 0, "unsorted opposition list loads"))
+		return;
+	vd_trust_get_info(trust, &info);
+	for (i = 0; i < sizeof(listed) / sizeof(listed[0]); i++)
+		if (vd_trust_is_opposed(trust, listed[i]))
+			found++;
+		else
+			printf("# not found: %s\n", listed[i]);
+	tap_ok(info.n_opposed == i && found == i, "each of %u unsorted serials is opposed (%u)",
+			i, found);
+	tap_ok(!vd_trust_is_opposed(trust, "VTD0000000040") &&
+			!vd_trust_is_opposed(trust, "VTD00000000900"), "serials not listed are not");
+	vd_trust_unref(trust);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	tap_ok(system(cmd) == 0, "clean up");
+}
+
 int main(void)
 {
 	char dir[PATH_MAX + 16];
@@ -226,5 +264,6 @@ int main(void)
 	vd_trust_unref(trust);
 	vd_trust_unref(trust);
 	test_bad_files(dir);
+	test_opposition_order();
 	return tap_done();
 }

@@ -191,6 +191,31 @@ static void test_envelope(struct vd_context *ctx)
 	vd_read_result_free(res);
 }
 
+/* The record itself: a name at either end of it is gone once the read is
+ * dropped, and once it is freed (the whole result, not a pointer's worth). */
+static void test_record(void)
+{
+	struct vd_read_result *res = vd_read_result_new();
+	struct vd_beneficiary *first, *last;
+
+	if (!res)
+		abort();
+	first = &res->record.beneficiaries[0];
+	last = &res->record.beneficiaries[VD_MAX_BENEFICIARIES - 1];
+	strcpy(first->usual_name, CANARY);
+	strcpy(last->usual_name, CANARY);
+	res->has_record = true;
+	vd_read_result_drop_record(res);
+	tap_ok(!res->has_record && !holds_canary(res), "a dropped record is wiped");
+
+	strcpy(first->usual_name, CANARY);
+	strcpy(last->usual_name, CANARY);
+	res->has_record = true;
+	unwiped = 0;
+	vd_read_result_free(res);
+	tap_is(unwiped, 0, "a freed read result is wiped, first to last beneficiary");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test-wipe-XXXXXX";
@@ -205,6 +230,7 @@ int main(void)
 		abort();
 	test_inflate();
 	test_envelope(ctx);
+	test_record();
 	vd_context_unref(ctx);
 	rmdir(dir);
 	return tap_done();
