@@ -48,6 +48,8 @@ build() {
 	fi
 	make -j2 check >check.out 2>&1
 	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):|^# ' check.out
+	# a test program that did not build: no suite log, say why
+	[ -f test-suite.log ] || grep -E 'error|Error' check.out | head -40
 	for f in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find . -name '*.trs') 2>/dev/null); do
 		echo "==== ${f%.trs}.log"
 		tail -60 "${f%.trs}.log"
