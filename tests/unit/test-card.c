@@ -70,7 +70,7 @@ int main(void)
 
 	card = vitaled_card_new(reader);
 	complete(card);
-	tap_ok(freed == 0 && card_find(card->serial) == card, "a completed read is kept");
+	tap_ok(freed == 0 && card_find(card->id) == card, "a completed read is kept");
 	vitaled_card_remove(card);
 	tap_ok(freed == 1 && unwiped == 0, "a pulled card's read is freed, wiped (%u, %u)",
 			freed, unwiped);
@@ -83,7 +83,7 @@ int main(void)
 	tap_ok(freed == 1 && unwiped == 0, "a second read replaces the first, freed, wiped");
 	watched = card->result;
 	freed = 0;
-	card_release(card);
+	card_release(card, "released by a client");
 	tap_ok(freed == 1 && unwiped == 0, "a released card's read is freed, wiped");
 	vitaled_card_remove(card);
 
@@ -97,7 +97,7 @@ int main(void)
 	complete(card);
 	card_cleanup();
 	tap_ok(freed == 1 && unwiped == 0, "at exit every read is freed, wiped");
-	tap_ok(card_find(card->serial) == NULL, "no card left");
+	tap_ok(card_find(card->id) == NULL, "no card left");
 	vitaled_card_remove(card);
 	reader_cleanup();
 	return tap_done();
