@@ -106,7 +106,7 @@ def uinput_handler():
 
 
 def plan(layout):
-    """(evemu text, expected (type, code, value) events, tokens typed)."""
+    """(key stream, expected (type, code, value) events, tokens typed)."""
     s = Stream(layout)
     want = []
     valid, _ = qr.token("valid")
@@ -139,7 +139,7 @@ def plan(layout):
     s.pause(1.5)
     code("3400930000144")
     code("END")
-    return s.text(), want, (valid[0], expired[0])
+    return s, want, (valid[0], expired[0])
 
 
 def run(t, layout_name, pass_through="keyboard", per_device=False):
@@ -153,10 +153,7 @@ def run(t, layout_name, pass_through="keyboard", per_device=False):
     bed.add(UINPUT)
     bed.tb.attach_ioctl("/dev/uinput", uinput)
     stream, want, tokens = plan(US if layout_name == "us" else FR)
-    events = os.path.join(tmp, "event%d.evemu" % n)
-    with open(events, "w") as f:
-        f.write(stream)
-    bed.tb.load_evemu_events(dev, events)
+    stream.load(bed, dev, os.path.join(tmp, "event%d.script" % n))
     rid = "wedge-" + dev
     if per_device:
         group = "Devices = %s=%s:%s" % (dev, layout_name, pass_through)

@@ -2,7 +2,7 @@
 """Keyboard-wedge QR scanners end to end, on umockdev evdev devices.
 
 Three fake keyboards (a umockdev testbed: sysfs device, EVIOCGNAME record,
-evemu key events) type token texts into the daemon, which grabs them:
+scripted key events) type token texts into the daemon, which grabs them:
 one types in US layout and is configured "us", one types in French AZERTY
 and is configured "fr", one types AZERTY but is configured "us" (the
 classic misconfiguration: the text comes out garbled, is no token and
@@ -52,10 +52,7 @@ def main():
         s.enter()
         s.type(after[0])
         s.enter()
-        events = os.path.join(tmp, "event%d.evemu" % n)
-        with open(events, "w") as f:
-            f.write(s.text())
-        bed.tb.load_evemu_events(dev, events)
+        s.load(bed, dev, os.path.join(tmp, "event%d.script" % n))
     devices = ", ".join("/dev/input/event%d=%s" % (n, conf) for n, (_, conf) in plan.items())
     bus, d = qr.start_daemon("wedge", "Devices = %s\nLayout = us" % devices, env=bed.env())
     with qr.scenario(t, "wedge", bus, d):

@@ -109,7 +109,7 @@ def under_umockdev_wrapper():
 
 class Testbed:
     """A umockdev testbed (GI) the daemon runs in: LD_PRELOAD plus
-    UMOCKDEV_DIR in its environment; ioctls and evemu events are served
+    UMOCKDEV_DIR in its environment; ioctls and scripted events are served
     by threads of this process."""
 
     def __init__(self):

@@ -1,8 +1,9 @@
-"""Keyboard-wedge scanner key streams for umockdev evdev devices (evemu
-event files), made from the US and French AZERTY layouts as printed on the
-keys, independently of the daemon's tables (tests/qr-wedge.py,
+"""Keyboard-wedge scanner key streams for umockdev evdev devices (umockdev
+scripts of input events), made from the US and French AZERTY layouts as
+printed on the keys, independently of the daemon's tables (tests/qr-wedge.py,
 tests/qr-wedge-pass.py)."""
 import os
+import struct
 
 from evdev import ecodes
 
@@ -35,16 +36,31 @@ FR.update({" ": ("KEY_SPACE", False), "-": ("KEY_6", False), "+": ("KEY_EQUAL", 
 
 
 class Stream:
-    """An evemu events file being written: key presses at one instant."""
+    """A umockdev script being written: key events the device node gives
+    the daemon to read, each after a delay.
+
+    Not an evemu events file: umockdev 0.19 and later convert one
+    (Testbed.load_evemu_events) into a script by appending each event to a
+    growing string, quadratic in the events (Debian 13's 0.19.1: 4000
+    events 0.12 s, 8000 0.8 s, 16000 3.3 s) -- the ~50000 of an endless code
+    took this process minutes, while the tokens already made aged into
+    "expired".  A script file is read as it is played, line by line."""
 
     def __init__(self, layout):
         self.layout = layout
-        self.lines = ["# EVEMU 1.3"]
+        self.lines = []
         self.keys = []      # (code, value) of every key event, in order
-        self.time = 1.0     # umockdev replays the events with these delays
+        self.delay = 0      # ms of silence before the next event
 
     def ev(self, etype, code, value):
-        self.lines.append("E: %.6f %04x %04x %d" % (self.time, etype, code, value))
+        # struct input_event, time 0 (the kernel stamps it; the daemon
+        # uses its own clock): umockdev's quoting, ^ followed by byte + 64
+        # for a control byte and ^` for ^ itself
+        raw = struct.pack("=qqHHi", 0, 0, etype, code, value)
+        data = "".join("^" + chr(b + 64) if b < 32 else "^`" if b == 0x5e else chr(b)
+                       for b in raw)
+        self.lines.append("r %d %s" % (self.delay, data))
+        self.delay = 0
         if etype == ecodes.EV_KEY:
             self.keys.append((code, value))
 
@@ -67,13 +83,17 @@ class Stream:
 
     def pause(self, seconds):
         """Silence between the events before and after."""
-        self.time += seconds
+        self.delay += round(seconds * 1000)
 
     def enter(self):
         self.tap("KEY_ENTER")
 
-    def text(self):
-        return "\n".join(self.lines) + "\n"
+    def load(self, bed, dev, path):
+        """Written to path and played on dev of bed (a vtest.qr.Testbed) by
+        a thread of umockdev's, for the daemon to read."""
+        with open(path, "w", encoding="latin-1") as f:
+            f.write("\n".join(self.lines) + "\n")
+        bed.tb.load_script(dev, path)
 
 
 def add_device(bed, tmp, n, name):
