@@ -95,11 +95,17 @@ fi || fail "cannot copy the source tree in"
 
 echo "container $release: bash scripts/check.sh"
 # All capabilities: the tests make mount and network namespaces of their own.
-# The host's network (no --private-network): the D-Bus interop test installs
-# dbus-next from the npm registry, as it does on the host.
+# The host's network (no --private-network) and the host's CA bundle for
+# Node: the D-Bus interop test installs dbus-next from the npm registry, and
+# a host that reaches it through a TLS-inspecting proxy trusts that proxy
+# in its own bundle only.
 # The summary is read from the container's copy of the output: nspawn may
 # print a line of its own as it exits.
-nspawn "$run/root" --capability=all \
+host_ca=()
+[ -f /etc/ssl/certs/ca-certificates.crt ] &&
+	host_ca=(--bind-ro=/etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca-certificates.crt
+		--setenv=NODE_EXTRA_CA_CERTS=/etc/ssl/host-ca-certificates.crt)
+nspawn "$run/root" --capability=all "${host_ca[@]}" \
 	/bin/bash -c 'cd /srv/vitaled && bash scripts/check.sh 2>&1 | tee /srv/check.out' 2>&1
 last=$(tail -n 1 "$run/root/srv/check.out" 2>/dev/null)
 echo "$last" | grep -qE '^[0-9]+ passed, [0-9]+ failed' ||
