@@ -23,3 +23,6 @@ bridge/firefox/org.vitaled.web_bridge.json: $(srcdir)/bridge/host-firefox.json.i
 		sed 's|@HOST_PATH@|$(pkglibexecdir)/vitaled-web-bridge|' $< > $@.tmp && mv $@.tmp $@
 CLEANFILES += bridge/chromium/org.vitaled.web_bridge.json bridge/firefox/org.vitaled.web_bridge.json
 EXTRA_DIST += bridge/host-chromium.json.in bridge/host-firefox.json.in
+
+TESTS += tests/test-web-bridge.py
+EXTRA_DIST += tests/test-web-bridge.py
