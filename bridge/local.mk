@@ -26,3 +26,15 @@ EXTRA_DIST += bridge/host-chromium.json.in bridge/host-firefox.json.in
 
 TESTS += tests/test-web-bridge.py
 EXTRA_DIST += tests/test-web-bridge.py
+
+dist_man_MANS += doc/vitaled-web-bridge.8
+dist_doc_DATA += doc/web.md
+
+# Where admins list the allowed origins; empty: nothing allowed.
+install-data-local: install-web-dirs
+install-web-dirs:
+	$(MKDIR_P) $(DESTDIR)$(sysconfdir)/vitaled/web.d
+uninstall-local: uninstall-web-dirs
+uninstall-web-dirs:
+	-rmdir $(DESTDIR)$(sysconfdir)/vitaled/web.d
+.PHONY: install-web-dirs uninstall-web-dirs
