@@ -204,16 +204,22 @@ def test_allow_files(t, bus):
     a.remove()
 
 
+def read_card(bus, pcsc, allow):
+    """The reference card inserted in reader 0 and read: its path, as a
+    member's page gets it."""
+    pcsc.insert(0, profile="card", variant="reference")
+    with Host(bus, "member", allow.dir) as m:
+        m.hello()
+        done = wait_for(lambda: [c for c in m.call("getCards")["result"]
+                                 if c["State"] == "done"], timeout=30)
+        return done[0]["path"]
+
+
 def test_outsider(t, bus, pcsc, allow):
     """The bridge gives a desktop user nothing the bus would not: an
     outsider's host is accepted (the origin is fine) but every call is
     refused by the bus policy."""
-    pcsc.insert(0, profile="card", variant="reference")
-    with Host(bus, "member", allow.dir) as m:
-        m.hello()
-        wait_for(lambda: any(c["State"] == "done" for c in m.call("getCards")["result"]),
-                 timeout=30)
-        path = m.call("getCards")["result"][0]["path"]
+    path = read_card(bus, pcsc, allow)
     with Host(bus, "outsider", allow.dir) as h:
         hello = h.hello()
         t.ok(hello.get("type") == "hello" and hello.get("daemon") is None,
@@ -237,12 +243,7 @@ def test_outsider_loose_policy(t, pcsc, allow, conf, env):
     check still refuses the outsider's data calls through the bridge."""
     with SystemBus(permissive=True) as bus:
         bus.start_vitaled(conf, env=env)
-        pcsc.insert(0, profile="card", variant="reference")
-        with Host(bus, "member", allow.dir) as m:
-            m.hello()
-            wait_for(lambda: any(c["State"] == "done" for c in m.call("getCards")["result"]),
-                     timeout=30)
-            path = m.call("getCards")["result"][0]["path"]
+        path = read_card(bus, pcsc, allow)
         with Host(bus, "outsider", allow.dir) as h:
             h.hello()
             r = h.call("getBeneficiaries", {"card": path, "date": DATE})
