@@ -13,7 +13,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 
@@ -229,8 +228,12 @@ def test_outsider(t, bus, pcsc, allow):
                                ("getAffiliation", {"card": path})):
             r = h.call(method, params)
             t.eq(r.get("error"), "access-denied", "outsider: %s access-denied" % method)
-        pcsc.remove(0)
-        time.sleep(0.5)
+        with Host(bus, "member", allow.dir) as m:
+            m.hello()
+            pcsc.remove(0)
+            m.event("card-removed")     # the signals are out: the outsider's too, if any
+            m.call("getReaders")        # and its host has had a turn to pass them on
+            h.call("getReaders")
         t.eq([e for e in h.events() if e["event"] != "daemon"], [],
              "outsider: no reader or card events reach it")
         h.close_stdin()
