@@ -144,6 +144,10 @@ def test_origins(t, bus, allow):
     t.ok("https://other.example:8443 is not on the allow-list" in log,
          "the refused origin is named in the log", log)
     refused(t, bus, "member", allow.dir, "http://reception.example:8443", "an http: origin")
+    refused(t, bus, "member", allow.dir, "https://other-practice.example.evil.example",
+            "an allowed origin's name as a prefix")
+    refused(t, bus, "member", allow.dir, "https://other-practice.example:8443",
+            "an allowed origin on another port")
     for origin, what in (("https://reception.example:8443/", "a trailing slash"),
                          ("https://RECEPTION.example:8443", "upper case"),
                          ("https://reception.example:8443/page", "a path"),
@@ -200,6 +204,9 @@ def test_allow_files(t, bus):
     refused(t, bus, "member", a.dir, ORIGIN, "a symlink is not followed")
     a.write("other.txt", ORIGIN + "\n")
     refused(t, bus, "member", a.dir, ORIGIN, "only *.conf files count")
+    a.write("http.conf", "http://reception.example:8443\n")
+    refused(t, bus, "member", a.dir, "http://reception.example:8443",
+            "an http: origin written in the list")
     a.remove()
 
 
@@ -293,6 +300,11 @@ def test_messages(t, bus, allow):
              b'{"card": "/org/vitaled/readers/1"}}', "invalid-arguments", "a reader's path"),
             (b'{"type": "call", "id": 11, "method": "getAffiliation", "params": '
              b'{"card": "/org/vitaled/cards/../../x"}}', "invalid-arguments", "a bad path"),
+            (b'{"type": "call", "id": 15, "method": "getAffiliation", "params": '
+             b'{"card": "/org/vitaled/cards/abc"}}', "invalid-arguments", "a short card id"),
+            (b'{"type": "call", "id": 16, "method": "getAffiliation", "params": '
+             b'{"card": "/org/vitaled/cards/' + b"0" * 32 + b'/x"}}', "invalid-arguments",
+             "a path below a card's"),
             (b'{"type": "call", "id": 12, "method": "release", "params": {}}',
              "invalid-arguments", "no card"),
             (b'{"type": "call", "id": 13, "method": "getBeneficiaries", "params": '
