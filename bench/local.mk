@@ -2,7 +2,8 @@
 # bench/run runs every benchmark of a built tree and writes one table
 # (bench/results.md here, raw output in bench/results.log); `make bench`
 # builds first.  doc/performance.md says what each figure means.
-EXTRA_DIST += bench/run bench/bench-sys.py bench/bench-shared.py tests/lib/vtest/bench.py
+EXTRA_DIST += bench/run bench/bench-sys.py bench/bench-shared.py tests/lib/vtest/bench.py \
+	bench/bench-web.py tests/lib/vtest/bridge.py
 bench: all
 	$(PYTHON3) $(top_srcdir)/bench/run --builddir $(abs_builddir) $(BENCH_RUN_FLAGS)
 .PHONY: bench
@@ -17,3 +18,9 @@ bench_bench_rss_floor_SOURCES = bench/bench-rss-floor.c
 bench_bench_rss_floor_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 bench_bench_rss_floor_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS) -ldl
 bench_bench_rss_floor_LDFLAGS = $(AM_LDFLAGS) -Wl,--as-needed
+
+# The floor of bench/bench-web.py: the bridge's D-Bus call alone, in C.
+noinst_PROGRAMS += bench/bench-web-floor
+bench_bench_web_floor_SOURCES = bench/bench-web-floor.c
+bench_bench_web_floor_CFLAGS = $(AM_CFLAGS) $(DBUS_CFLAGS)
+bench_bench_web_floor_LDADD = $(DBUS_LIBS)
