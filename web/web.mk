@@ -21,9 +21,9 @@ web_ext_background_firefox = { "scripts": ["background.js"] }
 web/extension/%/manifest.json: $(top_srcdir)/web/extension/manifest.json.in \
 		$(addprefix $(top_srcdir)/,$(web_ext_sources)) $(top_srcdir)/web/web.mk
 	$(AM_V_GEN)$(MKDIR_P) $(@D) && \
-	sed -e 's|@VERSION@|$(PACKAGE_VERSION)|' \
-	    -e 's|@IDENTITY@|$(web_ext_identity_$*)|' \
-	    -e 's|@BACKGROUND@|$(web_ext_background_$*)|' $< > $@.tmp && \
+	sed -e 's|%VERSION%|$(PACKAGE_VERSION)|' \
+	    -e 's|%IDENTITY%|$(web_ext_identity_$*)|' \
+	    -e 's|%BACKGROUND%|$(web_ext_background_$*)|' $< > $@.tmp && \
 	for f in $(web_ext_sources); do cp $(top_srcdir)/$$f $(@D)/ || exit 1; done && \
 	mv $@.tmp $@
 
