@@ -8,14 +8,14 @@ PACKAGES=(
 	# build
 	build-essential autoconf automake autoconf-archive libtool libtool-bin pkg-config
 	libpcsclite-dev libssl-dev zlib1g-dev libdbus-1-dev libusb-1.0-0-dev libzbar-dev
-	libpng-dev libjpeg-dev clang libclang-rt-dev
+	libpng-dev libjpeg-dev libjson-c-dev clang libclang-rt-dev
 	# run (adduser: the package's maintainer scripts; minimal systems lack it)
 	pcscd dbus openssl adduser
 	# tests: virtual readers and cards, QR tools, fake devices
 	vsmartcard-vpcd vsmartcard-vpicc python3-virtualsmartcard python3-pycryptodome
 	python3-pyscard python3-cbor2 python3-cryptography python3-dbus python3-gi
 	python3-pil python3-evdev pcsc-tools opensc qrencode zbar-tools imagemagick
-	umockdev libumockdev-dev gir1.2-umockdev-1.0 socat udev systemd valgrind
+	xdg-dbus-proxy umockdev libumockdev-dev gir1.2-umockdev-1.0 socat udev systemd valgrind
 	iproute2 util-linux procps strace tmux polkitd faketime
 	# tests: the D-Bus interop suite's clients (sd-bus; Node for dbus-next, from npm)
 	libsystemd-dev nodejs
