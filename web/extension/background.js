@@ -79,7 +79,7 @@ function updateBadge()
 
 function refuse(port, origin, why)
 {
-	console.warn("vitaled: refused %s: %s", origin, why);
+	console.warn(`vitaled: refused ${origin}: ${why}`);
 	post(port, { kind: "event", event: "refused", error: "origin-refused" });
 	port.disconnect();
 }
@@ -116,7 +116,7 @@ function fromHost(s, msg)
 	}
 	if (msg.type === "result" || msg.type === "error") {
 		if (msg.id === HELLO_ID) {	/* the hello was refused */
-			console.warn("vitaled: host refused %s: %s", s.origin, msg.error);
+			console.warn(`vitaled: host refused ${s.origin}: ${msg.error}`);
 			s.refused = true;
 			post(s.port, { kind: "event", event: "refused", error: msg.error });
 			return;
@@ -184,7 +184,7 @@ api.runtime.onConnect.addListener((port) => {
 	try {
 		s.native = api.runtime.connectNative(HOST);
 	} catch (e) {
-		console.warn("vitaled: cannot start the host for %s", origin);
+		console.warn(`vitaled: cannot start the host for ${origin}`);
 		post(port, { kind: "event", event: "refused", error: "no-host" });
 		endSession(s);
 		port.disconnect();
@@ -194,7 +194,7 @@ api.runtime.onConnect.addListener((port) => {
 	s.native.onDisconnect.addListener(() => {
 		const err = api.runtime.lastError || s.native.error;
 		if (err)
-			console.warn("vitaled: host for %s: %s", origin, err.message);
+			console.warn(`vitaled: host for ${origin}: ${err.message}`);
 		s.native = null;
 		if (!s.accepted && !s.refused)
 			post(s.port, { kind: "event", event: "refused", error: err ? "no-host" : "protocol" });

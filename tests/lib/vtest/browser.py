@@ -15,12 +15,13 @@ profile and HOME, as a given desktop user.
                                                   #   lines of pages and of the extension
     Firefox(ext_dir, site, user=...) has the same open/log.
 
-The browser runs as `user` (vtest.bus identities, setpriv); the files it
+The browser runs as `user` ("root", "member", "outsider": vtest.bus, setpriv); the files it
 reads (extension, host, profile) are put in a directory it can read: the
 tree may be private.  Needs Debian's chromium / firefox-esr, openssl,
 certutil (libnss3-tools) and python3-websocket (run with /usr/bin/python3).
 """
 import base64
+import hashlib
 import http.server
 import json
 import os
@@ -35,6 +36,7 @@ import threading
 import time
 import urllib.request
 
+from .bus import uid_of
 from .proc import Service, kill, pdeathsig, wait_for
 
 CHROMIUM = "/usr/lib/chromium/chromium"  # /usr/bin/chromium is a wrapper adding flags
@@ -159,7 +161,7 @@ class _Rpc:
 
 def _user_dir(prefix, user):
     """A fresh directory the browser's user owns (and nobody else reads)."""
-    pw = pwd.getpwnam(user)
+    pw = pwd.getpwuid(uid_of(user))
     d = tempfile.mkdtemp(prefix=prefix)
     os.chmod(d, 0o755)  # its children are the user's; the test (root) reads the logs
     return d, pw
@@ -208,7 +210,7 @@ class Browser(Service):
 
     def env(self):
         e = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
-        e.update(HOME=self.home, USER=self.user, LOGNAME=self.user, TMPDIR=self.work)
+        e.update(HOME=self.home, USER=self.pw.pw_name, LOGNAME=self.pw.pw_name, TMPDIR=self.work)
         e.update(self.extra_env)
         return e
 
@@ -332,6 +334,13 @@ class Chromium(Browser):
         req = urllib.request.Request(self.http + path, method=method)
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.load(r)
+
+    def extension_id(self):
+        """The ID Chromium gives the unpacked extension: from its "key"."""
+        with open(os.path.join(self.ext, "manifest.json")) as f:
+            key = json.load(f)["key"]
+        digest = hashlib.sha256(base64.b64decode(key)).hexdigest()[:32]
+        return "".join(chr(ord("a") + int(c, 16)) for c in digest)
 
     def targets(self):
         return self._json("/json/list")
