@@ -15,6 +15,7 @@ const HOST = "org.vitaled.web_bridge";
 const PROTOCOL = 1;
 const MAX_CALL = 60 * 1024;		/* the host refuses over 64 KiB, and exits */
 const MAX_METHOD = 64;
+const MAX_DEPTH = 6;			/* params' nesting: the host parses 8 levels in all */
 const MAX_PENDING = 64;
 const HELLO_ID = 1;
 
@@ -30,6 +31,22 @@ function post(port, msg)
 
 /* port (page) -> its session */
 const sessions = new Map();
+
+/* Arrays and objects nested in v, v itself included; stops counting past max. */
+function depth(v, max)
+{
+	if (v === null || typeof v !== "object")
+		return 0;
+	if (max <= 1)
+		return 1;
+	let d = 0;
+	for (const k of Object.keys(v)) {
+		d = Math.max(d, depth(v[k], max - 1));
+		if (d >= max)
+			break;
+	}
+	return d + 1;
+}
 
 function senderOrigin(sender)
 {
@@ -147,6 +164,9 @@ async function toHost(s, m)
 	}
 	if (size > MAX_CALL)
 		return reply("too-large");
+	/* The host could not parse it, hence not say which call it was. */
+	if (depth(m.params || {}, MAX_DEPTH + 1) > MAX_DEPTH)
+		return reply("malformed");
 	if (!s.accepted) {
 		if (s.queue.length >= MAX_PENDING)
 			return reply("busy");
@@ -210,7 +230,8 @@ api.runtime.onConnect.addListener((port) => {
 
 /* The toolbar popup asks which origins are connected. */
 api.runtime.onMessage.addListener((msg, sender, reply) => {
-	if (sender.id !== api.runtime.id || sender.tab || !msg || msg.ask !== "connected")
+	if (sender.id !== api.runtime.id || !String(sender.url).startsWith(api.runtime.getURL("popup.html")) ||
+	    !msg || msg.ask !== "connected")
 		return false;
 	reply(connected());
 	return false;

@@ -268,8 +268,21 @@ class Tab:
         return self._eval(expr)
 
     def wait(self, expr, timeout=60):
-        """expr's first truthy value, polled; None on timeout."""
-        return wait_for(lambda: self.eval(expr), timeout, 0.05)
+        """expr's first truthy value, polled; None on timeout.  While the
+        page loads expr may throw (no body yet): the last error is raised
+        only if it never comes true."""
+        err = []
+
+        def once():
+            try:
+                return self.eval(expr)
+            except RuntimeError as e:
+                err[:] = [e]
+                return None
+        v = wait_for(once, timeout, 0.05)
+        if not v and err:
+            raise err[0]
+        return v
 
     def screenshot(self, path):
         with open(path, "wb") as f:
@@ -352,6 +365,8 @@ class Chromium(Browser):
 
         def evaluate(expr):
             r = rpc.call("Runtime.evaluate", expression=expr, returnByValue=True)
+            if "exceptionDetails" in r:  # a test's own script is wrong: say so
+                raise RuntimeError("%s: %s" % (expr[:200], r["exceptionDetails"]))
             return r["result"].get("value")
         return Tab(self, t["id"], rpc, evaluate,
                    lambda: rpc.call("Page.captureScreenshot", format="png")["data"])
@@ -384,7 +399,9 @@ class Firefox(Browser):
         with open(os.path.join(self.profile, "user.js"), "w") as f:
             f.write('user_pref("network.dns.localDomains", "%s");\n' % ",".join(self.site.names))
             f.write('user_pref("browser.shell.checkDefaultBrowser", false);\n')
+            # console lines of pages and of the extension on stdout (the log)
             f.write('user_pref("devtools.console.stdout.content", true);\n')
+            f.write('user_pref("devtools.console.stdout.chrome", true);\n')
             f.write('user_pref("extensions.sdk.console.logLevel", "all");\n')
         # The profile's own NSS db trusts the test CA.
         _run("certutil", "-N", "-d", "sql:" + self.profile, "--empty-password")
