@@ -23,70 +23,27 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 
 from vtest.tap import Tap  # noqa: E402
-from vtest import pki as vpki  # noqa: E402
 from vtest import family as vfam  # noqa: E402
-from vtest.bus import bus_and_pcsc  # noqa: E402
-from vtest.browser import Site, Chromium, Firefox  # noqa: E402
+from vtest.browser import Chromium, Firefox  # noqa: E402
+from vtest.bus import BusUnavailable  # noqa: E402
 from vtest.daemon import vitalectl_path  # noqa: E402
-from vtest.paths import srcdir, builddir  # noqa: E402
+from vtest.paths import builddir  # noqa: E402
+from vtest.pcsc import HarnessUnavailable  # noqa: E402
 from vtest.proc import wait_for  # noqa: E402
+from vtest.webrig import WebRig, HOST_COMM  # noqa: E402
 
-HOST_NAME = "org.vitaled.web_bridge"
-HOST_COMM = "vitaled-web-bri"   # what ps shows of vitaled-web-bridge (15 bytes)
 OTHER_ID = "aaaabbbbccccddddeeeeffffgggghhhh"
 NAMES = ["reception.test", "other.test", "evil.test"]
 ALLOWED = ["reception.test", "other.test"]
 SECRETS = vfam.secrets(vfam.load("reference"))
 
 t = Tap()
-
-
-def docroot():
-    """What the site serves: vitaled.js, the demo page, the test pages."""
-    d = tempfile.mkdtemp(prefix="vtest-web-root-")
-    shutil.copy(os.path.join(srcdir(), "web", "vitaled.js"), d)
-    shutil.copytree(os.path.join(srcdir(), "web", "demo"), os.path.join(d, "demo"))
-    shutil.copytree(os.path.join(srcdir(), "tests", "web"), os.path.join(d, "test"))
-    return d
-
-
-def host_manifests(work):
-    """The manifests the build made (their allowed_origins / _extensions are
-    what is tested), pointing at a copy of the built host every user can run."""
-    host = os.path.join(work, "vitaled-web-bridge")
-    shutil.copy(os.path.join(builddir(), "bridge", "vitaled-web-bridge"), host)
-    os.chmod(host, 0o755)
-    out = {}
-    for b in ("chromium", "firefox"):
-        with open(os.path.join(builddir(), "bridge", b, HOST_NAME + ".json")) as f:
-            m = json.load(f)
-        m["path"] = host
-        out[b] = m
-    return out
-
-
-def allow_dir(work, site):
-    d = os.path.join(work, "web.d")
-    os.mkdir(d, 0o755)
-    with open(os.path.join(d, "test.conf"), "w") as f:
-        f.write("# the test's origins\n")
-        for n in ALLOWED:
-            f.write(site.origin(n) + "\n")
-    os.chmod(os.path.join(d, "test.conf"), 0o644)
-    return d
-
-
-def ctl_json(bus, *args):
-    r = bus.run_as("member", [vitalectl_path(), "--json"] + list(args),
-                   env=bus.env({"TZ": "UTC"}))
-    return json.loads(r.stdout) if r.returncode == 0 else None
 
 
 def today():
@@ -115,8 +72,8 @@ def leaks(text):
     return [s for s in SECRETS if s in text]
 
 
-def daemon_has_card(bus):
-    readers = ctl_json(bus, "readers") or []
+def daemon_has_card(rig):
+    readers = rig.ctl_json("readers") or []
     return any(r["card"] and r["card"]["state"] == "done" for r in readers)
 
 
@@ -134,7 +91,8 @@ def probe(b, url, key="document.body && document.body.dataset.result"):
 
 # ---- Chromium --------------------------------------------------------------
 
-def test_main(t, bus, pcsc, b, site, out):
+def test_main(t, rig, b, out):
+    pcsc, site = rig.pcsc, rig.site
     tab = b.open(site.url("reception.test", "/demo/"))
     t.ok(tab.wait("document.body.dataset.ready || document.body.dataset.error") == "1",
          "allowed origin: the reception page connects", b.log()[-3000:])
@@ -152,11 +110,13 @@ def test_main(t, bus, pcsc, b, site, out):
          tab.eval("document.body.innerText"))
     t.eq(tab.eval("document.getElementById('card').dataset.status"), "verified",
          "the page shows it verified")
-    shown = ctl_json(bus, "show", "--date", today())
+    shown = rig.ctl_json("show", "--date", today())
     t.ok(shown and shown["status"] == "verified", "vitalectl --json show: verified", shown)
     rows = page_rows(tab)
     t.eq(rows, want_rows(shown), "the page's beneficiaries are vitalectl's, rights on today")
     t.eq(len(rows), 4, "four beneficiaries")
+    t.eq(tab.eval("document.getElementById('card').textContent"), "Verified — 4 beneficiaries",
+         "the card's verdict and count, in English as navigator.language asks")
     shot = os.path.join(out, "web-reception.png")
     tab.screenshot(shot)
     t.ok(os.path.getsize(shot) > 10000, "screenshot of the reception page kept: %s" % shot)
@@ -179,7 +139,8 @@ def test_main(t, bus, pcsc, b, site, out):
          "closing the tab ends the host process", b.pids())
 
 
-def test_visibility(t, bus, pcsc, b, site):
+def test_visibility(t, rig, b):
+    pcsc, site = rig.pcsc, rig.site
     """Only the tab the user looks at gets data."""
     tab = b.open(site.url("reception.test", "/demo/"))
     t.eq(tab.wait("document.body.dataset.ready || document.body.dataset.error"), "1",
@@ -193,7 +154,7 @@ def test_visibility(t, bus, pcsc, b, site):
         tab.close()
         return
     pcsc.insert(1, profile="card", variant="reference")
-    t.ok(wait_for(lambda: daemon_has_card(bus), 60), "visibility: the daemon read the card")
+    t.ok(wait_for(lambda: daemon_has_card(rig), 60), "visibility: the daemon read the card")
     t.eq(tab.eval("document.getElementById('card').dataset.state"), "none",
          "a tab in the background was told nothing of the card")
     b.activate(tab)
@@ -203,7 +164,8 @@ def test_visibility(t, bus, pcsc, b, site):
     tab.close()
 
 
-def test_refusals(t, b, site):
+def test_refusals(t, rig, b):
+    site = rig.site
     r = probe(b, site.url("evil.test", "/test/probe.html"))
     t.eq(r, "error:origin-refused", "an origin not on the allow-list is refused")
     t.ok("origin %s is not on the allow-list" % site.origin("evil.test") in b.log(),
@@ -235,7 +197,8 @@ def test_refusals(t, b, site):
          "… the host logs the origin the browser reported, not the page's")
 
 
-def test_bad_messages(t, bus, b, site):
+def test_bad_messages(t, rig, b):
+    site = rig.site
     tab = b.open(site.url("reception.test", "/test/probe.html"))
     t.eq(tab.wait("document.body.dataset.result"), "ok:2 readers", "bad messages: page connected")
     hosts = b.children_named(HOST_COMM)
@@ -281,23 +244,34 @@ def test_bad_messages(t, bus, b, site):
     for (what, want, _), g in zip(cases, got + [None] * len(cases)):
         t.eq(g, want, "%s: %s" % (what, want))
     t.eq(b.children_named(HOST_COMM), hosts, "the same host process answered throughout")
-    r = bus.run_as("member", [vitalectl_path(), "status"])
+    r = rig.bus.run_as("member", [vitalectl_path(), "status"])
     t.ok(r.returncode == 0,
          "the daemon is alive", r.stdout + r.stderr)
     tab.close()
 
 
-def test_outsider(t, site, ext, hosts, env):
-    """A desktop user not in vitaled-clients: the host starts, the daemon says no."""
-    with Chromium(ext, site, "outsider", hosts={HOST_NAME: hosts}, env=env) as b:
+def test_outsider(t, rig):
+    """A desktop user not in vitaled-clients: the host starts, the daemon says
+    no.  This browser speaks French: so do the page and vitaled.js."""
+    site = rig.site
+    with rig.chromium("outsider", lang="fr-FR") as b:
         r = probe(b, site.url("reception.test", "/test/probe.html"))
         t.eq(r, "error:access-denied", "a desktop user not in the client group is refused")
         t.ok("getReaders: access-denied" in b.log(), "… and the host logs it", b.log()[-2000:])
+        tab = b.open(site.url("reception.test", "/demo/"))
+        t.eq(tab.wait("document.body.dataset.error"), "access-denied", "the demo page too")
+        t.eq((tab.eval("document.documentElement.lang"), tab.eval("document.title"),
+              tab.eval("document.getElementById('status').textContent")),
+             ("fr", "Accueil — Carte Vitale",
+              "Votre compte n'est pas autorisé à lire la carte Vitale."),
+             "in French, as navigator.language asks")
+        tab.close()
 
 
-def test_wrong_id(t, site, ext, hosts, env):
-    m = dict(hosts, allowed_origins=["chrome-extension://%s/" % OTHER_ID])
-    with Chromium(ext, site, "member", hosts={HOST_NAME: m}, env=env) as b:
+def test_wrong_id(t, rig):
+    site = rig.site
+    m = dict(rig.hosts["chromium"], allowed_origins=["chrome-extension://%s/" % OTHER_ID])
+    with rig.chromium("member", manifest=m) as b:
         r = probe(b, site.url("reception.test", "/test/probe.html"))
         t.eq(r, "error:no-host",
              "an extension ID not in the host manifest cannot start the host")
@@ -306,14 +280,15 @@ def test_wrong_id(t, site, ext, hosts, env):
         t.eq(b.children_named(HOST_COMM), [], "no host process ran")
 
 
-def test_firefox(t, bus, pcsc, site, ext, hosts, env, out):
-    with Firefox(ext, site, "member", hosts={HOST_NAME: hosts}, env=env) as b:
+def test_firefox(t, rig, out):
+    pcsc, site = rig.pcsc, rig.site
+    with rig.firefox("member") as b:
         tab = b.open(site.url("reception.test", "/demo/"))
         t.ok(tab.wait("document.body.dataset.ready || document.body.dataset.error") == "1",
          "Firefox: the reception page connects", b.log()[-3000:])
         pcsc.insert(0, profile="card", variant="reference")
         t.ok(card_rendered(tab), "Firefox: the card inserted is rendered")
-        shown = ctl_json(bus, "show", "--date", today())
+        shown = rig.ctl_json("show", "--date", today())
         t.eq(page_rows(tab), want_rows(shown), "Firefox: the beneficiaries are vitalectl's")
         tab.screenshot(os.path.join(out, "web-reception-firefox.png"))
         pcsc.remove(0)
@@ -338,35 +313,24 @@ def main():
             t.done()
     out = os.path.join(builddir(), "tests")
     os.makedirs(out, exist_ok=True)
-    with bus_and_pcsc() as (bus, pcsc):
-        conf = ("[General]\nEnablePlugins = pcsc\n[Trust]\nDirectory = %s\n" % vpki.trust_dir())
-        bus.start_vitaled(conf, env={"PCSCLITE_CSOCK_NAME": pcsc.socket})
-        wait_for(lambda: len(ctl_json(bus, "readers") or []) == 2, 30)
-        work = tempfile.mkdtemp(prefix="vtest-web-")
-        os.chmod(work, 0o755)
-        root = docroot()
+    rig = WebRig(NAMES, ALLOWED)
+    try:
         try:
-            with Site(root, NAMES) as site:
-                hosts = host_manifests(work)
-                env = {"DBUS_SYSTEM_BUS_ADDRESS": bus.address,
-                       "VITALED_WEB_ALLOW_DIR": allow_dir(work, site), "TZ": "UTC"}
-                chromium_ext = os.path.join(builddir(), "web", "extension", "chromium")
-                with Chromium(chromium_ext, site, "member",
-                              hosts={HOST_NAME: hosts["chromium"]}, env=env) as b:
-                    t.run(test_main, bus, pcsc, b, site, out)
-                    t.run(test_visibility, bus, pcsc, b, site)
-                    t.run(test_refusals, b, site)
-                    t.run(test_bad_messages, bus, b, site)
-                    t.eq(leaks(b.log()), [],
-                         "no personal data in the host's or the extension's log")
-                t.run(test_outsider, site, chromium_ext, hosts["chromium"], env)
-                t.run(test_wrong_id, site, chromium_ext, hosts["chromium"], env)
-                t.run(test_firefox, bus, pcsc, site,
-                      os.path.join(builddir(), "web", "extension", "firefox"),
-                      hosts["firefox"], env, out)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-            shutil.rmtree(work, ignore_errors=True)
+            rig.start()
+        except (BusUnavailable, HarnessUnavailable) as e:
+            print("1..0 # SKIP %s" % e)
+            sys.exit(0)
+        with rig.chromium("member") as b:
+            t.run(test_main, rig, b, out)
+            t.run(test_visibility, rig, b)
+            t.run(test_refusals, rig, b)
+            t.run(test_bad_messages, rig, b)
+            t.eq(leaks(b.log()), [], "no personal data in the host's or the extension's log")
+        t.run(test_outsider, rig)
+        t.run(test_wrong_id, rig)
+        t.run(test_firefox, rig, out)
+    finally:
+        rig.stop()
     t.done()
 
 

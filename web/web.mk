@@ -56,6 +56,6 @@ dist_webdemo_DATA = web/demo/index.html web/demo/demo.js web/demo/demo.css
 
 # End to end in real browsers (tests/test-web.py; browsers from scripts/deps.sh).
 TESTS += tests/test-web.py
-EXTRA_DIST += tests/test-web.py tests/lib/vtest/browser.py tests/web/probe.html \
+EXTRA_DIST += tests/test-web.py tests/lib/vtest/browser.py tests/lib/vtest/webrig.py tests/web/probe.html \
 	tests/web/probe.js tests/web/frame.html
 CLEANFILES += tests/web-reception.png tests/web-reception-firefox.png

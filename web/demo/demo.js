@@ -7,14 +7,14 @@ const T = {
 		title: "Reception", connecting: "Connecting to vitaled…", connected: "Connected to vitaled",
 		readers: "Readers", card: "Card", name: "Name", "first-name": "First name",
 		birth: "Birth date", nir: "NIR", rights: "Rights on", "no-reader": "No reader",
-		"insert": "Insert a card", "born": "born",
+		"insert": "Insert a card", "born": "born", people: "beneficiaries",
 		footer: "vitaled demo page: a practice's reception reads the Carte Vitale through the vitaled web bridge.",
 	},
 	fr: {
 		title: "Accueil", connecting: "Connexion à vitaled…", connected: "Connecté à vitaled",
 		readers: "Lecteurs", card: "Carte", name: "Nom", "first-name": "Prénom",
 		birth: "Date de naissance", nir: "NIR", rights: "Droits au", "no-reader": "Aucun lecteur",
-		"insert": "Insérez une carte", "born": "née",
+		"insert": "Insérez une carte", "born": "né(e)", people: "bénéficiaires",
 		footer: "Page de démonstration de vitaled : l'accueil d'un cabinet lit la carte Vitale par le pont web de vitaled.",
 	},
 }[LANG];
@@ -72,7 +72,7 @@ async function showCard(v, card)
 	el.dataset.state = card.State;
 	el.dataset.status = card.Status;
 	el.textContent = card.State === "done"
-		? `${text(card.Status, LANG)} — ${card.BeneficiaryCount}`
+		? `${text(card.Status, LANG)} — ${card.BeneficiaryCount} ${T.people}`
 		: text(card.State, LANG);
 	if (card.State !== "done" || !card.HasData)
 		return;

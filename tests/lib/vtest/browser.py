@@ -322,6 +322,7 @@ class Chromium(Browser):
                 "--disable-background-networking", "--disable-dev-shm-usage",
                 "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable",
                 "--host-resolver-rules=" + rules, "--lang=" + self.lang,
+                "--accept-lang=" + self.lang,
                 "--load-extension=" + self.ext, "--disable-extensions-except=" + self.ext,
                 "--enable-logging=stderr", "--v=0",
                 "--remote-debugging-port=0", "--window-size=1100,760", "about:blank"]
@@ -342,6 +343,11 @@ class Chromium(Browser):
         if not self.port:
             raise BrowserUnavailable("chromium gave no DevTools port: %s" % self.log()[-2000:])
         self.http = "http://127.0.0.1:%s" % self.port
+
+    def env(self):
+        e = super().env()
+        e["LANGUAGE"] = self.lang.replace("-", "_")  # with --accept-lang: navigator.language
+        return e
 
     def _json(self, path, method="GET"):
         req = urllib.request.Request(self.http + path, method=method)
