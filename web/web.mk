@@ -30,7 +30,7 @@ web/extension/%/manifest.json: $(top_srcdir)/web/extension/manifest.json.in \
 web_ext_built = $(foreach b,$(web_ext_browsers),web/extension/$(b)/manifest.json)
 noinst_DATA = $(web_ext_built)
 CLEANFILES += $(web_ext_built) $(foreach b,$(web_ext_browsers),$(addprefix web/extension/$(b)/,$(notdir $(web_ext_sources))))
-EXTRA_DIST += web/web.mk web/extension/manifest.json.in $(web_ext_sources)
+EXTRA_DIST += web/web.mk web/extension/manifest.json.in $(web_ext_sources) doc/web-reception.png
 
 # Installed for offline deployment (doc/web.md, "Deploying the extension").
 webextdir = $(datadir)/vitaled/web-extension
