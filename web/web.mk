@@ -59,4 +59,4 @@ TESTS += tests/test-web.py
 EXTRA_DIST += tests/test-web.py tests/lib/vtest/browser.py tests/lib/vtest/webrig.py tests/web/probe.html \
 	tests/web/probe.js tests/web/frame.html
 CLEANFILES += tests/web-reception.png tests/web-reception-firefox.png
-EXTRA_DIST += bench/bench-web.py
+EXTRA_DIST += bench/bench-browser.py

@@ -13,7 +13,7 @@ system bus, the daemon, pcscd with vpcd and the card emulator.
    -> extension -> host -> D-Bus and back), against the floor: the same
    Card1.GetBeneficiaries("") from a D-Bus client (python-dbus) as the member.
 
-    top_srcdir=... top_builddir=... /usr/bin/python3 bench/bench-web.py [INSERTIONS]
+    top_srcdir=... top_builddir=... /usr/bin/python3 bench/bench-browser.py [INSERTIONS]
 """
 import json
 import os
