@@ -23,3 +23,18 @@ bridge/firefox/org.vitaled.web_bridge.json: $(srcdir)/bridge/host-firefox.json.i
 		sed 's|@HOST_PATH@|$(pkglibexecdir)/vitaled-web-bridge|' $< > $@.tmp && mv $@.tmp $@
 CLEANFILES += bridge/chromium/org.vitaled.web_bridge.json bridge/firefox/org.vitaled.web_bridge.json
 EXTRA_DIST += bridge/host-chromium.json.in bridge/host-firefox.json.in
+
+TESTS += tests/test-web-bridge.py
+EXTRA_DIST += tests/test-web-bridge.py
+
+dist_man_MANS += doc/vitaled-web-bridge.8
+dist_doc_DATA += doc/web.md
+
+# Where admins list the allowed origins; empty: nothing allowed.
+install-data-local: install-web-dirs
+install-web-dirs:
+	$(MKDIR_P) $(DESTDIR)$(sysconfdir)/vitaled/web.d
+uninstall-local: uninstall-web-dirs
+uninstall-web-dirs:
+	-rmdir $(DESTDIR)$(sysconfdir)/vitaled/web.d
+.PHONY: install-web-dirs uninstall-web-dirs

@@ -23,6 +23,7 @@ struct vitaled {
 	int out;
 	int out_error;
 	char owner[256];	/* vitaled's unique name, "" when not running */
+	char message[256];	/* the last error's, for vitaled_call() */
 };
 
 /* What the page may see of a reader or a card: the properties listed in
@@ -57,7 +58,9 @@ static const struct {
 	{ DBUS_ERROR_DISCONNECTED, "no-daemon", "the system bus is gone" },
 };
 
-static void map_error(const DBusError *err, const char **code, const char **message)
+/* *message stays valid until the next call (err is freed after this). */
+static void map_error(struct vitaled *v, const DBusError *err, const char **code,
+		const char **message)
 {
 	size_t i;
 
@@ -65,8 +68,9 @@ static void map_error(const DBusError *err, const char **code, const char **mess
 		if (dbus_error_has_name(err, error_map[i].name)) {
 			*code = error_map[i].code;
 			/* vitaled's messages carry no personal data (dbus-error.c) */
-			*message = error_map[i].message ? error_map[i].message :
-				err->message ? err->message : *code;
+			snprintf(v->message, sizeof(v->message), "%s", error_map[i].message ?
+					error_map[i].message : err->message ? err->message : *code);
+			*message = v->message;
 			return;
 		}
 	*code = "failed";
@@ -330,7 +334,7 @@ int vitaled_call(struct vitaled *v, const char *method, struct json_object *para
 			dbus_message_unref(reply);
 	}
 	if (dbus_error_is_set(&err)) {
-		map_error(&err, code, message);
+		map_error(v, &err, code, message);
 		dbus_error_free(&err);
 		return -EIO;
 	}

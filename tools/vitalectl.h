@@ -46,11 +46,16 @@ int cmd_token(int argc, char **argv, const struct vitalectl_opts *opts);
 
 #define JSON_MAX_DEPTH	16
 
+struct json_object;
+
+/* The document is built as a json-c tree and written by json_finish(). */
 struct json {
 	FILE *out;
+	struct json_object *root;
+	struct json_object *open[JSON_MAX_DEPTH];	/* containers being filled */
 	unsigned int depth;
-	bool need_comma[JSON_MAX_DEPTH + 1];
-	bool after_key;
+	unsigned int too_deep;		/* levels beyond the table: left out */
+	char *key;			/* the key of the next value in an object */
 };
 
 void json_init(struct json *j, FILE *out);
@@ -59,15 +64,15 @@ void json_object_end(struct json *j);
 void json_array_begin(struct json *j);
 void json_array_end(struct json *j);
 void json_key(struct json *j, const char *key);
-/* Escaped; control characters as \u00XX, invalid UTF-8 as U+FFFD.
- * NULL is written as null. */
+/* Escaped by json-c; invalid UTF-8 as U+FFFD.  NULL is written as null. */
 void json_string(struct json *j, const char *s);
 void json_int(struct json *j, int64_t v);
 void json_uint(struct json *j, uint64_t v);
 void json_double(struct json *j, double v);
 void json_bool(struct json *j, bool v);
 void json_null(struct json *j);
-/* Ends the document with a newline and flushes (one object per line). */
+/* Writes the document, a newline, flushes (one object per line) and
+ * frees it, wiping its strings (they may hold personal data). */
 void json_finish(struct json *j);
 
 static inline void json_key_string(struct json *j, const char *key, const char *s)

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "tap.h"
+
+#define FFFD "\xef\xbf\xbd"
 #include "../../tools/vitalectl.h"
 
 /* Runs build() on a writer into memory; returns the text (caller frees). */
@@ -78,27 +80,56 @@ static void two_documents(struct json *j, const void *arg)
 	json_array_end(j);
 }
 
+/* Deeper than JSON_MAX_DEPTH: the levels beyond are left out, the
+ * document stays valid and what follows keeps its place. */
+static void too_deep(struct json *j, const void *arg)
+{
+	int i;
+
+	(void)arg;
+	json_object_begin(j);
+	json_key(j, "deep");
+	for (i = 0; i < JSON_MAX_DEPTH + 3; i++)
+		json_array_begin(j);
+	json_int(j, 1);
+	for (i = 0; i < JSON_MAX_DEPTH + 3; i++)
+		json_array_end(j);
+	json_key_string(j, "after", "x");
+	json_key(j, "d");
+	json_double(j, 0.1);
+	json_object_end(j);
+}
+
 int main(void)
 {
 	char *got;
 
 	check_string("plain", "\"plain\"", "plain ASCII");
 	check_string("a\"b\\c/d", "\"a\\\"b\\\\c/d\"", "quote and backslash");
-	check_string("\n\r\t\b\x01\x1f\x7f", "\"\\n\\r\\t\\u0008\\u0001\\u001f\\u007f\"",
-			"control characters and DEL");
+	/* json-c's escapes: \b as \b, DEL as it is (both valid JSON) */
+	check_string("\n\r\t\b\x01\x1f\x7f", "\"\\n\\r\\t\\b\\u0001\\u001f\x7f\"",
+			"control characters escaped, DEL kept");
 	check_string("L\xc3\xa9" "a \xe2\x82\xac \xf0\x9f\x98\x80", "\"L\xc3\xa9" "a \xe2\x82\xac "
 			"\xf0\x9f\x98\x80\"", "valid 2, 3 and 4-byte UTF-8 kept");
-	check_string("\xff\xfe", "\"\\ufffd\\ufffd\"", "invalid bytes replaced");
-	check_string("\xc0\x80", "\"\\ufffd\\ufffd\"", "overlong NUL refused");
-	check_string("\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"", "overlong 3-byte refused");
-	check_string("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"", "UTF-16 surrogate refused");
-	check_string("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"", "beyond U+10FFFF refused");
-	check_string("\xc3", "\"\\ufffd\"", "truncated sequence at the end");
-	check_string("\xe2\x82" "x", "\"\\ufffd\\ufffdx\"", "truncated sequence before ASCII");
+	/* every invalid byte becomes U+FFFD, written as UTF-8 */
+	check_string("\xff\xfe", "\"" FFFD FFFD "\"", "invalid bytes replaced");
+	check_string("\xc0\x80", "\"" FFFD FFFD "\"", "overlong NUL refused");
+	check_string("\xe0\x80\xaf", "\"" FFFD FFFD FFFD "\"", "overlong 3-byte refused");
+	check_string("\xed\xa0\x80", "\"" FFFD FFFD FFFD "\"", "UTF-16 surrogate refused");
+	check_string("\xf4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"", "beyond U+10FFFF refused");
+	check_string("\xc3", "\"" FFFD "\"", "truncated sequence at the end");
+	check_string("\xe2\x82" "x", "\"" FFFD FFFD "x\"", "truncated sequence before ASCII");
+	check_string("a\\\"\x7f\xff", "\"a\\\\\\\"\x7f" FFFD "\"", "escapes beside a replacement");
 
 	got = render(nested, NULL);
 	tap_ok(!strcmp(got, "{\"a\": \"x\", \"list\": [-3, 18446744073709551615, true, null, {}, "
 			"[], null, null], \"b\": false, \"n\": 7}\n"), "nesting and commas");
+	printf("#   %s", got);
+	free(got);
+
+	got = render(too_deep, NULL);
+	tap_ok(!strcmp(got, "{\"deep\": [[[[[[[[[[[[[[[]]]]]]]]]]]]]]], \"after\": \"x\", "
+			"\"d\": 0.10000000000000001}\n"), "deeper than the table: left out, valid");
 	printf("#   %s", got);
 	free(got);
 

@@ -22,7 +22,8 @@
         ...                               # reaches; the test skips where either
                                           # cannot run
 
-SystemBus(permissive=True) adds, after our policy, a test-only policy that
+SystemBus(policy=xml) adds those <policy> elements after ours (a test's
+other services).  SystemBus(permissive=True) adds, after our policy, a test-only policy that
 lets everybody talk to org.vitaled: it shows the daemon's own caller check
 (it must refuse outsiders even when a bus policy is missing or too loose).
 
@@ -186,8 +187,9 @@ PERMISSIVE_POLICY = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus
 
 
 class SystemBus(Service):
-    def __init__(self, permissive=False):
+    def __init__(self, permissive=False, policy=""):
         self.permissive = permissive
+        self.policy = policy
         self.dir = None
         self.proc = None
         self.address = None
@@ -211,6 +213,7 @@ class SystemBus(Service):
             with open(path, "w") as f:
                 f.write(PERMISSIVE_POLICY)
             extra = PERMISSIVE.format(path=path)
+        extra += self.policy
         conf = os.path.join(self.dir, "bus.conf")
         with open(conf, "w") as f:
             f.write(BUS_CONF.format(socket=socket, policy=POLICY, extra=extra))
