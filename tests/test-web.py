@@ -133,7 +133,6 @@ def test_main(t, rig, b, out):
     pcsc.remove(0)
     t.ok(tab.wait("document.getElementById('card').dataset.state === 'none'"),
          "the card pulled leaves the page")
-    b.activate(tab)
     tab.close()
     t.ok(wait_for(lambda: not any(p in b.pids() for p in hosts), 30),
          "closing the tab ends the host process", b.pids())
