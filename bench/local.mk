@@ -18,3 +18,9 @@ bench_bench_rss_floor_SOURCES = bench/bench-rss-floor.c
 bench_bench_rss_floor_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 bench_bench_rss_floor_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS) -ldl
 bench_bench_rss_floor_LDFLAGS = $(AM_LDFLAGS) -Wl,--as-needed
+
+# The floor of bench/bench-web.py: the bridge's D-Bus call alone, in C.
+noinst_PROGRAMS += bench/bench-web-floor
+bench_bench_web_floor_SOURCES = bench/bench-web-floor.c
+bench_bench_web_floor_CFLAGS = $(AM_CFLAGS) $(DBUS_CFLAGS)
+bench_bench_web_floor_LDADD = $(DBUS_LIBS)

@@ -125,7 +125,12 @@ for f in /usr/sbin/vitaled /usr/bin/vitalectl "$unit" \
 	/usr/share/polkit-1/rules.d/70-vitaled-pcscd.rules \
 	/etc/vitaled/vitaled.conf /etc/vitaled/vitaled.conf.d /etc/vitaled/trust.d \
 	/usr/share/man/man8/vitaled.8.gz /usr/share/man/man5/vitaled.conf.5.gz \
-	/usr/share/man/man1/vitalectl.1.gz; do
+	/usr/share/man/man1/vitalectl.1.gz \
+	/usr/libexec/vitaled/vitaled-web-bridge /etc/vitaled/web.d \
+	/usr/share/man/man8/vitaled-web-bridge.8.gz \
+	/etc/chromium/native-messaging-hosts/org.vitaled.web_bridge.json \
+	/etc/opt/chrome/native-messaging-hosts/org.vitaled.web_bridge.json \
+	/usr/lib/mozilla/native-messaging-hosts/org.vitaled.web_bridge.json; do
 	[ -e "$f" ] && dpkg -S "$f" > /dev/null 2>&1 || missing="$missing $f"
 done
 if [ -f "$srcdir/dbus/org.vitaled.conf" ]; then
@@ -160,6 +165,19 @@ ok $? "the package ships the browser extension for Chromium and Firefox, and vit
 	"$work/webext.log"
 
 check "the installed daemon prints its version" /usr/sbin/vitaled --version
+
+# The browsers start the host named by its manifests' absolute path.
+for m in /etc/chromium/native-messaging-hosts/org.vitaled.web_bridge.json \
+	/etc/opt/chrome/native-messaging-hosts/org.vitaled.web_bridge.json \
+	/usr/lib/mozilla/native-messaging-hosts/org.vitaled.web_bridge.json; do
+	host=$(sed -n 's/^ *"path": "\(.*\)",$/\1/p' "$m" 2> /dev/null)
+	echo "$m: path $host" > "$work/manifest.log"
+	[ "$host" = /usr/libexec/vitaled/vitaled-web-bridge ] && "$host" --version \
+		>> "$work/manifest.log" 2>&1
+	ok $? "$m names the installed host" "$work/manifest.log"
+done
+[ -z "$(ls -A /etc/vitaled/web.d)" ]
+ok $? "no web origin is allowed after install (/etc/vitaled/web.d empty)"
 check "the installed configuration is valid, read as user vitaled" \
 	setpriv --reuid=vitaled --regid=vitaled --init-groups \
 	/usr/sbin/vitaled --check-config

@@ -13,7 +13,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 
@@ -204,16 +203,22 @@ def test_allow_files(t, bus):
     a.remove()
 
 
+def read_card(bus, pcsc, allow):
+    """The reference card inserted in reader 0 and read: its path, as a
+    member's page gets it."""
+    pcsc.insert(0, profile="card", variant="reference")
+    with Host(bus, "member", allow.dir) as m:
+        m.hello()
+        done = wait_for(lambda: [c for c in m.call("getCards")["result"]
+                                 if c["State"] == "done"], timeout=30)
+        return done[0]["path"]
+
+
 def test_outsider(t, bus, pcsc, allow):
     """The bridge gives a desktop user nothing the bus would not: an
     outsider's host is accepted (the origin is fine) but every call is
     refused by the bus policy."""
-    pcsc.insert(0, profile="card", variant="reference")
-    with Host(bus, "member", allow.dir) as m:
-        m.hello()
-        wait_for(lambda: any(c["State"] == "done" for c in m.call("getCards")["result"]),
-                 timeout=30)
-        path = m.call("getCards")["result"][0]["path"]
+    path = read_card(bus, pcsc, allow)
     with Host(bus, "outsider", allow.dir) as h:
         hello = h.hello()
         t.ok(hello.get("type") == "hello" and hello.get("daemon") is None,
@@ -223,8 +228,12 @@ def test_outsider(t, bus, pcsc, allow):
                                ("getAffiliation", {"card": path})):
             r = h.call(method, params)
             t.eq(r.get("error"), "access-denied", "outsider: %s access-denied" % method)
-        pcsc.remove(0)
-        time.sleep(0.5)
+        with Host(bus, "member", allow.dir) as m:
+            m.hello()
+            pcsc.remove(0)
+            m.event("card-removed")     # the signals are out: the outsider's too, if any
+            m.call("getReaders")        # and its host has had a turn to pass them on
+            h.call("getReaders")
         t.eq([e for e in h.events() if e["event"] != "daemon"], [],
              "outsider: no reader or card events reach it")
         h.close_stdin()
@@ -237,12 +246,7 @@ def test_outsider_loose_policy(t, pcsc, allow, conf, env):
     check still refuses the outsider's data calls through the bridge."""
     with SystemBus(permissive=True) as bus:
         bus.start_vitaled(conf, env=env)
-        pcsc.insert(0, profile="card", variant="reference")
-        with Host(bus, "member", allow.dir) as m:
-            m.hello()
-            wait_for(lambda: any(c["State"] == "done" for c in m.call("getCards")["result"]),
-                     timeout=30)
-            path = m.call("getCards")["result"][0]["path"]
+        path = read_card(bus, pcsc, allow)
         with Host(bus, "outsider", allow.dir) as h:
             h.hello()
             r = h.call("getBeneficiaries", {"card": path, "date": DATE})
