@@ -24,6 +24,7 @@ import os
 import shutil
 import sys
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
@@ -186,6 +187,12 @@ def test_refusals(t, rig, b):
                           site.url("reception.test", "/test/probe.html")),
               "(t => t !== 'pending' && t)(document.getElementById('frame-result').textContent)")
     t.eq(r, "ok:2 readers", "a same-origin iframe is served")
+    r = probe(b, site.url("reception.test", "/test/frame.html?self=1&src=" +
+                          urllib.parse.quote(site.url("other.test", "/test/probe.html?poke=1"))),
+              "(t => t !== 'pending' && t)(document.getElementById('frame-result').textContent)")
+    t.eq(r, "poked; poke answered: false; own: ok:2",
+         "a frame posting a request into its allowed parent's window is ignored "
+         "(the parent's own request, after it, is served)")
 
     r = probe(b, site.url("evil.test", "/test/probe.html?fake=" +
                           site.origin("reception.test")))

@@ -1,6 +1,7 @@
 // A test page: connects with vitaled.js and says how it went, in
 // body[data-result] ("ok:N readers" or "error:CODE"), and to its parent
-// when framed.  ?fake=ORIGIN: talks to the content script by hand and
+// when framed.  ?poke: posts a request into its parent's window instead.
+// ?fake=ORIGIN: talks to the content script by hand and
 // writes ORIGIN into its message, as a page lying about itself would.
 import { connect } from "../vitaled.js";
 
@@ -29,7 +30,12 @@ function fake(origin)
 		origin, sender: { origin, url: origin + "/" } }, location.origin);
 }
 
-if (q.has("fake"))
+if (q.has("poke")) {
+	// A frame trying to use its parent's session: post a request into the
+	// parent's window, as if the parent had written it.
+	parent.postMessage({ vitaled: 1, kind: "request", id: 9, method: "getReaders", params: {} }, "*");
+	done("poked");
+} else if (q.has("fake"))
 	fake(q.get("fake"));
 else
 	connect().then((v) => done("ok:" + v.initialReaders.length + " readers"),

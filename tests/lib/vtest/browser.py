@@ -34,6 +34,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 from .bus import uid_of
@@ -378,7 +379,8 @@ class Chromium(Browser):
         return self._json("/json/list")
 
     def open(self, url):
-        t = self._json("/json/new?" + urllib.request.quote(url, safe=":/?=&"), "PUT")
+        # the whole URL escaped: DevTools unescapes it, and would cut it at a raw "&"
+        t = self._json("/json/new?" + urllib.parse.quote(url, safe=""), "PUT")
         rpc = _Rpc(t["webSocketDebuggerUrl"])
         rpc.call("Page.enable")
 
