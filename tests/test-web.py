@@ -250,6 +250,16 @@ def test_bad_messages(t, rig, b):
     for (what, want, _), g in zip(cases, got + [None] * len(cases)):
         t.eq(g, want, "%s: %s" % (what, want))
     t.eq(b.children_named(HOST_COMM), hosts, "the same host process answered throughout")
+    # Two clients in one page share its session: their answers must not cross
+    # (no card in: readers() has two entries, cards() none).
+    tab.eval("""(async () => {
+        const { connect } = await import('/vitaled.js');
+        const [a, c] = await Promise.all([connect(), connect()]);
+        const [r, k] = await Promise.all([a.readers(), c.cards()]);
+        document.body.dataset.two = JSON.stringify([r.length, k.length]);
+    })(), 1""")
+    t.eq(json.loads(tab.wait("document.body.dataset.two") or "null"), [2, 0],
+         "two vitaled.js clients in one page get their own answers")
     r = rig.bus.run_as("member", [vitalectl_path(), "status"])
     t.ok(r.returncode == 0,
          "the daemon is alive", r.stdout + r.stderr)

@@ -14,6 +14,19 @@
 // origins may connect; this module only speaks the page's side.
 
 const TIMEOUT_MS = 5000;
+const MAX_ID = 0x7fffffff;	// the extension takes ids 1 … 2^31 - 1
+
+// Request ids, shared by every client of this page (two connect() calls
+// share the content script's one session, and its answers): from a random
+// start, so that another copy of this module in the page is unlikely to
+// collide either.
+let lastId = Math.floor(Math.random() * (MAX_ID / 2));
+
+function nextId()
+{
+	lastId = lastId >= MAX_ID ? 1 : lastId + 1;
+	return lastId;
+}
 
 const TEXTS = {
 	en: {
@@ -113,7 +126,6 @@ class Client extends EventTarget {
 	{
 		super();
 		this._win = win;
-		this._next = 1;
 		this._pending = new Map();
 		this._closed = false;
 		this._onMessage = (ev) => this._receive(ev);
@@ -159,7 +171,7 @@ class Client extends EventTarget {
 	{
 		if (this._closed)
 			return Promise.reject(new VitaledError("disconnected"));
-		const id = this._next++;
+		const id = nextId();
 		return new Promise((resolve, reject) => {
 			const timer = setTimeout(() => {
 				this._pending.delete(id);
