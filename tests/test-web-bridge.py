@@ -144,6 +144,10 @@ def test_origins(t, bus, allow):
     t.ok("https://other.example:8443 is not on the allow-list" in log,
          "the refused origin is named in the log", log)
     refused(t, bus, "member", allow.dir, "http://reception.example:8443", "an http: origin")
+    refused(t, bus, "member", allow.dir, "https://other-practice.example.evil.example",
+            "an allowed origin's name as a prefix")
+    refused(t, bus, "member", allow.dir, "https://other-practice.example:8443",
+            "an allowed origin on another port")
     for origin, what in (("https://reception.example:8443/", "a trailing slash"),
                          ("https://RECEPTION.example:8443", "upper case"),
                          ("https://reception.example:8443/page", "a path"),
@@ -200,6 +204,9 @@ def test_allow_files(t, bus):
     refused(t, bus, "member", a.dir, ORIGIN, "a symlink is not followed")
     a.write("other.txt", ORIGIN + "\n")
     refused(t, bus, "member", a.dir, ORIGIN, "only *.conf files count")
+    a.write("http.conf", "http://reception.example:8443\n")
+    refused(t, bus, "member", a.dir, "http://reception.example:8443",
+            "an http: origin written in the list")
     a.remove()
 
 
@@ -293,6 +300,11 @@ def test_messages(t, bus, allow):
              b'{"card": "/org/vitaled/readers/1"}}', "invalid-arguments", "a reader's path"),
             (b'{"type": "call", "id": 11, "method": "getAffiliation", "params": '
              b'{"card": "/org/vitaled/cards/../../x"}}', "invalid-arguments", "a bad path"),
+            (b'{"type": "call", "id": 15, "method": "getAffiliation", "params": '
+             b'{"card": "/org/vitaled/cards/abc"}}', "invalid-arguments", "a short card id"),
+            (b'{"type": "call", "id": 16, "method": "getAffiliation", "params": '
+             b'{"card": "/org/vitaled/cards/' + b"0" * 32 + b'/x"}}', "invalid-arguments",
+             "a path below a card's"),
             (b'{"type": "call", "id": 12, "method": "release", "params": {}}',
              "invalid-arguments", "no card"),
             (b'{"type": "call", "id": 13, "method": "getBeneficiaries", "params": '
@@ -383,15 +395,19 @@ GLib.MainLoop().run()
 
 def start_proxy(bus, who, tmp):
     """xdg-dbus-proxy as Flatpak runs it for an app with
-    --system-talk-name=org.vitaled; its socket's address."""
+    --system-talk-name=org.vitaled: the process and its socket's address.
+    Like Flatpak, waits for the byte it writes on --fd once it listens (it
+    stops when that pipe's other end closes: kept open with the process)."""
     d = tempfile.mkdtemp(prefix="proxy-%s-" % who, dir=tmp)
     os.chown(d, uid_of(who), -1)
     sock = os.path.join(d, "bus")
-    p = bus.popen_as(who, ["xdg-dbus-proxy", bus.address, sock, "--filter",
+    r, w = os.pipe()
+    p = bus.popen_as(who, ["xdg-dbus-proxy", "--fd=%d" % w, bus.address, sock, "--filter",
                            "--talk=org.vitaled"], stdout=subprocess.DEVNULL,
-                     stderr=subprocess.PIPE)
-    wait_for(lambda: os.path.exists(sock) or p.poll() is not None, timeout=30)
-    if p.poll() is not None:
+                     stderr=subprocess.PIPE, pass_fds=(w,))
+    os.close(w)
+    p.sync = os.fdopen(r, "rb")
+    if p.sync.read(1) != b"x":
         raise RuntimeError("xdg-dbus-proxy: %s" % p.stderr.read().decode())
     return p, "unix:path=" + sock
 
@@ -440,8 +456,9 @@ def test_flatpak(t, pcsc, allow, conf, env):
                              "org.vitaled.Manager1", "GetReaders")
             t.ok("ok" in r, "through the proxy: org.vitaled answers the member", r)
             r = call_through(bus, "member", address, OTHER, "/other", OTHER, "Echo", "hi")
-            t.ok("error" in r and "ok" not in r,
-                 "through the proxy: another name is refused", r)
+            t.ok(r.get("error") in ("org.freedesktop.DBus.Error.ServiceUnknown",
+                                    "org.freedesktop.DBus.Error.AccessDenied"),
+                 "through the proxy: another name is refused (as if it did not exist)", r)
             with Host(bus, "member", allow.dir, env={"DBUS_SYSTEM_BUS_ADDRESS": address}) as h:
                 h.hello()
                 t.eq(len(h.call("getReaders").get("result", [])), 2,
@@ -462,6 +479,8 @@ def test_flatpak(t, pcsc, allow, conf, env):
         for p in procs:
             p.kill()
             p.wait()
+            if getattr(p, "sync", None):
+                p.sync.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
