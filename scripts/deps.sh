@@ -19,6 +19,8 @@ PACKAGES=(
 	iproute2 util-linux procps strace tmux polkitd faketime
 	# tests: the D-Bus interop suite's clients (sd-bus; Node for dbus-next, from npm)
 	libsystemd-dev nodejs
+	# tests: the web bridge end to end in real browsers (tests/test-web.py)
+	chromium firefox-esr python3-websocket libnss3-tools
 	# memory snapshots of the daemon (tests/test-memory-wipe.py: gcore)
 	gdb
 	# the Debian package test

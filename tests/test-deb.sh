@@ -145,6 +145,25 @@ dpkg-query -W -f '${Conffiles}\n' vitaled > "$work/conffiles.log" 2>&1
 grep -q ' /etc/vitaled/vitaled.conf ' "$work/conffiles.log"
 ok $? "/etc/vitaled/vitaled.conf is a conffile" "$work/conffiles.log"
 
+# The browser extension, unpacked for offline deployment (doc/web.md), with
+# each browser's identity: Chromium's public key, Firefox's gecko id.
+ext=/usr/share/vitaled/web-extension
+{
+	for b in chromium firefox; do
+		for f in manifest.json background.js content.js popup.html popup.js; do
+			dpkg -S "$ext/$b/$f" || echo "missing: $ext/$b/$f"
+		done
+	done
+	dpkg -S /usr/share/vitaled/web/vitaled.js /usr/share/vitaled/web/demo/index.html
+	grep -q '"key": "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAwRFmpp' "$ext/chromium/manifest.json" &&
+		grep -q '"service_worker"' "$ext/chromium/manifest.json" &&
+		grep -q '"id": "web-bridge@vitaled.org"' "$ext/firefox/manifest.json" &&
+		! grep -q '"key"' "$ext/firefox/manifest.json" || echo "wrong manifests"
+} > "$work/webext.log" 2>&1
+! grep -q "missing\|no path found\|wrong" "$work/webext.log"
+ok $? "the package ships the browser extension for Chromium and Firefox, and vitaled.js" \
+	"$work/webext.log"
+
 check "the installed daemon prints its version" /usr/sbin/vitaled --version
 
 # The browsers start the host named by its manifests' absolute path.
