@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -151,9 +152,45 @@ static void expect_manifest(const char *seed, int want, const char *words)
 	free(der);
 }
 
+static void no_report(const char *path, const char *why, void *user_data)
+{
+	(*(int *)user_data)++;
+	printf("# %s: %s\n", path, why);
+}
+
+/* The largest opposition list a bundle carries (bench/bench-bundle.py):
+ * 100,000 serials of 13 characters, 1.4 MB, all loaded. */
+static void test_largest_opposition(void)
+{
+	char dir[] = "/tmp/vitaled-test-bundle-XXXXXX", path[64];
+	struct vd_trust_info info;
+	struct vd_trust *trust = NULL;
+	int reports = 0, i;
+	FILE *f;
+
+	if (!mkdtemp(dir)) {
+		tap_ok(0, "temporary directory");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/opposition.txt", dir);
+	f = fopen(path, "w");
+	for (i = 0; f && i < 100000; i++)
+		fprintf(f, "VTD%010d\n", i);
+	if (f)
+		fclose(f);
+	tap_is(vd_trust_load(dir, no_report, &reports, &trust), 0, "load 100,000 serials");
+	vd_trust_get_info(trust, &info);
+	tap_ok(info.n_opposed == 100000 && reports == 0, "all 100,000 opposed serials in force, "
+	       "nothing refused (%u, %d reports)", info.n_opposed, reports);
+	vd_trust_unref(trust);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_round_trip();
+	test_largest_opposition();
 	expect_manifest("manifest-2-members.der", 0, NULL);
 	expect_manifest("manifest-bad-hash.der", -EBADMSG,
 			"b.pem: content does not match its hash");
