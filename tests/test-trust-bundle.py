@@ -102,7 +102,7 @@ def drop(rig, path, name="x.bundle"):
     tmp = os.path.join(dropdir, ".incoming")
     shutil.copy(path, tmp)
     os.rename(tmp, os.path.join(dropdir, name))
-    m = rig.wait(r"trust: bundle (version \d+ from drop:\S+ installed|from drop:\S+ "
+    m = rig.wait(r"trust: bundle (version \d+ from drop:\S+ installed .*|from drop:\S+ "
                  r"(refused: .*|.*; nothing to do))$", at, timeout=120)
     t.ok(not os.path.exists(os.path.join(dropdir, name)),
          "the dropped file is removed after the outcome (%s)" % name)
