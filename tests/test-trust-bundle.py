@@ -412,7 +412,58 @@ def test_damaged(bus):
          "current points at the previous set again")
 
 
+def test_roles():
+    """A system-like bus with our policy, the daemon as the vitaled user:
+    root installs; a member of the client group is refused by vitaled, an
+    outsider by the bus, each told that only root may."""
+    from vtest.bus import SystemBus, BusUnavailable, uid_of
+    bus = SystemBus()
+    try:
+        bus.start()
+    except BusUnavailable as e:
+        t.skip("InstallTrustBundle is root's alone", str(e))
+        return
+    try:
+        pub = os.path.join(bus.dir, "pub")   # what the other users may read
+        roots = os.path.join(pub, "roots")
+        os.makedirs(roots)
+        for n in os.listdir(TL.roots):
+            shutil.copy(os.path.join(TL.roots, n), roots)
+        b1 = os.path.join(pub, "v1.bundle")
+        TL.build(V1, b1, 1)
+        for dirpath, dirs, files in os.walk(pub):
+            os.chmod(dirpath, 0o755)
+            for f in files:
+                os.chmod(os.path.join(dirpath, f), 0o644)
+        d = bus.start_vitaled("[General]\nEnablePlugins = \n[Trust]\nDirectory = %s\n"
+                              "ListRootDirectory = %s\nDropDirectory = \n" % (pub, roots))
+        for who in ("member", "outsider"):
+            r = bus.run_as(who, [vitalectl_path(), "--config", d.conf_path, "trust", "install",
+                                 b1])
+            t.ok(r.returncode == 4 and "only root may install trust material" in r.stderr,
+                 "%s: trust install refused, exit 4, says only root may" % who, r.stderr)
+        r = bus.call_as("root", "/org/vitaled", "org.freedesktop.DBus.Properties", "Get",
+                        "org.vitaled.Manager1", "TrustBundleVersion")
+        t.eq(r.get("ok"), 0, "nothing installed by them")
+        r = bus.run_as("root", [vitalectl_path(), "--config", d.conf_path, "trust", "install",
+                                b1])
+        t.ok(r.returncode == 0 and "version 1" in r.stdout, "root: installed", r.stderr)
+        r = bus.call_as("root", "/org/vitaled", "org.freedesktop.DBus.Properties", "Get",
+                        "org.vitaled.Manager1", "TrustBundleVersion")
+        t.eq(r.get("ok"), 1, "Manager1.TrustBundleVersion 1")
+        st = os.stat(os.path.join(d.state, "trust", "current", "opposition.txt"))
+        t.ok(st.st_uid == uid_of("vitaled") and st.st_mode & 0o077 == 0,
+             "the installed set is the vitaled user's, private (mode %o)" % (st.st_mode & 0o777))
+        t.ok(re.search(r"InstallTrustBundle on /org/vitaled by uid %d .*refused: AccessDenied"
+                       % uid_of("member"), d.log()),
+             "the member's attempt is audited")
+        d.stop_checked(t)
+    finally:
+        bus.stop()
+
+
 def bus_tests():
+    test_roles()
     bus = Bus()
     try:
         test_damaged(bus)
