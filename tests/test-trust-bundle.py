@@ -227,6 +227,10 @@ def test_stale(rig):
     r = vitalectl(rig, "status")
     t.ok("stale" in r.stdout + r.stderr, "vitalectl status warns that it is stale",
          r.stdout + r.stderr)
+    r = vitalectl(rig, "diag")
+    t.ok(r.returncode == 1 and re.search(r"trust bundle.*trust material is stale", r.stdout)
+         and "vitalectl trust install" in r.stdout,
+         "vitalectl diag fails the trust bundle check and says what to do", r.stdout)
     at = rig.mark()
     rig.daemon.write_conf(text.replace("[Trust]\n", "[Trust]\nMaxAge = 1\n"
                                        "StaleAction = refuse\n", 1))
