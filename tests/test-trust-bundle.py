@@ -209,11 +209,46 @@ def test_install(rig):
          "vitalectl trust list shows the bundle's version and source", r.stdout)
 
 
+def stale_signal(rig, conf_text, timeout=30):
+    """Reload with MaxAge ending 3 s from now; seconds until Manager1 says
+    TrustStale by PropertiesChanged (None if it never does)."""
+    import gi
+    gi.require_version("Gio", "2.0")
+    from gi.repository import Gio, GLib
+    conn = Gio.DBusConnection.new_for_address_sync(
+        rig.bus.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
+        Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+    loop, got = GLib.MainLoop(), []
+
+    def changed(conn, sender, path, iface, signal, params, data):
+        if params.unpack()[1].get("TrustStale") is True:
+            got.append(time.monotonic())
+            loop.quit()
+
+    conn.signal_subscribe(None, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                          "/org/vitaled", None, Gio.DBusSignalFlags.NONE, changed, None)
+    age = int(time.time()) - prop(rig, "TrustBundleIssued")
+    at = rig.mark()
+    rig.daemon.write_conf(conf_text.replace("[Trust]\n", "[Trust]\nMaxAge = %d\n" % (age + 3), 1))
+    rig.daemon.signal(signal.SIGHUP)
+    rig.wait(r"reloading configuration", at)
+    start = time.monotonic()
+    fresh = prop(rig, "TrustStale")
+    GLib.timeout_add_seconds(timeout, loop.quit)
+    loop.run()
+    conn.close_sync(None)
+    return fresh, (got[0] - start if got else None)
+
+
 def test_stale(rig):
     """MaxAge: stale verdicts, then refusals."""
     base = rig.daemon.conf_path
     with open(base) as f:
         text = f.read()
+    fresh, after = stale_signal(rig, text)
+    t.ok(fresh is False and after is not None,
+         "TrustStale turns true by itself when MaxAge runs out, with PropertiesChanged "
+         "(%s s after the reload)" % (round(after, 1) if after is not None else None))
     at = rig.mark()
     rig.daemon.write_conf(text.replace("[Trust]\n", "[Trust]\nMaxAge = 1\n", 1))
     time.sleep(2)
