@@ -18,6 +18,7 @@ vitaled on a private bus, with the real pcscd, vpcd and card emulator:
   refuse refuses.
 """
 import calendar
+import json
 import os
 import re
 import shutil
@@ -207,6 +208,12 @@ def test_install(rig):
     r = vitalectl(rig, "trust", "list")
     t.ok(r.returncode == 0 and "bundle version 5" in r.stdout and "drop:x.bundle" in r.stdout,
          "vitalectl trust list shows the bundle's version and source", r.stdout)
+    r = vitalectl(rig, "status")
+    t.ok("from trust bundle version 5 (drop:x.bundle)" in r.stdout,
+         "vitalectl status names the bundle in force", r.stdout)
+    r = vitalectl(rig, "--json", "status")
+    t.ok(r.returncode == 0 and json.loads(r.stdout)["trust"]["bundle_version"] == 5,
+         "vitalectl --json status: trust.bundle_version", r.stdout)
 
 
 def stale_signal(rig, conf_text, timeout=30):
