@@ -42,7 +42,7 @@ static void find_warnings(struct status *st, time_t now)
 	const struct ctl_value *m = &st->manager;
 	time_t expiry = (time_t)ctl_uint(m, "TrustEarliestExpiry");
 	time_t crl = (time_t)ctl_uint(m, "TrustCrlNextUpdate");
-	char date[16];
+	char date[16], bundle[sizeof(st->texts[0])];
 
 	if (!ctl_bool(m, "PcscAvailable"))
 		warn(st, "pcscd is not reachable: card readers cannot be used (see 'vitalectl diag')");
@@ -59,6 +59,8 @@ static void find_warnings(struct status *st, time_t now)
 		warn(st, "a CRL is stale since %s: install a fresh one from the issuer", date);
 	if (ctl_bool(m, "TestCardsAllowed"))
 		warn(st, "test and demo cards are accepted ([Trust] AllowTestCards)");
+	if (ctl_trust_bundle_problem(m, now, EXPIRY_WARN_DAYS, bundle, sizeof(bundle)))
+		warn(st, "%s", bundle);
 }
 
 static void print_json(struct status *st)
@@ -83,6 +85,9 @@ static void print_json(struct status *st)
 	json_key_uint(&j, "opposed", ctl_uint(&st->manager, "TrustOpposed"));
 	json_key_uint(&j, "earliest_expiry", ctl_uint(&st->manager, "TrustEarliestExpiry"));
 	json_key_uint(&j, "crl_next_update", ctl_uint(&st->manager, "TrustCrlNextUpdate"));
+	json_key_uint(&j, "bundle_version", ctl_uint(&st->manager, "TrustBundleVersion"));
+	json_key_uint(&j, "bundle_expires", ctl_uint(&st->manager, "TrustBundleExpires"));
+	json_key_bool(&j, "stale", ctl_bool(&st->manager, "TrustStale"));
 	json_object_end(&j);
 	json_key(&j, "sources");
 	json_array_begin(&j);
@@ -136,6 +141,12 @@ static void print_human(struct status *st, const struct vitalectl_opts *opts)
 			(unsigned long long)ctl_uint(m, "TrustOpposed"),
 			ctl_plural(ctl_uint(m, "TrustOpposed")));
 	printf("                earliest expiry %s, CRL next update %s\n", expiry, crl);
+	if (ctl_uint(m, "TrustBundleVersion")) {
+		ctl_format_date((time_t)ctl_uint(m, "TrustBundleExpires"), expiry);
+		printf("                from trust bundle version %llu (%s), expires %s\n",
+				(unsigned long long)ctl_uint(m, "TrustBundleVersion"),
+				ctl_str(m, "TrustBundleSource"), expiry);
+	}
 	printf("  test cards:   %s\n", ctl_bool(m, "TestCardsAllowed") ? "accepted" : "refused");
 	printf("  sources:      %zu\n", nr);
 	for (i = 0; i < nr; i++) {
