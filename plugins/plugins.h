@@ -131,6 +131,9 @@ struct qr_line {
 	qr_pass_func pass;	/* set by the owner, or NULL: nothing passed on */
 	void *pass_data;
 	bool passed;		/* the last code was passed on */
+	uint8_t *held;		/* a code passed on, not yet handed to the daemon */
+	size_t held_len;
+	struct vitaled_timer *held_timer;
 	unsigned long ended;	/* codes ended or dropped so far */
 };
 
