@@ -35,6 +35,7 @@ static void wipe(struct qr_line *line)
 		explicit_bzero(line->buf, line->len);
 	line->len = 0;
 	line->overflow = false;
+	line->aim[0] = '\0';
 	line->ended++;
 }
 
@@ -127,6 +128,12 @@ void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len)
 	arm_gap(line);
 }
 
+void qr_line_set_symbology(struct qr_line *line, const char aim[4])
+{
+	memcpy(line->aim, aim, sizeof(line->aim));
+	line->aim[sizeof(line->aim) - 1] = '\0';
+}
+
 /* Token bucket: refilled by elapsed time, so it needs no timer. */
 static bool take_budget(struct qr_line *line)
 {
@@ -150,7 +157,7 @@ static void hand_over(struct qr_line *line)
 	line->held_timer = NULL;
 	if (!line->held_len)
 		return;
-	vitaled_token_submit(line->reader, line->held, line->held_len);
+	vitaled_code_submit(line->reader, line->held, line->held_len, line->held_aim);
 	explicit_bzero(line->held, line->held_len);
 	line->held_len = 0;
 }
@@ -179,6 +186,7 @@ static void hold(struct qr_line *line)
 
 	line->held = line->buf;
 	line->held_len = line->len;
+	memcpy(line->held_aim, line->aim, sizeof(line->aim));
 	line->buf = buf;
 	line->len = 0;
 	line->held_timer = vitaled_timer_add(QR_HOLD_MS, held_fired, line);
@@ -215,7 +223,7 @@ static void finish(struct qr_line *line, const uint8_t *end, size_t end_len)
 		line->passed = true;
 		hold(line);
 	} else {
-		vitaled_token_submit(line->reader, line->buf, line->len);
+		vitaled_code_submit(line->reader, line->buf, line->len, line->aim);
 	}
 	wipe(line);
 }
