@@ -211,6 +211,7 @@ void passpty_close(struct passpty *pt);
 /* vkbd.c: a virtual keyboard on /dev/uinput, named name, with the key
  * codes below VKBD_KEYS (the keyboard range, all a scanner types). */
 #define VKBD_KEYS	256
+#define VKBD_BATCH	64	/* key events per write, each with its SYN_REPORT */
 
 struct vkbd;
 struct vkbd_key {
