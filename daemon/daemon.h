@@ -235,7 +235,8 @@ void dbus_service_manager_changed(void);
 void dbus_service_manager_props_changed(void);
 /* A scanner read a code that is not a Vitale token: Reader1.OtherCode to
  * the clients the bus policy lets receive our signals. */
-void dbus_service_other_code(struct vitaled_reader *reader, const uint8_t *data, size_t len);
+void dbus_service_other_code(struct vitaled_reader *reader, const uint8_t *data, size_t len,
+		const char *symbology);
 
 /* ---- dbus-*.c: the D-Bus service's own parts ------------------------- */
 

@@ -812,7 +812,8 @@ static void object_gone(struct bus_object *o)
 }
 
 /* "]" + symbology letter + modifier (ISO/IEC 15424) when the scanner is set
- * to send AIM identifiers, e.g. "]d2" GS1 DataMatrix, "]E0" EAN-13. */
+ * to send AIM identifiers, e.g. "]d2" GS1 DataMatrix, "]E0" EAN-13; the
+ * code's own first, else the one its source had beside it (HID-POS). */
 static void aim_symbology(const uint8_t *data, size_t len, char out[4])
 {
 	out[0] = '\0';
@@ -822,7 +823,8 @@ static void aim_symbology(const uint8_t *data, size_t len, char out[4])
 		snprintf(out, 4, "%c%c%c", data[0], data[1], data[2]);
 }
 
-void dbus_service_other_code(struct vitaled_reader *reader, const uint8_t *data, size_t len)
+void dbus_service_other_code(struct vitaled_reader *reader, const uint8_t *data, size_t len,
+		const char *symbology_beside)
 {
 	struct bus_object *o = reader->bus_data;
 	DBusMessageIter iter, array;
@@ -835,6 +837,8 @@ void dbus_service_other_code(struct vitaled_reader *reader, const uint8_t *data,
 	/* the reader's own announcement (and count) come first */
 	flush_all();
 	aim_symbology(data, len, aim);
+	if (!aim[0] && symbology_beside)
+		aim_symbology((const uint8_t *)symbology_beside, strnlen(symbology_beside, 3), aim);
 	sig = dbus_message_new_signal(o->path, VITALED_DBUS_READER_INTERFACE, "OtherCode");
 	if (!sig)
 		return;

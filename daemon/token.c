@@ -84,17 +84,24 @@ static void make_room(void)
 /* Somebody else's code (a drug box, a prescription, a link): counted,
  * never logged (it may be personal), never a card; a scanner's goes to
  * the authorised clients (a camera's is whatever was in view: ignored). */
-static void other_code(struct vitaled_reader *reader, const uint8_t *data, size_t len)
+static void other_code(struct vitaled_reader *reader, const uint8_t *data, size_t len,
+		const char *symbology)
 {
 	reader->other_codes++;
 	vitaled_debug("reader %s: a code of %zu bytes that is not a Vitale token (%u so far)",
 			reader->id, len, reader->other_codes);
 	observer_notify(OBSERVE_READER_CHANGED, reader);
 	if (reader->kind != VITALED_READER_CAMERA)
-		dbus_service_other_code(reader, data, len);
+		dbus_service_other_code(reader, data, len, symbology);
 }
 
 void vitaled_token_submit(struct vitaled_reader *reader, const uint8_t *data, size_t len)
+{
+	vitaled_code_submit(reader, data, len, NULL);
+}
+
+void vitaled_code_submit(struct vitaled_reader *reader, const uint8_t *data, size_t len,
+		const char *symbology)
 {
 	unsigned char digest[32];
 	struct vd_read_result *result;
@@ -109,7 +116,7 @@ void vitaled_token_submit(struct vitaled_reader *reader, const uint8_t *data, si
 		return;
 	}
 	if (!vd_token_is_vitale(data, len)) {
-		other_code(reader, data, len);
+		other_code(reader, data, len, symbology);
 		return;
 	}
 	if (!EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL))

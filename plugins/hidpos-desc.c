@@ -21,6 +21,7 @@
 #define USAGE_SCANNER_MIN	0x01	/* badge reader, scanner, ..., cradle */
 #define USAGE_SCANNER_MAX	0x05
 #define USAGE_SYMBOLOGY_1	0xfb
+#define USAGE_SYMBOLOGY_3	0xfd
 #define USAGE_DECODED_DATA	0xfe
 #define USAGE_DATA_CONTINUED	0xff
 
@@ -43,6 +44,7 @@ struct report {
 	int data_bit, data_len;
 	int len_bit;
 	int more_bit;
+	int sym_bit, sym_len;
 	bool seen_barcode;	/* a 0x8C usage field came before */
 };
 
@@ -73,7 +75,7 @@ static struct report *report_for(struct parser *p, uint32_t id)
 	r = &p->reports[p->n_reports++];
 	memset(r, 0, sizeof(*r));
 	r->id = id;
-	r->data_bit = r->len_bit = r->more_bit = -1;
+	r->data_bit = r->len_bit = r->more_bit = r->sym_bit = -1;
 	return r;
 }
 
@@ -119,6 +121,14 @@ static int input_item(struct parser *p, uint32_t flags)
 					r->data_len++;
 			} else if (id == USAGE_DATA_CONTINUED && r->more_bit < 0) {
 				r->more_bit = (int)bit;
+			} else if (id >= USAGE_SYMBOLOGY_1 && id <= USAGE_SYMBOLOGY_3 &&
+					size == 8) {
+				if (r->sym_bit < 0) {
+					r->sym_bit = (int)bit;
+					r->sym_len = 0;
+				}
+				if (r->sym_bit + r->sym_len * 8 == (int)bit && r->sym_len < 3)
+					r->sym_len++;
 			}
 			r->seen_barcode = true;
 		} else if (!r->seen_barcode && size == 8 && count == 1 &&
@@ -242,6 +252,8 @@ int hidpos_parse_descriptor(const uint8_t *desc, size_t len, struct hidpos_layou
 		out->data_len = (unsigned int)r->data_len;
 		out->len_off = r->len_bit >= 0 && r->len_bit % 8 == 0 ? r->len_bit / 8 : -1;
 		out->more_bit = r->more_bit;
+		out->sym_off = r->sym_bit >= 0 && r->sym_bit % 8 == 0 ? r->sym_bit / 8 : -1;
+		out->sym_len = (unsigned int)r->sym_len;
 		return 0;
 	}
 	return -ENOENT;
@@ -274,4 +286,27 @@ int hidpos_report_data(const struct hidpos_layout *layout, const uint8_t *report
 	*more = layout->more_bit >= 0 &&
 		(report[layout->more_bit / 8] >> (layout->more_bit % 8)) & 1;
 	return 0;
+}
+
+void hidpos_report_symbology(const struct hidpos_layout *layout, const uint8_t *report,
+		char out[4])
+{
+	const uint8_t *sym;
+	size_t n;
+
+	out[0] = '\0';
+	if (layout->sym_off < 0)
+		return;
+	sym = report + (layout->report_id ? 1 : 0) + layout->sym_off;
+	for (n = layout->sym_len; n && !sym[n - 1]; n--)
+		;
+	if (n == 3 && sym[0] == ']') {
+		memcpy(out, sym, 3);
+	} else if (n == 2) {
+		out[0] = ']';
+		memcpy(out + 1, sym, 2);
+	} else {
+		return;
+	}
+	out[3] = '\0';
 }

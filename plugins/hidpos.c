@@ -262,6 +262,7 @@ static void reap_stopped(void)
 static void report_received(struct scanner *s, const uint8_t *report, size_t len)
 {
 	const uint8_t *data;
+	char aim[4];
 	size_t n;
 	bool more;
 	int err;
@@ -276,6 +277,9 @@ static void report_received(struct scanner *s, const uint8_t *report, size_t len
 		return;
 	}
 	qr_line_put(&s->line, data, n);
+	hidpos_report_symbology(&s->layout, report, aim);
+	if (aim[0])
+		qr_line_set_symbology(&s->line, aim);
 	if (!more)
 		qr_line_end(&s->line);
 }

@@ -102,7 +102,7 @@ void pcsc_worker_stop(struct pcsc_worker *worker);
 
 /* ---- QR scanners: serial, hidpos, wedge (qrline.c) ---------------------
  * Collects one scanned code in a fixed buffer and hands it to
- * vitaled_token_submit().  An over-long code is dropped whole (the source
+ * vitaled_code_submit().  An over-long code is dropped whole (the source
  * resynchronises at the next end of code); a scanner sending codes faster
  * than anyone scans is throttled, so a flood cannot grow memory or objects.
  */
@@ -128,9 +128,14 @@ struct qr_line {
 	uint64_t refilled_ms;	/* monotonic time of the last refill */
 	unsigned long dropped;	/* codes throttled since the last submitted one */
 	uint8_t *buf;		/* QR_CODE_MAX bytes from the first code on, else NULL */
+	char aim[4];		/* the AIM identifier the source gave beside it, or "" */
 	qr_pass_func pass;	/* set by the owner, or NULL: nothing passed on */
 	void *pass_data;
 	bool passed;		/* the last code was passed on */
+	uint8_t *held;		/* a code passed on, not yet handed to the daemon */
+	size_t held_len;
+	char held_aim[4];
+	struct vitaled_timer *held_timer;
 	unsigned long ended;	/* codes ended or dropped so far */
 };
 
@@ -140,6 +145,9 @@ struct qr_line {
 #define QR_CODE_GAP_OPTION	{ "CodeGap", VITALED_OPT_INT, "500", 20, 10000 }
 void qr_line_init(struct qr_line *line, struct vitaled_reader *reader, unsigned int gap_ms);
 void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len);
+/* The AIM identifier of the code being put, when the scanner sends it
+ * beside the code's bytes (HID-POS); kept until the end of the code. */
+void qr_line_set_symbology(struct qr_line *line, const char aim[4]);
 /* Drop a partial code now if CodeGap has passed since its last byte (the
  * gap's timer may not have run yet): for owners keeping more than bytes. */
 void qr_line_check_gap(struct qr_line *line);
@@ -203,6 +211,7 @@ void passpty_close(struct passpty *pt);
 /* vkbd.c: a virtual keyboard on /dev/uinput, named name, with the key
  * codes below VKBD_KEYS (the keyboard range, all a scanner types). */
 #define VKBD_KEYS	256
+#define VKBD_BATCH	64	/* key events per write, each with its SYN_REPORT */
 
 struct vkbd;
 struct vkbd_key {
@@ -224,6 +233,8 @@ struct hidpos_layout {
 	unsigned int data_off, data_len;	/* Decoded Data bytes */
 	int len_off;		/* byte holding the data length, or -1 */
 	int more_bit;		/* "Decode Data Continued" bit, or -1 */
+	int sym_off;		/* Symbology Identifier 1-3 bytes, or -1 */
+	unsigned int sym_len;
 };
 
 /* 0, -ENOENT not a bar code scanner, -EINVAL malformed, -E2BIG limits */
@@ -231,5 +242,10 @@ int hidpos_parse_descriptor(const uint8_t *desc, size_t len, struct hidpos_layou
 /* The data in one input report: 0, -ENOMSG another report, -EINVAL bad */
 int hidpos_report_data(const struct hidpos_layout *layout, const uint8_t *report,
 		size_t len, const uint8_t **data, size_t *data_len, bool *more);
+/* The AIM identifier in a report hidpos_report_data() accepted: its
+ * Symbology Identifier bytes as "]Xm" (some scanners leave out the "]"),
+ * else "". */
+void hidpos_report_symbology(const struct hidpos_layout *layout, const uint8_t *report,
+		char out[4]);
 
 #endif

@@ -55,4 +55,7 @@ EXTRA_DIST += tests/qr-images.py tests/qr-serial.py tests/qr-wedge.py tests/qr-h
 noinst_PROGRAMS += bench/bench-qr-image
 bench_bench_qr_image_SOURCES = bench/bench-qr-image.c
 bench_bench_qr_image_LDADD = lib/libvitaled-core.la
+# bench-share's keyboard-wedge floor: a minimal evdev -> uinput relay.
+noinst_PROGRAMS += bench/bench-wedge-relay
+bench_bench_wedge_relay_SOURCES = bench/bench-wedge-relay.c
 EXTRA_DIST += bench/bench-qr.py bench/bench-share.py

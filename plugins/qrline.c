@@ -1,7 +1,8 @@
 /*
  * One scanned code at a time, for every scanner kind.  The text of a QR
  * token carries personal data (compressed, but readable), so the buffer is
- * wiped as soon as a code has been handed on or dropped.  It is allocated
+ * wiped as soon as a code has been handed on or dropped (one passed on to
+ * other software, a millisecond later: hold()).  It is allocated
  * at a scanner's first code and freed when the scanner goes: scanners
  * plugged in and never used (a counter may have a dozen) hold no 4 KiB.
  *
@@ -18,6 +19,7 @@
 
 #define QR_BURST	8	/* codes accepted back to back */
 #define QR_REFILL_MS	250	/* then one more every so often */
+#define QR_HOLD_MS	1	/* a code passed on waits for the loop to sleep once */
 
 static uint64_t now_ms(void)
 {
@@ -33,6 +35,7 @@ static void wipe(struct qr_line *line)
 		explicit_bzero(line->buf, line->len);
 	line->len = 0;
 	line->overflow = false;
+	line->aim[0] = '\0';
 	line->ended++;
 }
 
@@ -125,6 +128,12 @@ void qr_line_put(struct qr_line *line, const uint8_t *data, size_t len)
 	arm_gap(line);
 }
 
+void qr_line_set_symbology(struct qr_line *line, const char aim[4])
+{
+	memcpy(line->aim, aim, sizeof(line->aim));
+	line->aim[sizeof(line->aim) - 1] = '\0';
+}
+
 /* Token bucket: refilled by elapsed time, so it needs no timer. */
 static bool take_budget(struct qr_line *line)
 {
@@ -140,6 +149,49 @@ static bool take_budget(struct qr_line *line)
 		return false;
 	line->budget--;
 	return true;
+}
+
+static void hand_over(struct qr_line *line)
+{
+	vitaled_timer_remove(line->held_timer);
+	line->held_timer = NULL;
+	if (!line->held_len)
+		return;
+	vitaled_code_submit(line->reader, line->held, line->held_len, line->held_aim);
+	explicit_bzero(line->held, line->held_len);
+	line->held_len = 0;
+}
+
+static void held_fired(void *user_data)
+{
+	struct qr_line *line = user_data;
+
+	line->held_timer = NULL;	/* a fired timer is freed by the loop */
+	hand_over(line);
+}
+
+/*
+ * The software sharing the scanner gets a code passed on through the
+ * kernel: a pty's line goes through the tty layer's worker thread, a
+ * virtual keyboard's events wake their reader, and the kernel wakes
+ * either on this CPU, where it waits while the daemon runs.  What the
+ * daemon does with the code next (the count, the OtherCode signal, which
+ * wakes dbus-daemon on this CPU too) took ~150 us before that worker ran
+ * (perf sched, doc/performance.md): it waits until the loop has slept
+ * once.  The buffers are swapped, not copied.
+ */
+static void hold(struct qr_line *line)
+{
+	uint8_t *buf = line->held;
+
+	line->held = line->buf;
+	line->held_len = line->len;
+	memcpy(line->held_aim, line->aim, sizeof(line->aim));
+	line->buf = buf;
+	line->len = 0;
+	line->held_timer = vitaled_timer_add(QR_HOLD_MS, held_fired, line);
+	if (!line->held_timer)
+		hand_over(line);
 }
 
 static void finish(struct qr_line *line, const uint8_t *end, size_t end_len)
@@ -164,12 +216,15 @@ static void finish(struct qr_line *line, const uint8_t *end, size_t end_len)
 				line->dropped);
 		line->dropped = 0;
 	}
+	hand_over(line);	/* codes reach the daemon in the order scanned */
 	/* the software sharing the scanner first: it waits on this code */
 	if (line->pass && !vd_token_is_vitale(line->buf, line->len)) {
 		line->pass(line, line->buf, line->len, end, end_len);
 		line->passed = true;
+		hold(line);
+	} else {
+		vitaled_code_submit(line->reader, line->buf, line->len, line->aim);
 	}
-	vitaled_token_submit(line->reader, line->buf, line->len);
 	wipe(line);
 }
 
@@ -211,6 +266,9 @@ void qr_line_abort(struct qr_line *line, const char *why)
 	wipe(line);
 	free(line->buf);
 	line->buf = NULL;
+	hand_over(line);
+	free(line->held);
+	line->held = NULL;
 	vitaled_timer_remove(line->gap_timer);
 	line->gap_timer = NULL;
 }

@@ -20,7 +20,6 @@
 #include "plugins.h"
 
 #define UINPUT_PATH	"/dev/uinput"
-#define BATCH		64	/* key events per write, each with its SYN_REPORT */
 
 struct vkbd {
 	int fd;
@@ -77,7 +76,7 @@ static int write_events(int fd, const struct input_event *ev, size_t n)
 
 int vkbd_type(struct vkbd *kb, const struct vkbd_key *keys, size_t n)
 {
-	struct input_event ev[2 * BATCH];
+	struct input_event ev[2 * VKBD_BATCH];
 	size_t i, used = 0;
 	int err = 0;
 

@@ -3,9 +3,15 @@
 clear log line and the daemon carries on.
 
 No V4L2 device exists on CI machines (no kernel modules, so no
-v4l2loopback) and umockdev has no V4L2 ioctl emulation, so frames are not
-tested here: the libzbar decoding the camera worker uses is the one
-tests/qr-images.py checks on real images.  When a /dev/video* capture
+v4l2loopback or vivid; no video major in /proc/devices) and umockdev has no
+V4L2 ioctl emulation; a handler of our own would not see the calls either:
+libzbar's V4L2 ioctls go through libv4l2 (v4l2_ioctl), which makes them
+as raw syscall(2)s (it imports no ioctl()), and umockdev's preload wraps
+ioctl(), not syscall().  So frames are not tested here, nor, for want of a
+frame, that a code in view that is not a token is counted without an
+object or a signal (daemon/token.c other_code: its camera branch).  The
+libzbar decoding the camera worker uses is the one tests/qr-images.py
+checks on real images.  When a /dev/video* capture
 device is present, the last test opens it for real.
 """
 import glob

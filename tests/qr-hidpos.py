@@ -8,7 +8,10 @@ Honeywell (report id, length byte, AIM symbology, 56 data bytes, "more
 follows" bit) sending codes split over several reports; a vendor variant
 with another layout (no report id, no length, flag byte first) plugged in
 after start (libusb hotplug), then a second one in another socket; a HID keyboard
-that is left alone; a disconnect in the middle of a multi-report code.
+that is left alone; a disconnect in the middle of a multi-report code; codes
+that are not tokens, whose Reader1.OtherCode carries the AIM identifier of
+the report's Symbology Identifier bytes (the code's own when it starts with
+one).
 
 umockdev's ioctl scripts cannot leave a transfer pending (they answer
 every reap and wrap around), so each script ends with a "no device"
@@ -23,7 +26,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 from vtest import daemon as vdaemon  # noqa: E402
-from vtest import qr  # noqa: E402
+from vtest import qr, share  # noqa: E402
 from vtest.hidpos import (DESC_AIM, DESC_KEYBOARD, DESC_VENDOR, ROOT_HUB,  # noqa: E402
                           aim_reports, script, usb_device, vendor_reports)
 from vtest.tap import Tap  # noqa: E402
@@ -110,6 +113,35 @@ def main():
         m, v, pos, _ = plug_vendor(d, bed, tmp, rid_c, 4, 10)
         t.ok(m, "the same model in another socket is another reader (id from the port path)")
         t.eq(v, "verified", "and reads a valid code")
+
+        # other codes: the symbology comes from the report when the code has none
+        GS = b"\x1d"
+        others = [
+            (b"3400930000120", b"]E0", "]E0"),                           # EAN-13
+            (GS + b"010340093000012017271231" + b"10LOT1" + GS + b"21SN9", b"]d2", "]d2"),
+            (b"3400930000137", b"E0\0", "]E0"),               # sent without its "]"
+            (b"]E03400930000151", b"]Q1", "]E0"),            # the code's own first
+            (b"https://example.org/notice", bytes(3), ""),  # none sent
+            (b"3400930000144", b"]\x01!", ""),                # not an AIM identifier
+        ]
+        listener = share.OtherCodeListener(bus)
+        reports = []
+        for code, aim, _ in others:
+            reports += aim_reports(code, aim)
+        pos = d.log_size()
+        tok, _ = qr.token("valid")
+        reports += aim_reports(tok[0].encode())
+        rid_d = "hidpos-0c2e:0b87-1-5"
+        plug(bed, tmp, 5, 11, 0x0C2E, 0x0B87, DESC_AIM, reports, "Scanner AIM 2", hotplug=True)
+        v, _, pos = qr.wait_verdict(d, rid_d, pos)
+        t.eq(v, "verified", "a token after them is read (its ]Q1 is no other code)")
+        signals = listener.signals(len(others))
+        listener.stop()
+        t.eq([s["code"] for s in signals], [c for c, _, _ in others],
+             "one Reader1.OtherCode per other code, bytes as scanned (no symbology added)")
+        t.eq([s["symbology"] for s in signals], [want for _, _, want in others],
+             "symbology: the report's AIM identifier, the code's own first, none when "
+             "absent or malformed")
         t.ok(d.proc.poll() is None, "the daemon is still running")
     t.done()
 

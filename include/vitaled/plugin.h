@@ -177,6 +177,14 @@ VITALED_EXPORT void vitaled_card_set_waiting(struct vitaled_card *card, const ch
  */
 VITALED_EXPORT void vitaled_token_submit(struct vitaled_reader *reader,
 		const uint8_t *data, size_t len);
+/*
+ * The same, with the code's AIM symbology identifier ("]E0" EAN-13) when
+ * the source has one beside the code rather than in it (a HID-POS
+ * report's symbology bytes); NULL or "" when it has none.  Only a code
+ * that is not a Vitale token uses it (Reader1.OtherCode).
+ */
+VITALED_EXPORT void vitaled_code_submit(struct vitaled_reader *reader,
+		const uint8_t *data, size_t len, const char *symbology);
 
 /*
  * A source that finds its readers in the background says so from its

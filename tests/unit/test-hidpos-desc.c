@@ -40,6 +40,7 @@ static const uint8_t desc_keyboard[] = {
 static void test_aim(void)
 {
 	struct hidpos_layout l;
+	char aim[4];
 	uint8_t rep[64];
 	const uint8_t *data;
 	size_t len;
@@ -74,11 +75,25 @@ static void test_aim(void)
 	tap_is(hidpos_report_data(&l, rep, 64, &data, &len, &more), 0, "the whole report is read");
 	tap_is(hidpos_report_data(&l, rep, 63, &data, &len, &more), -EINVAL,
 			"a report one byte short is refused");
+
+	tap_ok(l.sym_off == 1 && l.sym_len == 3, "Symbology Identifier 1-3 after the length byte");
+	hidpos_report_symbology(&l, rep, aim);
+	tap_ok(!strcmp(aim, "]Q1"), "the report's AIM identifier");
+	memcpy(rep + 2, "E0\0", 3);
+	hidpos_report_symbology(&l, rep, aim);
+	tap_ok(!strcmp(aim, "]E0"), "one sent without its ']' gets it");
+	memset(rep + 2, 0, 3);
+	hidpos_report_symbology(&l, rep, aim);
+	tap_ok(!strcmp(aim, ""), "none sent: none");
+	memcpy(rep + 2, "Q1x", 3);
+	hidpos_report_symbology(&l, rep, aim);
+	tap_ok(!strcmp(aim, ""), "three bytes that are no AIM identifier: none");
 }
 
 static void test_vendor(void)
 {
 	struct hidpos_layout l;
+	char aim[4];
 	uint8_t rep[63];
 	const uint8_t *data;
 	size_t len;
@@ -92,6 +107,10 @@ static void test_vendor(void)
 	memcpy(rep + 1, "ABC", 3);
 	tap_is(hidpos_report_data(&l, rep, sizeof(rep), &data, &len, &more), 0, "report read");
 	tap_ok(len == 3 && !more, "trailing NUL padding is not data");
+	tap_is(l.sym_off, -1, "no Symbology Identifier field");
+	memset(aim, 'x', sizeof(aim));
+	hidpos_report_symbology(&l, rep, aim);
+	tap_ok(!strcmp(aim, ""), "so no AIM identifier");
 }
 
 static void test_refused(void)

@@ -31,12 +31,14 @@ DESC_KEYBOARD = bytes.fromhex(
     " 9506 7508 1500 2565 1900 2965 8100 C0".replace(" ", ""))
 
 
-def aim_reports(data):
+def aim_reports(data, aim=b"]Q1"):
+    """data in reports of DESC_AIM's layout; aim: the 3 Symbology
+    Identifier bytes each report carries."""
     out = []
     chunks = [data[i:i + 56] for i in range(0, len(data), 56)] or [b""]
     for i, c in enumerate(chunks):
         more = 1 if i < len(chunks) - 1 else 0
-        out.append(bytes([2, len(c)]) + b"]Q1" + c.ljust(56, b"\0") + b"\0\0" + bytes([more]))
+        out.append(bytes([2, len(c)]) + aim + c.ljust(56, b"\0") + b"\0\0" + bytes([more]))
     return out
 
 
