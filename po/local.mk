@@ -1,0 +1,11 @@
+# fragment: see Makefile.am — the translations as vitalectl finds them in
+# the build tree (issue 21).  gettext's po/Makefile installs them; the tests
+# run the uninstalled vitalectl with VITALECTL_LOCALEDIR=$(top_builddir)/locale
+# (HACKING.md).
+po_languages = $(shell sed 's/\#.*//' $(top_srcdir)/po/LINGUAS)
+build_catalogs = $(po_languages:%=locale/%/LC_MESSAGES/$(PACKAGE).mo)
+check_DATA = $(build_catalogs)
+CLEANFILES += $(build_catalogs)
+
+locale/%/LC_MESSAGES/$(PACKAGE).mo: $(top_srcdir)/po/%.po
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && $(MSGFMT) --check -o $@ $<
