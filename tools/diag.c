@@ -704,7 +704,7 @@ static int report(struct diag *d)
 		for (i = 0; i < d->n; i++) {
 			const struct check *c = &d->checks[i];
 
-			printf("%s%s%s %s: %s\n", ctl_color(d->opts, colors[c->result]),
+			printf(_("%s%s%s %s: %s\n"), ctl_color(d->opts, colors[c->result]),
 					_(tags[c->result]), ctl_color(d->opts, CTL_RESET), c->name,
 					c->detail);
 			if (c->fix[0] && (c->result == RESULT_WARN || c->result == RESULT_FAIL))

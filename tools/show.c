@@ -67,9 +67,11 @@ static int wait_read(DBusConnection *conn, const char *path, struct ctl_value *p
 					_("the card is still being read: try again"));
 			break;
 		}
-		if (tty)
-			fprintf(stderr, _("\r\033[K%c waiting for the card to be read… %.1f s"),
+		if (tty) {
+			fputs("\r\033[K", stderr);
+			fprintf(stderr, _("%c waiting for the card to be read… %.1f s"),
 					frames[spin++ % 4], waited);
+		}
 		dbus_connection_read_write(conn, tty ? 100 : 1000);
 		while ((msg = dbus_connection_pop_message(conn)))
 			dbus_message_unref(msg);

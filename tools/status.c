@@ -170,7 +170,7 @@ int cmd_status(int argc, char **argv, const struct vitalectl_opts *opts)
 	conn = vitalectl_bus(opts);
 	if (!conn) {
 		ret = VITALECTL_NO_DAEMON;
-		dbus_set_error_const(&err, DBUS_ERROR_NO_SERVER, "no bus");
+		dbus_set_error_const(&err, DBUS_ERROR_NO_SERVER, _("no bus"));
 	} else if (ctl_get_all(conn, VITALED_DBUS_MANAGER_PATH, VITALED_DBUS_MANAGER_INTERFACE,
 			&st.manager, &err) < 0 ||
 			ctl_managed_objects(conn, &st.objects, &err) < 0) {

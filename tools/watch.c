@@ -370,8 +370,9 @@ static void spinner(struct watch *w)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	form = ctl_str(&o->props, "FormFactor");
 	/* the form is only known once the application answered */
-	printf(card_waiting(o) ? _("\r\033[K%s%c waiting to read %s in %s… %.1f s%s") :
-			_("\r\033[K%s%c reading %s in %s… %.1f s%s"), ctl_color(w->opts, CTL_CYAN),
+	fputs("\r\033[K", stdout);
+	printf(card_waiting(o) ? _("%s%c waiting to read %s in %s… %.1f s%s") :
+			_("%s%c reading %s in %s… %.1f s%s"), ctl_color(w->opts, CTL_CYAN),
 			frames[w->spin++ % 4],
 			strcmp(form, "unknown") && form[0] ? ctl_form_text(form) : _("the card"),
 			reader_name_of(w, o),
