@@ -9,3 +9,7 @@ CLEANFILES += $(build_catalogs)
 
 locale/%/LC_MESSAGES/$(PACKAGE).mo: $(top_srcdir)/po/%.po
 	$(AM_V_GEN)$(MKDIR_P) $(@D) && $(MSGFMT) --check -o $@ $<
+
+# vitalectl in French against the real daemon, and the catalogue's checks
+TESTS += tests/test-vitalectl-i18n.py
+EXTRA_DIST += tests/test-vitalectl-i18n.py
