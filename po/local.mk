@@ -13,3 +13,9 @@ locale/%/LC_MESSAGES/$(PACKAGE).mo: $(top_srcdir)/po/%.po
 # vitalectl in French against the real daemon, and the catalogue's checks
 TESTS += tests/test-vitalectl-i18n.py
 EXTRA_DIST += tests/test-vitalectl-i18n.py
+
+# The admin guide in French, kept in step with doc/admin.md
+docfrdir = $(docdir)/fr
+dist_docfr_DATA = doc/fr/admin.md
+TESTS += tests/test-doc-fr.py
+EXTRA_DIST += tests/test-doc-fr.py
