@@ -125,7 +125,8 @@ for f in /usr/sbin/vitaled /usr/bin/vitalectl "$unit" \
 	/usr/share/polkit-1/rules.d/70-vitaled-pcscd.rules \
 	/etc/vitaled/vitaled.conf /etc/vitaled/vitaled.conf.d /etc/vitaled/trust.d \
 	/usr/share/man/man8/vitaled.8.gz /usr/share/man/man5/vitaled.conf.5.gz \
-	/usr/share/man/man1/vitalectl.1.gz; do
+	/usr/share/man/man1/vitalectl.1.gz \
+	/usr/share/locale/fr/LC_MESSAGES/vitaled.mo; do
 	[ -e "$f" ] && dpkg -S "$f" > /dev/null 2>&1 || missing="$missing $f"
 done
 if [ -f "$srcdir/dbus/org.vitaled.conf" ]; then
@@ -141,6 +142,12 @@ grep -q ' /etc/vitaled/vitaled.conf ' "$work/conffiles.log"
 ok $? "/etc/vitaled/vitaled.conf is a conffile" "$work/conffiles.log"
 
 check "the installed daemon prints its version" /usr/sbin/vitaled --version
+# the installed catalogue, found where bindtextdomain looks (issue 21)
+env LANG=fr_FR.UTF-8 LC_ALL= LANGUAGE= /usr/bin/vitalectl --help > "$work/fr.log" 2>&1
+grep -q '^Utilisation : vitalectl' "$work/fr.log"
+ok $? "the installed vitalectl speaks French under LANG=fr_FR.UTF-8" "$work/fr.log"
+# dh_compress may have compressed it
+check "the French admin guide is installed" sh -c 'ls /usr/share/doc/vitaled/fr/admin.md*' 
 check "the installed configuration is valid, read as user vitaled" \
 	setpriv --reuid=vitaled --regid=vitaled --init-groups \
 	/usr/sbin/vitaled --check-config
