@@ -54,35 +54,33 @@ const char *ctl_form_text(const char *form)
 	return form[0] ? form : _("unknown");
 }
 
-const char *ctl_kind_text(const char *kind)
+/* name translated when it is one of names (marked with N_(): in English
+ * the machine names are shown as they are), else as it is. */
+static const char *known_text(const char *const *names, size_t n, const char *name)
 {
-	static const struct {
-		const char *name, *text;
-	} kinds[] = {
-		{ "contact", N_("contact") },
-		{ "contactless", N_("contactless") },
-		{ "qr-serial", N_("qr-serial") },
-		{ "qr-hid", N_("qr-hid") },
-		{ "qr-keyboard", N_("qr-keyboard") },
-		{ "camera", N_("camera") },
-	};
 	size_t i;
 
-	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (!strcmp(kind, kinds[i].name))
-			return _(kinds[i].text);
-	return kind;
+	for (i = 0; i < n; i++)
+		if (!strcmp(name, names[i]))
+			return _(name);
+	return name;
+}
+
+#define KNOWN_TEXT(names, name)	known_text(names, sizeof(names) / sizeof(names[0]), name)
+
+const char *ctl_kind_text(const char *kind)
+{
+	static const char *const kinds[] = { N_("contact"), N_("contactless"), N_("qr-serial"),
+		N_("qr-hid"), N_("qr-keyboard"), N_("camera") };
+
+	return KNOWN_TEXT(kinds, kind);
 }
 
 const char *ctl_marker_text(const char *marker)
 {
-	if (!strcmp(marker, "production"))
-		return _("production");
-	if (!strcmp(marker, "test"))
-		return _("test");
-	if (!strcmp(marker, "demo"))
-		return _("demo");
-	return marker;
+	static const char *const markers[] = { N_("production"), N_("test"), N_("demo") };
+
+	return KNOWN_TEXT(markers, marker);
 }
 
 const char *ctl_trust_counts(uint64_t roots, uint64_t signers, uint64_t crls, uint64_t opposed,
@@ -105,43 +103,18 @@ const char *ctl_trust_counts(uint64_t roots, uint64_t signers, uint64_t crls, ui
 
 const char *ctl_status_text(const char *status)
 {
-	/* Card1.Status and State, Reader1.State, as doc/dbus-api.md lists them;
-	 * in English the names themselves, as they were printed before */
-	static const struct {
-		const char *name, *text;
-	} statuses[] = {
-		{ "verified", N_("verified") },
-		{ "forged", N_("forged") },
-		{ "untrusted", N_("untrusted") },
-		{ "expired", N_("expired") },
-		{ "not-yet-valid", N_("not-yet-valid") },
-		{ "revoked", N_("revoked") },
-		{ "clone-suspected", N_("clone-suspected") },
-		{ "opposed", N_("opposed") },
-		{ "test-card", N_("test-card") },
-		{ "malformed", N_("malformed") },
-		{ "unverifiable", N_("unverifiable") },
-		{ "replayed", N_("replayed") },
-		{ "unsupported", N_("unsupported") },
-		{ "read-failed", N_("read-failed") },
-		{ "pending", N_("pending") },
-		{ "reading", N_("reading") },
-		{ "waiting", N_("waiting") },
-		{ "done", N_("done") },
-		{ "idle", N_("idle") },
-		{ "card-present", N_("card-present") },
-		{ "unavailable", N_("unavailable") },
+	/* Card1.Status and State, Reader1.State, as doc/dbus-api.md lists them */
+	static const char *const statuses[] = {
+		N_("verified"), N_("forged"), N_("untrusted"), N_("expired"), N_("not-yet-valid"),
+		N_("revoked"), N_("clone-suspected"), N_("opposed"), N_("test-card"),
+		N_("malformed"), N_("unverifiable"), N_("replayed"), N_("unsupported"),
+		N_("read-failed"), N_("pending"), N_("reading"), N_("waiting"), N_("done"),
+		N_("idle"), N_("card-present"), N_("unavailable"),
 		/* a trust item's (vitalectl trust list) */
-		{ "valid", N_("valid") },
-		{ "current", N_("current") },
-		{ "stale", N_("stale") },
+		N_("valid"), N_("current"), N_("stale"),
 	};
-	size_t i;
 
-	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
-		if (!strcmp(status, statuses[i].name))
-			return _(statuses[i].text);
-	return status;
+	return KNOWN_TEXT(statuses, status);
 }
 
 void ctl_format_time(time_t t, char buf[32])
