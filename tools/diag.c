@@ -31,8 +31,9 @@ enum result { RESULT_PASS, RESULT_WARN, RESULT_FAIL, RESULT_INFO };
 struct check {
 	enum result result;
 	char name[48];
-	char detail[300];
-	char fix[300];
+	/* room for the longer words of a translation (the holder hint) */
+	char detail[512];
+	char fix[512];
 };
 
 struct diag {
