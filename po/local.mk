@@ -4,7 +4,7 @@
 # (HACKING.md).
 po_languages = $(shell sed 's/\#.*//' $(top_srcdir)/po/LINGUAS)
 build_catalogs = $(po_languages:%=locale/%/LC_MESSAGES/$(PACKAGE).mo)
-check_DATA = $(build_catalogs)
+check_DATA += $(build_catalogs)
 CLEANFILES += $(build_catalogs)
 
 locale/%/LC_MESSAGES/$(PACKAGE).mo: $(top_srcdir)/po/%.po
