@@ -76,7 +76,8 @@ static int reply_value(DBusMessage *reply, struct ctl_value *out, DBusError *err
 
 	memset(out, 0, sizeof(*out));
 	if (!dbus_message_iter_init(reply, &it)) {
-		dbus_set_error_const(err, DBUS_ERROR_INVALID_SIGNATURE, _("empty reply from vitaled"));
+		dbus_set_error_const(err, DBUS_ERROR_INVALID_SIGNATURE,
+				_("empty reply from vitaled"));
 		dbus_message_unref(reply);
 		return -EBADMSG;
 	}

@@ -283,7 +283,8 @@ static void check_card(struct diag *d, SCARDCONTEXT ctx, const char *reader,
 	if (d->daemon_up) {
 		card = daemon_card(d, reader);
 		if (!card) {
-			add(d, RESULT_WARN, name, _("wait for the read to finish, or reinsert the card"),
+			add(d, RESULT_WARN, name,
+					_("wait for the read to finish, or reinsert the card"),
 					_("ATR %s; vitaled has no read of it"), hex);
 			return;
 		}
@@ -309,7 +310,8 @@ static void check_card(struct diag *d, SCARDCONTEXT ctx, const char *reader,
 		add(d, RESULT_WARN, name, holder_hint(),
 				_("ATR %s; another application holds the card exclusively"), hex);
 	else if (!profile)
-		add(d, RESULT_WARN, name, _("reinsert the card; another program may hold it exclusively"),
+		add(d, RESULT_WARN, name,
+				_("reinsert the card; another program may hold it exclusively"),
 				_("ATR %s; the card did not answer"), hex);
 	else if (!profile[0])
 		add(d, RESULT_WARN, name, _("not a Carte Vitale: nothing to do"),
@@ -336,7 +338,8 @@ static void check_pcsc(struct diag *d)
 	rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx);
 	if (rv != SCARD_S_SUCCESS) {
 		if (rv == SCARD_E_NO_ACCESS)
-			add(d, RESULT_FAIL, _("pcscd reachable"), _("pcscd's polkit check refused this user: "
+			add(d, RESULT_FAIL, _("pcscd reachable"),
+					_("pcscd's polkit check refused this user: "
 					"run from a local session, or install vitaled's polkit rule "
 					"(70-vitaled-pcscd.rules) for the service"),
 					_("pcscd refused access: %s"), pcsc_stringify_error(rv));
@@ -353,7 +356,8 @@ static void check_pcsc(struct diag *d)
 	}
 	add(d, RESULT_PASS, _("pcscd reachable"), NULL, _("PC/SC context established"));
 	if (!daemon_pcsc)
-		add(d, RESULT_FAIL, _("vitaled uses pcscd"), _("pcscd's polkit check probably refuses the "
+		add(d, RESULT_FAIL, _("vitaled uses pcscd"),
+				_("pcscd's polkit check probably refuses the "
 				"vitaled user: install polkit/70-vitaled-pcscd.rules into "
 				"/etc/polkit-1/rules.d and restart vitaled"),
 				_("this user reaches pcscd, vitaled does not"));
@@ -364,7 +368,8 @@ static void check_pcsc(struct diag *d)
 			rv = SCardListReaders(ctx, NULL, names, &len);
 	}
 	if (rv != SCARD_S_SUCCESS || !names) {
-		add(d, RESULT_WARN, _("card readers"), _("plug the reader in; if it still does not show, "
+		add(d, RESULT_WARN, _("card readers"),
+				_("plug the reader in; if it still does not show, "
 				"check 'lsusb' and that its driver (libccid) is installed"),
 				_("no card reader is connected"));
 		free(names);
@@ -411,7 +416,8 @@ static void check_uinput(struct diag *d, size_t wedges_without)
 	}
 	ok = gr && st.st_gid == gr->gr_gid && (st.st_mode & 0060) == 0060;
 	if (!ok)
-		add(d, RESULT_WARN, _("uinput"), _("udevadm trigger /dev/uinput (70-vitaled.rules), "
+		add(d, RESULT_WARN, _("uinput"),
+				_("udevadm trigger /dev/uinput (70-vitaled.rules), "
 				"then systemctl restart vitaled"),
 				_("/dev/uinput is not read-write for the vitaled group"));
 	else if (wedges_without)
@@ -422,7 +428,8 @@ static void check_uinput(struct diag *d, size_t wedges_without)
 				"other codes are swallowed (the log says why)", wedges_without),
 				wedges_without);
 	else
-		add(d, RESULT_PASS, _("uinput"), NULL, _("/dev/uinput is read-write for the vitaled "
+		add(d, RESULT_PASS, _("uinput"), NULL,
+				_("/dev/uinput is read-write for the vitaled "
 				"group (pass-through keyboard)"));
 }
 
@@ -479,8 +486,10 @@ static void check_scanners(struct diag *d)
 			}
 			globfree(&g);
 		} else {
-			add(d, RESULT_WARN, _("serial scanner"), _("plug the scanner in and set it to "
-					"USB serial (CDC-ACM) mode"), _("no device matches %s"), tok);
+			add(d, RESULT_WARN, _("serial scanner"),
+					_("plug the scanner in and set it to "
+					"USB serial (CDC-ACM) mode"), _("no device matches %s"),
+					tok);
 		}
 	}
 }
@@ -503,7 +512,8 @@ static void check_trust(struct diag *d)
 	snprintf(fix, sizeof(fix), _("copy the issuer root certificate(s) (*.pem) into %s, then "
 			"'systemctl reload vitaled'"), t.dir);
 	if (!t.dir_ok) {
-		add(d, RESULT_FAIL, _("trust store"), fix, _("the trust directory %s cannot be read"),
+		add(d, RESULT_FAIL, _("trust store"), fix,
+				_("the trust directory %s cannot be read"),
 				t.dir);
 		ctl_trust_clear(&t);
 		return;
@@ -515,7 +525,8 @@ static void check_trust(struct diag *d)
 		bad = true;
 	}
 	for (i = 0; i < t.n_problems; i++) {
-		add(d, RESULT_WARN, _("trust file"), _("replace the file with a good copy, or remove it"),
+		add(d, RESULT_WARN, _("trust file"),
+				_("replace the file with a good copy, or remove it"),
 				_("not used: %s"), t.problems[i]);
 		bad = true;
 	}
@@ -526,31 +537,40 @@ static void check_trust(struct diag *d)
 
 		ctl_format_date(it->not_after, date);
 		if (it->kind == CTL_TRUST_CRL && !strcmp(it->status, "stale")) {
-			add(d, RESULT_FAIL, _("CRL"), _("fetch the issuer's current CRL into the trust "
+			add(d, RESULT_FAIL, _("CRL"),
+					_("fetch the issuer's current CRL into the trust "
 					"directory, then 'systemctl reload vitaled'"),
-					_("%s (%s) is stale since %s"), it->file, it->subject, date);
+					_("%s (%s) is stale since %s"), it->file, it->subject,
+					date);
 			bad = true;
 		} else if (!strcmp(it->status, "expired")) {
 			add(d, it->kind == CTL_TRUST_ROOT ? RESULT_FAIL : RESULT_WARN, what,
 					_("install the issuer's current certificate; cards it signed "
-					"are refused"), _("%s (%s) expired on %s"), it->subject, it->file, date);
+					"are refused"), _("%s (%s) expired on %s"), it->subject,
+					it->file, date);
 			bad = true;
 		} else if (!strcmp(it->status, "not-yet-valid")) {
-			add(d, RESULT_WARN, what, _("check the system clock; a future certificate is "
-					"only used from its start date"), _("%s (%s) is not valid yet"),
+			add(d, RESULT_WARN, what,
+					_("check the system clock; a future certificate is "
+					"only used from its start date"),
+					_("%s (%s) is not valid yet"),
 					it->subject, it->file);
 			bad = true;
 		} else if (!strcmp(it->status, "untrusted")) {
-			add(d, RESULT_FAIL, what, _("add the root that issued it to the trust directory"),
-					_("%s (%s) does not chain to a trusted root: %s"), it->subject,
+			add(d, RESULT_FAIL, what,
+					_("add the root that issued it to the trust directory"),
+					_("%s (%s) does not chain to a trusted root: %s"),
+					it->subject,
 					it->file, it->reason);
 			bad = true;
 		} else if (!strcmp(it->status, "revoked")) {
-			add(d, RESULT_WARN, what, _("nothing to do: cards it signed are refused as revoked"),
+			add(d, RESULT_WARN, what,
+					_("nothing to do: cards it signed are refused as revoked"),
 					_("%s (%s) is revoked"), it->subject, it->file);
 			bad = true;
 		} else if (it->not_after && it->not_after - d->now < EXPIRY_WARN_DAYS * 86400) {
-			add(d, RESULT_WARN, what, _("ask the issuer for its next certificate or CRL now"),
+			add(d, RESULT_WARN, what,
+					_("ask the issuer for its next certificate or CRL now"),
 					it->kind == CTL_TRUST_CRL ? _("%s (%s) needs its next update on %s") :
 					_("%s (%s) expires on %s"), it->subject, it->file, date);
 			bad = true;
@@ -563,7 +583,8 @@ static void check_trust(struct diag *d)
 	if (d->daemon_up && (ctl_uint(&d->manager, "TrustRoots") != t.n_roots ||
 			ctl_uint(&d->manager, "TrustSigners") != t.n_signers ||
 			ctl_uint(&d->manager, "TrustCrls") != t.n_crls))
-		add(d, RESULT_WARN, _("trust store in use"), _("'systemctl reload vitaled' loads the "
+		add(d, RESULT_WARN, _("trust store in use"),
+				_("'systemctl reload vitaled' loads the "
 				"directory again (or check --config points at vitaled's configuration)"),
 				_("vitaled has %llu roots, %llu signers, %llu CRLs loaded; the directory "
 				"has %u, %u, %u"),
@@ -637,9 +658,11 @@ static void check_caller(struct diag *d)
 	}
 	gr = getgrnam(group);
 	if (!gr) {
-		snprintf(fix, sizeof(fix), _("create it: 'groupadd --system %s' (the package does)"),
+		snprintf(fix, sizeof(fix),
+				_("create it: 'groupadd --system %s' (the package does)"),
 				group);
-		add(d, RESULT_FAIL, _("caller"), fix, _("the client group %s does not exist"), group);
+		add(d, RESULT_FAIL, _("caller"), fix, _("the client group %s does not exist"),
+				group);
 		return;
 	}
 	n = getgroups(sizeof(groups) / sizeof(groups[0]), groups);
@@ -647,7 +670,8 @@ static void check_caller(struct diag *d)
 		if (groups[i] == gr->gr_gid)
 			break;
 	if (getgid() == gr->gr_gid || (n > 0 && i < n)) {
-		add(d, RESULT_PASS, _("caller"), NULL, _("%s is in %s: may read personal data"), user,
+		add(d, RESULT_PASS, _("caller"), NULL, _("%s is in %s: may read personal data"),
+				user,
 				group);
 		return;
 	}

@@ -184,7 +184,8 @@ static void print_beneficiary(const struct ctl_value *b, unsigned int index,
 	for (i = 0; amc && i < amc->n; i++) {
 		const struct ctl_value *a = &amc->items[i];
 
-		printf(_("      AMC %s member %s, guarantee %s, routing %s, "), ctl_str(a, "Organisation"),
+		printf(_("      AMC %s member %s, guarantee %s, routing %s, "), ctl_str(a,
+				"Organisation"),
 				ctl_str(a, "Member"), ctl_str(a, "Guarantee"), ctl_str(a, "Routing"));
 		print_period(a);
 		printf("%s\n", ctl_bool(a, "InForce") ? "" : _(" (not in force)"));

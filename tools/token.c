@@ -207,7 +207,8 @@ static void print_verdict(const struct vitalectl_opts *opts, const struct vd_ver
 			printf(ngettext("%s, %u beneficiary, %s\n", "%s, %u beneficiaries, %s\n",
 					res->record.n_beneficiaries),
 					ctl_form_text(vd_form_factor_name(res->form)),
-					res->record.n_beneficiaries, ctl_marker_text(vd_marker_name(res->marker)));
+					res->record.n_beneficiaries,
+							ctl_marker_text(vd_marker_name(res->marker)));
 		return;
 	}
 	json_init(&j, stdout);
@@ -371,7 +372,8 @@ int cmd_token(int argc, char **argv, const struct vitalectl_opts *opts)
 		case 'm':
 			if (parse_seconds(optarg, opt == 's' ? &set.clock_skew :
 					&set.token_max_age)) {
-				fprintf(stderr, _("vitalectl: not a number of seconds: %s\n"), optarg);
+				fprintf(stderr, _("vitalectl: not a number of seconds: %s\n"),
+						optarg);
 				return VITALECTL_USAGE;
 			}
 			break;

@@ -56,7 +56,8 @@ DBusConnection *vitalectl_bus(const struct vitalectl_opts *opts)
 	if (!conn) {
 		fprintf(stderr, opts->session_bus ?
 				_("vitalectl: cannot connect to the session bus: %s\n") :
-				_("vitalectl: cannot connect to the system bus: %s\n"), err.message);
+				_("vitalectl: cannot connect to the system bus: %s\n"),
+				err.message);
 		dbus_error_free(&err);
 		return NULL;
 	}
@@ -132,6 +133,7 @@ int main(int argc, char **argv)
 			optind++;
 			return c->func(argc - optind + 1, argv + optind - 1, &opts);
 		}
-	fprintf(stderr, _("vitalectl: unknown command '%s' (see vitalectl --help)\n"), argv[optind]);
+	fprintf(stderr, _("vitalectl: unknown command '%s' (see vitalectl --help)\n"),
+			argv[optind]);
 	return VITALECTL_USAGE;
 }

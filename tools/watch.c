@@ -329,7 +329,8 @@ static void tell_card_removed(struct watch *w, const struct object *card)
 				_("%s read released [%s]\n"), ctl_form_text(form), card->path);
 	else
 		printf(card->had_data ? _("card removed from %s: its data is gone [%s]\n") :
-				_("card removed from %s [%s]\n"), reader_name_of(w, card), card->path);
+				_("card removed from %s [%s]\n"), reader_name_of(w, card),
+				card->path);
 	fflush(stdout);
 }
 
