@@ -156,6 +156,17 @@ int ctl_no_args(int argc, char **argv, const char *usage)
 	return help ? VITALECTL_OK : VITALECTL_USAGE;
 }
 
+void ctl_print_header(const struct vitalectl_opts *opts, const char *lead,
+		const struct ctl_column *cols, size_t n)
+{
+	size_t i;
+
+	printf("%s%s", ctl_color(opts, CTL_BOLD), lead);
+	for (i = 0; i + 1 < n; i++)
+		ctl_print_padded(_(cols[i].title), cols[i].width);
+	printf("%s%s\n", n ? _(cols[n - 1].title) : "", ctl_color(opts, CTL_RESET));
+}
+
 /* Pads by characters, not bytes: names carry accents. */
 void ctl_print_padded(const char *s, unsigned int width)
 {

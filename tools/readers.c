@@ -40,6 +40,8 @@ static void card_json(struct json *j, const struct ctl_value *card)
 
 int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 {
+	static const struct ctl_column columns[] = { { N_("KIND"), 13 }, { N_("STATE"), 12 },
+		{ N_("CARD"), 13 }, { N_("NAME"), 26 }, { N_("ID"), 0 } };
 	const struct ctl_value **readers = NULL, **cards = NULL;
 	struct ctl_value objects;
 	DBusConnection *conn;
@@ -73,12 +75,7 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 		json_init(&j, stdout);
 		json_array_begin(&j);
 	} else if (nr) {
-		fputs(ctl_color(opts, CTL_BOLD), stdout);
-		ctl_print_padded(_("KIND"), 13);
-		ctl_print_padded(_("STATE"), 12);
-		ctl_print_padded(_("CARD"), 13);
-		ctl_print_padded(_("NAME"), 26);
-		printf("%s%s\n", _("ID"), ctl_color(opts, CTL_RESET));
+		ctl_print_header(opts, "", columns, sizeof(columns) / sizeof(columns[0]));
 	} else {
 		printf(_("No readers, scanners or cameras.\n"));
 	}

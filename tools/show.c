@@ -198,6 +198,8 @@ static void print_human(const char *path, const struct ctl_value *card,
 {
 	const char *status = ctl_str(card, "Status");
 	const char *marker = ctl_str(card, "Marker");
+	static const struct ctl_column columns[] = { { N_("NAME"), 30 }, { N_("BIRTH"), 10 },
+		{ N_("QUALITY"), 7 }, { N_("NIR"), 21 }, { N_("AMO"), 21 }, { N_("C2S"), 0 } };
 	const char *date = bens->n ? ctl_str(&bens->items[0], "RightsDate") : "";
 	const char *until = ctl_str(aff, "ValidUntil");
 	char from[16], to[16], on[16];
@@ -215,13 +217,7 @@ static void print_human(const char *path, const struct ctl_value *card,
 	printf(_("  régime %s, caisse %s, centre %s, code gestion %s\n"), ctl_str(aff, "Regime"),
 			ctl_str(aff, "Caisse"), ctl_str(aff, "Centre"), ctl_str(aff, "CodeGestion"));
 	printf(_("\nRights on %s:\n"), ctl_date_text(date, on));
-	printf("%s #  ", ctl_color(opts, CTL_BOLD));
-	ctl_print_padded(_("NAME"), 30);
-	ctl_print_padded(_("BIRTH"), 10);
-	ctl_print_padded(_("QUALITY"), 7);
-	ctl_print_padded(_("NIR"), 21);
-	ctl_print_padded(_("AMO"), 21);
-	printf("%s%s\n", _("C2S"), ctl_color(opts, CTL_RESET));
+	ctl_print_header(opts, " #  ", columns, sizeof(columns) / sizeof(columns[0]));
 	for (i = 0; i < bens->n; i++)
 		print_beneficiary(&bens->items[i], (unsigned int)i + 1, opts);
 }

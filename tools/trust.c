@@ -266,18 +266,16 @@ static void print_human(const struct ctl_trust *t, const struct vitalectl_opts *
 	char from[16], until[16];
 	size_t i;
 
+	static const struct ctl_column columns[] = { { N_("KIND"), 7 }, { N_("STATUS"), 14 },
+		{ N_("FROM"), 11 }, { N_("UNTIL"), 11 }, { N_("SUBJECT / ISSUER"), 34 },
+		{ N_("FILE"), 0 } };
 	char counts[CTL_TRUST_COUNTS_SIZE];
 
 	printf(_("Trust directory %s: %s\n"), t->dir, ctl_trust_counts(t->n_roots, t->n_signers,
 			t->n_crls, t->n_opposed, counts));
 	if (t->n_items) {
-		printf("\n%s", ctl_color(opts, CTL_BOLD));
-		ctl_print_padded(_("KIND"), 7);
-		ctl_print_padded(_("STATUS"), 14);
-		ctl_print_padded(_("FROM"), 11);
-		ctl_print_padded(_("UNTIL"), 11);
-		ctl_print_padded(_("SUBJECT / ISSUER"), 34);
-		printf("%s%s\n", _("FILE"), ctl_color(opts, CTL_RESET));
+		putchar('\n');
+		ctl_print_header(opts, "", columns, sizeof(columns) / sizeof(columns[0]));
 		for (i = 0; i < t->n_items; i++) {
 			const struct ctl_trust_item *it = &t->items[i];
 			bool good = !strcmp(it->status, "valid") || !strcmp(it->status, "current");

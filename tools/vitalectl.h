@@ -175,6 +175,15 @@ const char *ctl_marker_text(const char *marker);
  * returns buf. */
 const char *ctl_trust_counts(uint64_t roots, uint64_t signers, uint64_t crls, uint64_t opposed,
 		char buf[CTL_TRUST_COUNTS_SIZE]);
+struct ctl_column {
+	const char *title;	/* marked with N_() */
+	unsigned int width;	/* characters, the last column's unused */
+};
+
+/* A table's header line, in bold: lead, then the titles translated and
+ * padded to their widths. */
+void ctl_print_header(const struct vitalectl_opts *opts, const char *lead,
+		const struct ctl_column *cols, size_t n);
 /* s then spaces up to width characters (UTF-8 aware), then one space. */
 void ctl_print_padded(const char *s, unsigned int width);
 /* "2026-11-26 18:30:05" local time, "-" for 0. */
