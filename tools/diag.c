@@ -290,8 +290,10 @@ static void check_card(struct diag *d, SCARDCONTEXT ctx, const char *reader,
 		}
 		status = ctl_str(card, "Status");
 		if (!strcmp(ctl_str(card, "State"), "waiting"))
-			add(d, RESULT_WARN, name, holder_hint(), _("ATR %s; waiting: %s"), hex,
-					ctl_str(card, "StatusReason"));
+			/* the waiting state's StatusReason, in the user's language */
+			add(d, RESULT_WARN, name, holder_hint(),
+					_("ATR %s; waiting: another application is using the card"),
+					hex);
 		else if (strcmp(ctl_str(card, "State"), "done"))
 			add(d, RESULT_INFO, name, NULL, _("ATR %s; being read"), hex);
 		else if (!strcmp(status, "verified") || !strcmp(status, "unverifiable"))

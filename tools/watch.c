@@ -296,7 +296,8 @@ static void tell_verdict(struct watch *w, struct object *card, bool initial)
 		return;
 	}
 	line_start(w);
-	printf("%s%s%s%s: %s", ctl_color(w->opts, CTL_BOLD),
+	/* TRANSLATORS: a verdict (colours around it), then the form of the read */
+	printf(_("%s%s%s%s: %s"), ctl_color(w->opts, CTL_BOLD),
 			ctl_color(w->opts, ctl_status_color(status)),
 			status[0] ? ctl_status_text(status) : "?",
 			ctl_color(w->opts, CTL_RESET), ctl_form_text(ctl_str(p, "FormFactor")));
