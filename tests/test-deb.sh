@@ -131,7 +131,8 @@ for f in /usr/sbin/vitaled /usr/bin/vitalectl "$unit" \
 	/usr/share/man/man8/vitaled-web-bridge.8.gz \
 	/etc/chromium/native-messaging-hosts/org.vitaled.web_bridge.json \
 	/etc/opt/chrome/native-messaging-hosts/org.vitaled.web_bridge.json \
-	/usr/lib/mozilla/native-messaging-hosts/org.vitaled.web_bridge.json; do
+	/usr/lib/mozilla/native-messaging-hosts/org.vitaled.web_bridge.json \
+	/usr/share/locale/fr/LC_MESSAGES/vitaled.mo; do
 	[ -e "$f" ] && dpkg -S "$f" > /dev/null 2>&1 || missing="$missing $f"
 done
 if [ -f "$srcdir/dbus/org.vitaled.conf" ]; then
@@ -179,6 +180,13 @@ for m in /etc/chromium/native-messaging-hosts/org.vitaled.web_bridge.json \
 done
 [ -z "$(ls -A /etc/vitaled/web.d)" ]
 ok $? "no web origin is allowed after install (/etc/vitaled/web.d empty)"
+
+# the installed catalogue, found where bindtextdomain looks (issue 21)
+env LANG=fr_FR.UTF-8 LC_ALL= LANGUAGE= /usr/bin/vitalectl --help > "$work/fr.log" 2>&1
+grep -q '^Utilisation : vitalectl' "$work/fr.log"
+ok $? "the installed vitalectl speaks French under LANG=fr_FR.UTF-8" "$work/fr.log"
+# dh_compress may have compressed it
+check "the French admin guide is installed" sh -c 'ls /usr/share/doc/vitaled/fr/admin.md*'
 check "the installed configuration is valid, read as user vitaled" \
 	setpriv --reuid=vitaled --regid=vitaled --init-groups \
 	/usr/sbin/vitaled --check-config
