@@ -18,7 +18,7 @@ struct status {
 	struct ctl_value manager;	/* Manager1 properties */
 	struct ctl_value objects;	/* managed objects */
 	const char *warnings[MAX_WARNINGS];
-	char texts[MAX_WARNINGS][160];
+	char texts[MAX_WARNINGS][300];	/* a sentence and its advice, longer in French */
 	unsigned int n_warnings;
 };
 
