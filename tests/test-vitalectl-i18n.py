@@ -6,7 +6,7 @@ built vitalectl, uninstalled (VITALECTL_LOCALEDIR: the build tree's
 catalogues), under LANG=fr_FR.UTF-8 and LANG=C against the real daemon
 (private pcscd with virtual readers and cards, private system bus with our
 policy): French words, dates and grouping for status, readers, show, diag,
-trust and the errors; the same --json and exit codes in both languages; and
+trust (a signed trust bundle installed) and the errors; the same --json and exit codes in both languages; and
 no English of the catalogue left in any French output, --help included."""
 import json
 import os
@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 
+from vtest import bundle as vb  # noqa: E402
 from vtest import pki as vpki  # noqa: E402
 from vtest.bus import SystemBus, BusUnavailable  # noqa: E402
 from vtest.daemon import vitalectl_path, srcdir, builddir  # noqa: E402
@@ -176,7 +177,7 @@ def test_locale(t):
 def test_help(t):
     helps = [["--help"]] + [[c, "--help"] for c in ("status", "readers", "watch", "show",
                                                     "diag")] + \
-        [["token", "verify", "--help"], ["trust", "--help"]]
+        [["token", "verify", "--help"], ["trust", "--help"], ["trust", "install", "--help"]]
     for argv in helps:
         c, fr = both(t, argv, "vitalectl %s" % " ".join(argv))
         # not vacuous: the English help is made of catalogue entries
@@ -349,6 +350,57 @@ def test_diag(t, bus, pcsc):
     pcsc.remove(0)
 
 
+def test_bundle(t, bus, first):
+    """A signed trust bundle, expiring in 10 days, installed with vitalectl
+    trust install: the bundle lines of status, trust list and diag, and
+    install's own words, in French."""
+    first.stop()
+    pub = os.path.join(bus.dir, "bundle")   # the daemon's user reads it
+    tl = vb.TrustListPki(os.path.join(pub, "tl"))
+    expires = int(time.time()) + 10 * 86400
+    b1, empty = os.path.join(pub, "v1.bundle"), os.path.join(pub, "empty.bundle")
+    tl.build(vpki.trust_dir(), b1, 1, expires="@%d" % expires)
+    open(empty, "w").close()
+    for dirpath, dirs, files in os.walk(pub):
+        os.chmod(dirpath, 0o755)
+        for f in files:
+            os.chmod(os.path.join(dirpath, f), 0o644)
+    d = bus.start_vitaled("[General]\nEnablePlugins = \n[Trust]\nDirectory = %s\n"
+                          "ListRootDirectory = %s\nDropDirectory = \n"
+                          % (vpki.trust_dir(), tl.roots))
+    cfg = ["--config", d.conf_path]
+    c, fr = both(t, cfg + ["trust", "install", empty], "trust install of an empty file",
+                 bus=bus)
+    t.ok(c.returncode == 1 and "vitalectl : %s : vide : ce n'est pas un lot de confiance"
+         % empty in fr.stderr, "trust install of an empty file: exit 1, said in French",
+         fr.stderr)
+    r = run(cfg + ["trust", "install", b1], FR, "root", bus)
+    t.ok(r.returncode == 0 and "lot de confiance version 1 en vigueur (%s)" % b1 in r.stdout,
+         "trust install in French", (r.stdout, r.stderr))
+    date = time.strftime("%d/%m/%Y", time.gmtime(expires))   # TZ=UTC
+    c, fr = both(t, ["status"], "status with a trust bundle", who="member", bus=bus)
+    lines = squeeze(fr.stdout)
+    for want in ("issu du lot de confiance version 1 (vitalectl:v1.bundle), qui expire le %s"
+                 % date,
+                 "attention : le lot de confiance expire le %s : installez d'ici là le lot "
+                 "suivant de l'émetteur" % date):
+        t.ok(want in lines, "status in French: %s" % want, lines)
+    same_json(t, ["status"], "status with a trust bundle", who="member", bus=bus)
+    c, fr = both(t, cfg + ["trust", "list"], "trust list with a trust bundle", bus=bus,
+                 data=["vitaled test issuer root"])
+    t.ok(re.match(r"Lot de confiance version 1, émis le \d\d/\d\d/\d{4}, expire le %s, venu de "
+                  r"vitalectl:v1\.bundle$" % re.escape(date), squeeze(fr.stdout)[0]),
+         "trust list in French: the bundle in force", fr.stdout)
+    same_json(t, cfg + ["trust", "list"], "trust list with a trust bundle", bus=bus)
+    c, fr = both(t, cfg + ["diag"], "diag with a trust bundle", bus=bus)
+    t.ok(re.search(r"^\[[^]]+\] lot de confiance : le lot de confiance expire le %s : .*\n"
+                   r" +solution : récupérez le lot de confiance en vigueur de l'émetteur : "
+                   r"« systemctl start vitaled-trust-update », ou « vitalectl trust install "
+                   r"FICHIER »$" % re.escape(date), fr.stdout, re.M),
+         "diag in French: the expiring bundle and its fix", fr.stdout)
+    d.stop()
+
+
 def main():
     t = Tap()
     t.run(test_locale)
@@ -361,7 +413,7 @@ def main():
             t.run(test_errors_no_daemon, bus)
             conf = "[Trust]\nDirectory = %s\n[General]\nEnablePlugins = pcsc\n" % \
                 vpki.trust_dir()
-            bus.start_vitaled(conf, env={"PCSCLITE_CSOCK_NAME": pcsc.socket})
+            d = bus.start_vitaled(conf, env={"PCSCLITE_CSOCK_NAME": pcsc.socket})
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 r = run(["--json", "readers"], C, "root", bus)
@@ -372,6 +424,7 @@ def main():
             t.run(test_readers, bus)
             t.run(test_show, bus, pcsc)
             t.run(test_diag, bus, pcsc)
+            t.run(test_bundle, bus, d)
     except (HarnessUnavailable, BusUnavailable) as e:
         t.skip("vitalectl in French against the daemon", str(e))
     t.done()
