@@ -72,7 +72,8 @@ def sections(path):
                 sec.keys.append("[%s] %s" % (group, m.group(1)))
             continue
         if fence == "sh":
-            cmd = " ".join(re.sub(r"\s#.*", "", stripped).split())  # comments are prose
+            # comments are prose (a line of its own, or after a command)
+            cmd = " ".join(re.sub(r"(?:^|\s)#.*", "", stripped).split())
             if cmd:
                 sec.commands.append(cmd)
             continue
@@ -132,8 +133,10 @@ def test_self(t):
     """The comparison itself on small documents: it names what is missing."""
     import tempfile
     en = "# T\n\n## A\n\n`vitalectl diag` and `[pcsc] BusyWaitMax`\n\n" \
-         "## New\n\n```ini\n[serial]\nDevices = x\n```\n\n## B\n\n```sh\nvitalectl status\n```\n"
-    fr = "# T\n\n## A fr\n\n`vitalectl diag`\n\n## B fr\n\n```sh\nvitalectl status\n```\n"
+         "## New\n\n```ini\n[serial]\nDevices = x\n```\n\n## B\n\n```sh\n# the status\n" \
+         "vitalectl status  # at a glance\n```\n"
+    fr = "# T\n\n## A fr\n\n`vitalectl diag`\n\n## B fr\n\n```sh\n# l'état\n" \
+         "vitalectl status  # d'un coup d'œil\n```\n"
     with tempfile.TemporaryDirectory() as d:
         pe, pf = os.path.join(d, "en.md"), os.path.join(d, "fr.md")
         with open(pe, "w") as f:
@@ -145,7 +148,8 @@ def test_self(t):
              for p in got), "a key missing on the French side is named", got)
     t.ok(any("section '## New' has no counterpart in doc/fr/admin.md" in p for p in got),
          "a section added on the English side is named, not the ones after it", got)
-    t.ok(not any("## B" in p for p in got), "the sections after it still pair up", got)
+    t.ok(not any("## B" in p for p in got), "the sections after it still pair up, "
+         "their shell comments (prose) translated", got)
 
 
 def test_twins(t):
