@@ -185,6 +185,10 @@ ok $? "no web origin is allowed after install (/etc/vitaled/web.d empty)"
 env LANG=fr_FR.UTF-8 LC_ALL= LANGUAGE= /usr/bin/vitalectl --help > "$work/fr.log" 2>&1
 grep -q '^Utilisation : vitalectl' "$work/fr.log"
 ok $? "the installed vitalectl speaks French under LANG=fr_FR.UTF-8" "$work/fr.log"
+env LANG=fr_FR.UTF-8 LC_ALL= LANGUAGE= /usr/libexec/vitaled/vitaled-web-bridge --help \
+	> "$work/fr-bridge.log" 2>&1
+grep -q '^Utilisation : vitaled-web-bridge' "$work/fr-bridge.log"
+ok $? "the installed web bridge's --help is French under LANG=fr_FR.UTF-8" "$work/fr-bridge.log"
 # dh_compress may have compressed it
 check "the French admin guide is installed" sh -c 'ls /usr/share/doc/vitaled/fr/admin.md*'
 check "the installed configuration is valid, read as user vitaled" \
