@@ -113,9 +113,12 @@ tap_test() {
 tap_test tests/test-deb.sh "$top/build/test-deb.log" bash tests/test-deb.sh "$debsrc"
 
 # The same package under a real systemd, in a booted Debian 12 container.
-echo "=== the units under systemd (container)"
+echo "=== the units under systemd (containers)"
 tap_test tests/system/test-unit-container.sh "$top/build/test-unit-container.log" \
 	bash tests/system/test-unit-container.sh "$debsrc"
+# The pcscd polkit rule where pcscd asks polkit, in a booted Debian 13 container.
+tap_test tests/system/test-pcscd-polkit.sh "$top/build/test-pcscd-polkit.log" \
+	bash tests/system/test-pcscd-polkit.sh "$debsrc"
 rm -rf "$debsrc"
 
 if [ -s "$skips" ]; then

@@ -100,3 +100,47 @@ ci_overlay_done() {
 	rm -rf "$ci_run"
 	ci_run=
 }
+
+# ci_boot ROOT NAME LOG NSPAWN-ARGS...: boot ROOT with its systemd as PID 1
+# (systemd-nspawn -b, pure cgroup v2) in the background.  Once that systemd
+# says "running" or "degraded", sets $ci_state and $ci_leader (its PID as
+# seen from here: nsenter -t "$ci_leader" -a COMMAND runs inside); else
+# returns 1 with $ci_error.  nspawn's output goes to LOG.
+ci_boot() {
+	local root=$1 name=$2 log=$3 i
+	shift 3
+	SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 ci_nspawn "$root" "$name" -b --console=read-only \
+		"$@" </dev/null >"$log" 2>&1 &
+	ci_boot_shell=$!
+	ci_nspawn_pid= ci_leader= ci_state=
+	for i in $(seq 240); do
+		[ -n "$ci_nspawn_pid" ] || ci_nspawn_pid=$(pgrep -P "$ci_boot_shell" -x systemd-nspawn)
+		[ -n "$ci_nspawn_pid" ] && ci_leader=$(pgrep -P "$ci_nspawn_pid" | head -n1)
+		if [ -n "$ci_leader" ]; then
+			ci_state=$(nsenter -t "$ci_leader" -a systemctl is-system-running 2>/dev/null)
+			case $ci_state in running|degraded) return 0 ;; esac
+		fi
+		kill -0 "$ci_boot_shell" 2>/dev/null || break
+		sleep 0.5
+	done
+	ci_fail "systemd-nspawn -b did not boot here (state: ${ci_state:-none};" \
+		"$(grep -m1 -iE 'fail|error' "$log"))"
+}
+
+# ci_poweroff: SIGTERM to nspawn is a clean poweroff of the container;
+# SIGKILL after 20 s.
+ci_poweroff() {
+	[ -n "${ci_boot_shell:-}" ] || return 0
+	if [ -n "${ci_nspawn_pid:-}" ] && kill -TERM "$ci_nspawn_pid" 2>/dev/null; then
+		for _ in $(seq 40); do kill -0 "$ci_nspawn_pid" 2>/dev/null || break; sleep 0.5; done
+		kill -KILL "$ci_nspawn_pid" 2>/dev/null
+	fi
+	wait "$ci_boot_shell" 2>/dev/null
+	ci_boot_shell= ci_nspawn_pid=
+}
+
+# ci_in COMMAND...: run it as root in the booted container, with a clean
+# environment (not the caller's: no bus address of a test harness).
+ci_in() {
+	nsenter -t "$ci_leader" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
+}
