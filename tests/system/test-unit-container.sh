@@ -136,6 +136,10 @@ grep -q '^ActiveState=active SubState=running NRestarts=0 Result=success$' "$wor
 	! grep -qiE 'cannot own|not allowed|failed|status=' "$work/first.log"
 ok $? "the first start succeeds: running, no restart, nothing refused" "$work/first.log"
 
+# dbus-daemon re-read its configuration when dpkg unpacked the policy (before
+# the user existed) and when the postinst asked it to: what it said.
+ci_in journalctl -b --no-pager -o cat -u dbus | grep -iE 'vitaled|reload' | sed 's/^/# dbus: /'
+
 # ---- every unit of the package --------------------------------------------------
 for unit in $UNITS; do
 	ci_in systemctl show -p FragmentPath --value "$unit" > "$work/frag.log" 2>&1
