@@ -24,7 +24,7 @@ fail() {
 . "$top/scripts/ci-rootfs.sh"
 ci_check_host || fail "$ci_error"
 ci_rootfs "$release" deps "$top/scripts/deps.sh" || fail "$ci_error"
-trap ci_overlay_done EXIT
+trap ci_cleanup EXIT
 ci_overlay "$ci_root" || fail "$ci_error"
 run=$ci_run
 

@@ -15,6 +15,18 @@ ci_fail() {
 	return 1
 }
 
+# ci_why_no_boot: why no container is booted here, or nothing.  Inside
+# scripts/ci-container.sh's own nspawn container (the Debian 13 half of CI)
+# none is: the host half runs those tests.  Other containers (a Docker
+# host) may well boot one: that is tried.
+ci_why_no_boot() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "booting a container needs root"
+	elif [ "$(systemd-detect-virt --container 2>/dev/null)" = systemd-nspawn ]; then
+		echo "inside a systemd-nspawn container: no container is booted in it"
+	fi
+}
+
 # ci_check_host: what making and running a container needs here.
 ci_check_host() {
 	[ "$(id -u)" -eq 0 ] || ci_fail "needs root (debootstrap, systemd-nspawn)" || return 1
@@ -143,4 +155,10 @@ ci_poweroff() {
 # environment (not the caller's: no bus address of a test harness).
 ci_in() {
 	nsenter -t "$ci_leader" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
+}
+
+# ci_cleanup: whatever of the above is still up, taken down (for an EXIT trap).
+ci_cleanup() {
+	ci_poweroff
+	ci_overlay_done
 }

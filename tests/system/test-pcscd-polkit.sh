@@ -18,22 +18,11 @@ srcdir=$(cd "${1:-${top_srcdir:-$(dirname "$0")/../..}}" && pwd)
 . "$srcdir/tests/lib/tap.sh"
 . "$srcdir/scripts/ci-rootfs.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "1..0 # SKIP booting a container needs root"
-	exit 0
-fi
-if [ "$(systemd-detect-virt --container 2>/dev/null)" = systemd-nspawn ]; then
-	echo "1..0 # SKIP inside a systemd-nspawn container: no container is booted in it"
-	exit 0
-fi
+why=$(ci_why_no_boot)
+[ -z "$why" ] || skip_all "$why"
 
 work=$(mktemp -d /tmp/vitaled-pcscd-polkit.XXXXXX)
-cleanup() {
-	ci_poweroff
-	ci_overlay_done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'ci_cleanup; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
 # This host's pcscd, when it is Debian 12's: no polkit, so no rule needed.

@@ -34,25 +34,11 @@ UNITS="vitaled.service"
 # Bounded waits (a loaded machine is slow; nothing here is a timing check).
 WAIT=60
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "1..0 # SKIP booting a container needs root"
-	exit 0
-fi
-# Inside scripts/ci-container.sh's own nspawn container (the Debian 13 half
-# of CI) no container is booted: the host half runs this test.  Other
-# containers (a Docker host) may well boot one: tried below.
-if [ "$(systemd-detect-virt --container 2>/dev/null)" = systemd-nspawn ]; then
-	echo "1..0 # SKIP inside a systemd-nspawn container: no container is booted in it"
-	exit 0
-fi
+why=$(ci_why_no_boot)
+[ -z "$why" ] || skip_all "$why"
 
 work=$(mktemp -d /tmp/vitaled-unit.XXXXXX)
-cleanup() {
-	ci_poweroff
-	ci_overlay_done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'ci_cleanup; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
 ci_check_host > "$work/host.log" 2>&1 || echo "$ci_error" >> "$work/host.log"
