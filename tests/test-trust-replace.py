@@ -10,6 +10,12 @@ signer matches the store by name and serial but not by key must come out
 fails under a signer the store vouches for); after the reload the new PKI's
 card is `verified`.  Real pcscd, vpcd, the card emulator, vitaled on a
 private bus; both PKIs made with openssl at test time.
+
+The `forged` of issue 23 was the trust store's signer, found by issuer and
+serial number, standing in for the certificate the card carries: the old
+key then checked the new key's signature.  The daemon of the tree before
+09be0cd ("the trust store's copy stands in only when byte-identical") says
+`forged` at points 3 and 6; mutant sod-store-signer-by-name plants it again.
 """
 import os
 import shutil

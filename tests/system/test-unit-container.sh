@@ -211,10 +211,15 @@ ok $? "demo PKI in /etc/vitaled/trust.d, test cards allowed" "$work/pki.log"
 pid=$(main_pid)
 ci_in systemctl reload vitaled > "$work/reload.log" 2>&1
 rc=$?
+# SIGHUP is handled after systemctl returns: wait until the daemon says
+# the new store is in force (a card read before would keep its verdict).
+wait_until "the reloaded trust store in vitalectl status" \
+	sh -c 'vitalectl status | grep -q "trust store: *1 root, 1 signer"'
+ci_in vitalectl status >> "$work/reload.log" 2>&1
 echo "before: $pid after: $(main_pid) $(prop vitaled ActiveState)" >> "$work/reload.log"
 [ $rc -eq 0 ] && [ "$pid" -gt 0 ] && [ "$(main_pid)" = "$pid" ] &&
-	grep -q ' active$' "$work/reload.log"
-ok $? "systemctl reload: done, by the same process" "$work/reload.log"
+	grep -q ' active$' "$work/reload.log" && grep -q 'trust store: *1 root, 1 signer' "$work/reload.log"
+ok $? "systemctl reload: the same process takes the new trust store" "$work/reload.log"
 
 # The emulator on the virtual reader that the pcscd package's reader.conf.d
 # configures (vpcd, 127.0.0.1:35963), as a unit so it dies with the test.
