@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced (bash) by scripts/ci-container.sh and tests/system/test-unit-container.sh:
 # Debian root file systems for systemd-nspawn, cached outside the source tree
 # in $VITALED_CI_CACHE (default /var/cache/vitaled-ci):
@@ -119,13 +120,13 @@ ci_overlay_done() {
 # seen from here: nsenter -t "$ci_leader" -a COMMAND runs inside); else
 # returns 1 with $ci_error.  nspawn's output goes to LOG.
 ci_boot() {
-	local root=$1 name=$2 log=$3 i
+	local root=$1 name=$2 log=$3
 	shift 3
 	SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 ci_nspawn "$root" "$name" -b --console=read-only \
 		"$@" </dev/null >"$log" 2>&1 &
 	ci_boot_shell=$!
-	ci_nspawn_pid= ci_leader= ci_state=
-	for i in $(seq 240); do
+	ci_nspawn_pid='' ci_leader='' ci_state=''
+	for _ in $(seq 240); do
 		[ -n "$ci_nspawn_pid" ] || ci_nspawn_pid=$(pgrep -P "$ci_boot_shell" -x systemd-nspawn)
 		[ -n "$ci_nspawn_pid" ] && ci_leader=$(pgrep -P "$ci_nspawn_pid" | head -n1)
 		if [ -n "$ci_leader" ]; then
@@ -148,7 +149,7 @@ ci_poweroff() {
 		kill -KILL "$ci_nspawn_pid" 2>/dev/null
 	fi
 	wait "$ci_boot_shell" 2>/dev/null
-	ci_boot_shell= ci_nspawn_pid=
+	ci_boot_shell='' ci_nspawn_pid=''
 }
 
 # ci_in COMMAND...: run it as root in the booted container, with a clean

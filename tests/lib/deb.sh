@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The Debian package built from a source tree (sourced by tests/test-deb.sh
 # and tests/system/test-unit-container.sh).
 #

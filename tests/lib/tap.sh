@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # TAP for the shell tests (sourced): ok, check, finish.  $work must name
 # a scratch directory before check is used.
 n=0
