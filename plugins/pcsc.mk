@@ -18,6 +18,10 @@ TESTS += tests/test-pcsc.py tests/test-pcsc-faults.py tests/test-pcsc-leak.py
 EXTRA_DIST += tests/test-pcsc.py tests/test-pcsc-faults.py tests/test-pcsc-leak.py \
 	tests/lib/vtest/cardrig.py tests/pcsc/cycler.py
 
+# The trust directory replaced by a new PKI with the same names (issue 23).
+TESTS += tests/test-trust-replace.py
+EXTRA_DIST += tests/test-trust-replace.py
+
 # Sharing the reader with another PC/SC application (a pyscard client).
 TESTS += tests/test-pcsc-shared.py
 EXTRA_DIST += tests/test-pcsc-shared.py tests/pcsc/other-app.py

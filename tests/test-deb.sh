@@ -10,34 +10,8 @@
 set -u
 
 srcdir=$(cd "${1:-${top_srcdir:-$(dirname "$0")/..}}" && pwd)
-n=0
-failed=0
-
-ok() {	# ok CONDITION-STATUS NAME [DIAGNOSTIC-FILE]
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-		if [ -n "${3:-}" ] && [ -s "$3" ]; then
-			tail -n 40 "$3" | sed 's/^/#   /'
-		fi
-	fi
-}
-
-check() {	# check NAME COMMAND...
-	local name=$1
-	shift
-	"$@" > "$work/check.log" 2>&1
-	ok $? "$name" "$work/check.log"
-}
-
-finish() {
-	echo "1..$n"
-	[ "$failed" -eq 0 ]
-	exit $?
-}
+. "$srcdir/tests/lib/tap.sh"
+. "$srcdir/tests/lib/deb.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "1..0 # SKIP installing a package needs root"
@@ -66,29 +40,8 @@ trap 'exit 130' INT TERM
 # A package from an earlier, interrupted run would hide what this one does.
 purge_package
 
-# Build from a copy: dpkg-buildpackage configures and builds in the tree it
-# is given.  In a git checkout the copy is the committed tree (HEAD: in CI,
-# the clean clone), so work in progress of others never breaks it.
-version=$(sed -n '1s/^vitaled (\([^)]*\)).*/\1/p' "$srcdir/debian/changelog")
-tree="$work/vitaled-$version"
-mkdir -p "$tree"
-if git -C "$srcdir" rev-parse --verify -q HEAD > /dev/null 2>&1; then
-	git -C "$srcdir" archive --format=tar HEAD | tar -x -C "$tree"
-else
-	cp -a "$srcdir/." "$tree/"
-fi
-[ -f "$tree/debian/control" ]
-ok $? "source tree copied to $tree"
-
-jobs=$(nproc 2> /dev/null || echo 1)
-(cd "$tree" && DEB_BUILD_OPTIONS="parallel=$jobs ${DEB_BUILD_OPTIONS:-}" \
-	dpkg-buildpackage -us -uc -b) > "$work/build.log" 2>&1
-ok $? "dpkg-buildpackage -us -uc -b builds" "$work/build.log"
-
-arch=$(dpkg --print-architecture)
-deb="$work/vitaled_${version}_${arch}.deb"
-[ -f "$deb" ]
-ok $? "the package file exists: $(basename "$deb")" "$work/build.log"
+deb_build "$srcdir" "$work"
+ok $? "dpkg-buildpackage -us -uc -b builds $(basename "$deb")" "$work/build.log"
 [ -f "$deb" ] || finish
 
 if command -v lintian > /dev/null; then
