@@ -714,7 +714,10 @@ out:
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage: vitaled-trust-update [--config FILE]\n"
-		"Fetch the trust bundle from [TrustUpdate] URL and hand it to vitaled.\n");
+		"Fetch the trust bundle from [TrustUpdate] URL and hand it to vitaled.\n\n"
+		"Options:\n"
+		"  -c, --config FILE   vitaled.conf to read (default " DEFAULT_CONFIG ")\n"
+		"  -h, --help          this text\n");
 }
 
 int main(int argc, char **argv)
