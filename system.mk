@@ -25,6 +25,14 @@ systemd/vitaled-trust-update.service: $(top_srcdir)/systemd/vitaled-trust-update
 		$(top_srcdir)/systemd/vitaled-trust-update.service.in > $@-t && \
 	mv $@-t $@
 
+# tmpfiles.d: the trust bundle drop directory (doc/admin.md).
+tmpfilesdir = $(prefix)/lib/tmpfiles.d
+tmpfiles_DATA = systemd/tmpfiles.d/vitaled.conf
+CLEANFILES += systemd/tmpfiles.d/vitaled.conf
+EXTRA_DIST += systemd/vitaled.tmpfiles
+systemd/tmpfiles.d/vitaled.conf: $(top_srcdir)/systemd/vitaled.tmpfiles
+	$(AM_V_GEN)$(MKDIR_P) systemd/tmpfiles.d && cp $(top_srcdir)/systemd/vitaled.tmpfiles $@
+
 # sysusers.d wants <package>.conf.
 sysusersdir = $(prefix)/lib/sysusers.d
 sysusers_DATA = systemd/sysusers.d/vitaled.conf

@@ -165,9 +165,10 @@ void audit_call(const char *method, const char *card_id, const struct audit_call
 	command_name(who->pid, comm);
 	if (k)
 		memcpy(k->comm, comm, sizeof(comm));
+	/* card_id "": a Manager1 method (InstallTrustBundle) */
 	log_audit("%s on %s%s by uid %ld pid %u comm \"%s\": %s", method,
-		  VITALED_DBUS_CARD_PATH_PREFIX, card_id, uid_of(who), who->pid, comm,
-		  outcome);
+		  card_id[0] ? VITALED_DBUS_CARD_PATH_PREFIX : VITALED_DBUS_MANAGER_PATH,
+		  card_id, uid_of(who), who->pid, comm, outcome);
 }
 
 void audit_flush(void)

@@ -169,6 +169,7 @@ void vitaled_card_complete(struct vitaled_card *card, struct vd_read_result *res
 		vd_read_result_free(result);
 		return;
 	}
+	engine_apply_freshness(result);
 	vd_read_result_free(card->result);
 	card->result = result;
 	card->state = CARD_STATE_DONE;

@@ -23,6 +23,11 @@ static const struct vitaled_option config_general_options[] = {
 static const struct vitaled_option config_trust_options[] = {
 	{ "Directory", VITALED_OPT_STRING, TRUSTDIR, 0, 0 },
 	{ "AllowTestCards", VITALED_OPT_BOOL, "false", 0, 0 },
+	/* trust bundles (daemon/trust-install.c) */
+	{ "ListRootDirectory", VITALED_OPT_STRING, CONFIGDIR "/trust-list-root.d", 0, 0 },
+	{ "DropDirectory", VITALED_OPT_STRING, STATEDIR "/trust-incoming", 0, 0 },
+	{ "MaxAge", VITALED_OPT_INT, "0", 0, 315360000 },
+	{ "StaleAction", VITALED_OPT_STRING, "warn", 0, 0 },
 	{ NULL }
 };
 
@@ -225,6 +230,8 @@ static int on_entry(struct vd_ini_parser *p, const char *key, const char *value)
 	err = check_value(p, opt, value);
 	if (err < 0)
 		return err;
+	if (!strcmp(opt->key, "StaleAction") && strcmp(value, "warn") && strcmp(value, "refuse"))
+		return vd_ini_error(p, "StaleAction: '%s' is neither warn nor refuse", value);
 	if (opt->type == VITALED_OPT_STRLIST && ld->group == &core_schemas[0]) {
 		err = check_plugin_names(p, opt, value);
 		if (err < 0)

@@ -118,6 +118,34 @@ int engine_reload(void);
 void engine_cleanup(void);
 struct vd_replay *engine_replay(void);
 struct vd_context *engine_context(void);	/* borrowed */
+/* [General] StateDirectory, or the one systemd made for us. */
+const char *engine_state_directory(void);
+/* A newly installed trust store (trust-install.c) replaces the one in force. */
+void engine_set_trust(struct vd_trust *trust, const char *dir);
+/* Stale trust material ([Trust] MaxAge, doc/admin.md): the reason (or
+ * NULL when fresh); refuse says whether verdicts are refused. */
+const char *engine_trust_stale(time_t now, bool *refuse);
+/* Applied to every finished read (card.c): stale material is said, or refused. */
+void engine_apply_freshness(struct vd_read_result *result);
+
+/* ---- trust-install.c: signed trust bundles ------------------------------ */
+
+struct trust_bundle_info {
+	uint64_t version;
+	time_t issued;
+	time_t expires;
+	char source[65];
+};
+int trust_install_init(void);		/* before engine_init(): picks the set */
+void trust_install_start(void);		/* the drop directory, once the loop runs */
+void trust_install_cleanup(void);
+const char *trust_install_dir(void);	/* installed set, or NULL: [Trust] Directory */
+const struct trust_bundle_info *trust_bundle_installed(void);	/* NULL: none */
+const char *trust_install_last_error(void);	/* "" if none */
+struct DBusMessage;
+/* Manager1.InstallTrustBundle from an authorised caller: answered later;
+ * -errno when it cannot start (the caller replies). */
+int trust_install_call(struct DBusMessage *call);
 
 /* ---- reader.c / card.c: the objects published on D-Bus --------------- */
 
@@ -226,6 +254,7 @@ enum bus_data_method {
 	BUS_DATA_BENEFICIARIES,
 	BUS_DATA_AFFILIATION,
 	BUS_DATA_RELEASE,
+	BUS_TRUST_INSTALL,	/* Manager1.InstallTrustBundle: root only */
 };
 void bus_access_init(struct DBusConnection *conn, bool session_bus);
 void bus_access_reload(void);

@@ -1,5 +1,7 @@
 /*
- * The data methods (Card1.GetBeneficiaries, GetAffiliation, Release):
+ * The data methods (Card1.GetBeneficiaries, GetAffiliation, Release) and
+ * Manager1.InstallTrustBundle (root only, or the daemon's own user on a
+ * session bus):
  * the daemon checks the caller itself, on top of the bus policy.  It asks
  * the bus for the caller's credentials (GetConnectionCredentials, without
  * blocking the loop), lets through root and members of the client group
@@ -142,6 +144,8 @@ static const char *method_name(enum bus_data_method method)
 		return "GetBeneficiaries";
 	case BUS_DATA_AFFILIATION:
 		return "GetAffiliation";
+	case BUS_TRUST_INSTALL:
+		return "InstallTrustBundle";
 	case BUS_DATA_RELEASE:
 		break;
 	}
@@ -157,7 +161,7 @@ static void audit(const struct access_call *ac, const struct caller *caller,
 	audit_call(method_name(ac->method), ac->card_id, &who, outcome, refusal);
 }
 
-static bool authorised(const struct caller *caller)
+static bool authorised(const struct caller *caller, enum bus_data_method method)
 {
 	if (!caller->have_uid)
 		return false;
@@ -166,7 +170,8 @@ static bool authorised(const struct caller *caller)
 	/* A session bus is one user's own: that user is the client. */
 	if (access_state.session_bus && caller->uid == getuid())
 		return true;
-	return caller->in_client_group;
+	/* What the daemon trusts is the administrator's alone. */
+	return method != BUS_TRUST_INSTALL && caller->in_client_group;
 }
 
 /* The a{sv} reply of org.freedesktop.DBus.GetConnectionCredentials. */
@@ -260,9 +265,19 @@ static void finish(struct access_call *ac, const struct caller *caller)
 	DBusMessage *reply;
 	int err;
 
-	if (!authorised(caller)) {
+	if (!authorised(caller, ac->method)) {
 		audit(ac, caller, "refused: AccessDenied", true);
-		bus_reply(ac->call, bus_error_reply(ac->call, -EACCES, NULL, NULL));
+		bus_reply(ac->call, bus_error_reply(ac->call, -EACCES, NULL,
+				ac->method == BUS_TRUST_INSTALL ?
+				"only root may install trust material" : NULL));
+		return;
+	}
+	if (ac->method == BUS_TRUST_INSTALL) {
+		err = trust_install_call(ac->call);
+		if (err)
+			refuse(ac, caller, err, NULL);
+		else
+			audit(ac, caller, "started", false);
 		return;
 	}
 	/* The card may have gone while the bus answered. */

@@ -37,6 +37,21 @@ static const struct error_map error_map[] = {
 	  "too many requests in flight: try again" },
 	{ ENOMEM, DBUS_ERROR_NO_MEMORY,
 	  "out of memory" },
+	/* trust bundles (trust-install.c): the reply's text says which check failed */
+	{ EBADMSG, VITALED_DBUS_ERROR_TRUST_BUNDLE_INVALID,
+	  "not a valid trust bundle: the trust material in force stays" },
+	{ EKEYREJECTED, VITALED_DBUS_ERROR_TRUST_SIGNATURE_INVALID,
+	  "the bundle's signature or signer is not accepted: the trust material in force stays" },
+	{ EKEYEXPIRED, VITALED_DBUS_ERROR_TRUST_EXPIRED,
+	  "the bundle has expired: the trust material in force stays" },
+	{ ETIME, VITALED_DBUS_ERROR_TRUST_NOT_YET_VALID,
+	  "the bundle is issued in the future: check the clock" },
+	{ ERANGE, VITALED_DBUS_ERROR_TRUST_ROLLBACK,
+	  "the bundle is older than the installed one: rollback refused" },
+	{ ENOSPC, VITALED_DBUS_ERROR_TRUST_STORAGE,
+	  "the state directory is full: the trust material in force stays" },
+	{ EROFS, VITALED_DBUS_ERROR_TRUST_STORAGE,
+	  "the state directory is read-only: the trust material in force stays" },
 };
 
 /*

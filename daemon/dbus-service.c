@@ -155,6 +155,46 @@ static void get_crl_next(void *o, struct value *v)
 	v->n.t = epoch(info.earliest_crl_next_update);
 }
 
+static void get_bundle_version(void *o, struct value *v)
+{
+	const struct trust_bundle_info *b = trust_bundle_installed();
+
+	v->n.t = b ? b->version : 0;
+}
+
+static void get_bundle_issued(void *o, struct value *v)
+{
+	const struct trust_bundle_info *b = trust_bundle_installed();
+
+	v->n.t = b ? epoch(b->issued) : 0;
+}
+
+static void get_bundle_expires(void *o, struct value *v)
+{
+	const struct trust_bundle_info *b = trust_bundle_installed();
+
+	v->n.t = b ? epoch(b->expires) : 0;
+}
+
+static void get_bundle_source(void *o, struct value *v)
+{
+	const struct trust_bundle_info *b = trust_bundle_installed();
+
+	v->s = b ? b->source : "";
+}
+
+static void get_trust_stale(void *o, struct value *v)
+{
+	bool refuse;
+
+	v->n.b = engine_trust_stale(time(NULL), &refuse) != NULL;
+}
+
+static void get_install_error(void *o, struct value *v)
+{
+	v->s = trust_install_last_error();
+}
+
 static bool collect_reader(struct vitaled_reader *reader, void *data)
 {
 	DBusMessageIter *array = data;
@@ -222,11 +262,25 @@ static const struct property manager_props[] = {
 	{ "TrustOpposed", DBUS_TYPE_UINT32, get_opposed },
 	{ "TrustEarliestExpiry", DBUS_TYPE_UINT64, get_expiry },
 	{ "TrustCrlNextUpdate", DBUS_TYPE_UINT64, get_crl_next },
+	{ "TrustBundleVersion", DBUS_TYPE_UINT64, get_bundle_version },
+	{ "TrustBundleIssued", DBUS_TYPE_UINT64, get_bundle_issued },
+	{ "TrustBundleExpires", DBUS_TYPE_UINT64, get_bundle_expires },
+	{ "TrustBundleSource", DBUS_TYPE_STRING, get_bundle_source },
+	{ "TrustStale", DBUS_TYPE_BOOLEAN, get_trust_stale },
+	{ "TrustLastInstallError", DBUS_TYPE_STRING, get_install_error },
 };
+
+/* Root only (dbus-access.c); answered once the bundle is installed or refused. */
+static DBusMessage *manager_install_trust_bundle(DBusMessage *msg, struct bus_object *obj)
+{
+	bus_access_call(msg, "", BUS_TRUST_INSTALL);
+	return NULL;
+}
 
 static const struct method manager_methods[] = {
 	{ "GetReaders", "", manager_get_readers },
 	{ "GetCards", "", manager_get_cards },
+	{ "InstallTrustBundle", "hs", manager_install_trust_bundle },
 	{ NULL }
 };
 

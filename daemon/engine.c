@@ -3,12 +3,15 @@
  * the trust store, rebuilt on SIGHUP.  Workers take a reference, so a
  * reload never pulls the store from under a read in progress.  The replay
  * cache lives across reloads: it is the daemon's memory of tokens seen.
+ * An installed trust bundle (trust-install.c) takes precedence over
+ * [Trust] Directory.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -22,40 +25,52 @@ static void report_trust_file(const char *path, const char *why, void *user_data
 	vitaled_warn("trust: %s not used: %s", path, why);
 }
 
-static struct vd_context *build_context(void)
+static void settings_from_config(struct vd_settings *settings)
 {
-	const char *dir = vitaled_config_string("Trust", "Directory");
+	vd_settings_default(settings);
+	settings->allow_test_cards = vitaled_config_bool("Trust", "AllowTestCards");
+	settings->clock_skew = (unsigned int)vitaled_config_int("Tokens", "ClockSkew");
+	settings->token_max_age = (unsigned int)vitaled_config_int("Tokens", "MaxAge");
+	settings->token_max_inflated = (size_t)vitaled_config_int("Tokens", "MaxInflatedSize");
+	settings->read_timeout_ms = (unsigned int)vitaled_config_int("Chips", "ReadTimeout");
+}
+
+static struct vd_context *context_with(struct vd_trust *trust, const char *dir)
+{
 	struct vd_trust_info info;
 	struct vd_settings settings;
-	struct vd_context *ctx;
-	struct vd_trust *trust = NULL;
-	int err;
 
-	vd_settings_default(&settings);
-	settings.allow_test_cards = vitaled_config_bool("Trust", "AllowTestCards");
-	settings.clock_skew = (unsigned int)vitaled_config_int("Tokens", "ClockSkew");
-	settings.token_max_age = (unsigned int)vitaled_config_int("Tokens", "MaxAge");
-	settings.token_max_inflated = (size_t)vitaled_config_int("Tokens", "MaxInflatedSize");
-	settings.read_timeout_ms = (unsigned int)vitaled_config_int("Chips", "ReadTimeout");
-
-	err = vd_trust_load(dir, report_trust_file, NULL, &trust);
-	if (err < 0) {
-		vitaled_error("trust: cannot load %s: %s", dir, strerror(-err));
-		return NULL;
-	}
+	settings_from_config(&settings);
 	vd_trust_get_info(trust, &info);
 	vitaled_info("trust: %u roots, %u signers, %u CRLs, %u opposed serials from %s",
 			info.n_roots, info.n_signers, info.n_crls, info.n_opposed, dir);
 	if (info.n_roots == 0)
 		vitaled_warn("trust: no issuer root in %s: nothing can be verified", dir);
-	ctx = vd_context_new(trust, &settings);
+	return vd_context_new(trust, &settings);
+}
+
+static struct vd_context *build_context(void)
+{
+	const char *dir = trust_install_dir();
+	struct vd_context *ctx;
+	struct vd_trust *trust = NULL;
+	int err;
+
+	if (!dir)
+		dir = vitaled_config_string("Trust", "Directory");
+	err = vd_trust_load(dir, report_trust_file, NULL, &trust);
+	if (err < 0) {
+		vitaled_error("trust: cannot load %s: %s", dir, strerror(-err));
+		return NULL;
+	}
+	ctx = context_with(trust, dir);
 	vd_trust_unref(trust);
 	return ctx;
 }
 
 /* The configured directory; else the one systemd made for us
  * (StateDirectory=), which may differ from the built-in default. */
-static const char *state_directory(void)
+const char *engine_state_directory(void)
 {
 	const char *systemd_dir = getenv("STATE_DIRECTORY");
 
@@ -67,7 +82,7 @@ static const char *state_directory(void)
 
 static void open_replay_cache(void)
 {
-	const char *dir = state_directory();
+	const char *dir = engine_state_directory();
 	char path[PATH_MAX];
 	int err;
 
@@ -94,6 +109,7 @@ int engine_init(void)
 	 * only for a damaged trust file, which is then "unrecognised content";
 	 * vitalectl diag, not the daemon, is the tool to take it apart. */
 	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, NULL);
+	trust_install_init();
 	current = build_context();
 	if (!current)
 		return -EINVAL;
@@ -114,6 +130,57 @@ int engine_reload(void)
 	if (!replay)
 		open_replay_cache();
 	return 0;
+}
+
+void engine_set_trust(struct vd_trust *trust, const char *dir)
+{
+	struct vd_context *ctx = context_with(trust, dir);
+
+	if (!ctx) {
+		vitaled_error("trust: out of memory: keeping the trust material in force");
+		return;
+	}
+	/* Reads in progress hold their own reference to the old context. */
+	vd_context_unref(current);
+	current = ctx;
+}
+
+const char *engine_trust_stale(time_t now, bool *refuse)
+{
+	const struct trust_bundle_info *b = trust_bundle_installed();
+	long max_age = vitaled_config_int("Trust", "MaxAge");
+
+	*refuse = !strcmp(vitaled_config_string("Trust", "StaleAction"), "refuse");
+	if (b && b->expires <= now)
+		return "trust material is stale: the installed trust bundle has expired";
+	if (max_age <= 0)
+		return NULL;
+	if (!b)
+		return "trust material is stale: no trust bundle installed and [Trust] MaxAge is set";
+	if (now - b->issued > max_age)
+		return "trust material is stale: the trust bundle is older than [Trust] MaxAge";
+	return NULL;
+}
+
+void engine_apply_freshness(struct vd_read_result *result)
+{
+	struct vd_verdict *v = &result->verdict;
+	const char *stale;
+	char reason[sizeof(v->reason)];
+	bool refuse;
+
+	stale = engine_trust_stale(time(NULL), &refuse);
+	if (!stale)
+		return;
+	if (refuse && result->has_record) {
+		vd_read_result_drop_record(result);
+		vd_verdict_set(v, VD_STATUS_UNTRUSTED, "%s (StaleAction=refuse)", stale);
+		return;
+	}
+	/* The verdict's own reason is cut if need be, never the warning. */
+	snprintf(reason, sizeof(reason), "%s", v->reason);
+	vd_verdict_set(v, v->status, "%.*s; %s",
+			(int)(sizeof(reason) - strlen(stale) - 3), reason, stale);
 }
 
 void engine_cleanup(void)

@@ -221,6 +221,7 @@ int main(int argc, char **argv)
 		goto out_loop;
 	if (dbus_service_init(opts.session_bus) < 0)
 		goto out_engine;
+	trust_install_start();
 	plugin_start(sources_enumerated, SOURCES_WAIT_MS);
 
 	status = loop_run();
@@ -228,6 +229,7 @@ int main(int argc, char **argv)
 	/* loop_run() ran every post made before it returned and refuses
 	 * later ones (vitaled_post): workers stop now, before what they use. */
 	plugin_stop();
+	trust_install_cleanup();
 	card_cleanup();
 	reader_cleanup();
 	dbus_service_cleanup();

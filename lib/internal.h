@@ -289,4 +289,10 @@ int vd_envelope_open(const uint8_t *text, size_t len, const char *prefix,
 int vd_replay_check_and_add(struct vd_replay *replay, const uint8_t *id,
 		size_t len, time_t issued, time_t until, time_t now);
 
+/* ---- trust bundles (bundle.c) ----------------------------------------- */
+
+/* The eContent alone (the fuzz target's entry): structure, names, hashes. */
+int vd_bundle_decode_manifest(const uint8_t *der, size_t len, struct vd_bundle **out,
+		char *why, size_t why_len);
+
 #endif

@@ -288,6 +288,59 @@ struct x509_st;
 const char *vd_hcert_verify(struct x509_st *signer, const uint8_t *text, size_t len,
 		time_t at, size_t max_inflated, struct vd_verdict *out);
 
+/* ---- trust bundles (lib/bundle.c; doc/formats.md section 14) ---------
+ * The whole trust set in one CMS SignedData signed by a trust-list signer
+ * chaining to a pinned trust-list root (separate from card issuer roots).
+ * Errors: -EBADMSG malformed, truncated, bad member or hash; -EKEYREJECTED
+ * signature, signer or chain not accepted; -EKEYEXPIRED expired; -ETIME
+ * issued in the future; -ERANGE older than the installed version; -ENOMEM.
+ * why gets a sentence for humans (no personal data in a bundle).
+ */
+#define VD_BUNDLE_CONTENT_TYPE	"2.25.278598275296730131776331395509913683680"
+#define VD_BUNDLE_MAX_SIZE	(64u * 1024 * 1024)
+#define VD_BUNDLE_MAX_MEMBERS	4096u
+#define VD_BUNDLE_MAX_MEMBER	(4u * 1024 * 1024)
+#define VD_BUNDLE_MAX_NAME	64u
+
+struct vd_bundle;
+struct vd_bundle_member {
+	const char *name;	/* a trust directory file name */
+	const uint8_t *data;	/* borrowed from the bundle */
+	size_t len;
+	uint8_t sha256[32];
+};
+
+struct x509_store_st;
+struct evp_pkey_st;
+struct stack_st_X509;
+
+/* Every self-signed CA in the *.pem files of dir (a directory that is missing or holds
+ * none gives an empty store: nothing verifies). */
+int vd_bundle_roots_load(const char *dir, struct x509_store_st **out, unsigned int *n_roots);
+/* Signature and chain at now (0: certificate times not checked, for the
+ * copy the daemon verified when it installed it), structure, member
+ * hashes.  Not the version or times: vd_bundle_check().  The store's
+ * verification time is set: one thread at a time per store. */
+int vd_bundle_parse(const uint8_t *der, size_t len, struct x509_store_st *roots, time_t now,
+		struct vd_bundle **out, char *why, size_t why_len);
+/* May b replace the installed version?  0 yes, 1 it is that version
+ * (nothing to do), or -EKEYEXPIRED, -ETIME, -ERANGE. */
+int vd_bundle_check(const struct vd_bundle *b, uint64_t installed, time_t now,
+		unsigned int clock_skew, char *why, size_t why_len);
+void vd_bundle_free(struct vd_bundle *b);
+uint64_t vd_bundle_version(const struct vd_bundle *b);
+time_t vd_bundle_issued(const struct vd_bundle *b);
+time_t vd_bundle_expires(const struct vd_bundle *b);
+const char *vd_bundle_signer(const struct vd_bundle *b);	/* subject, one line */
+size_t vd_bundle_n_members(const struct vd_bundle *b);
+const struct vd_bundle_member *vd_bundle_member(const struct vd_bundle *b, size_t i);
+/* DER of a signed bundle of these members (names ascending; their sha256
+ * is computed here); *out is malloc'd. */
+int vd_bundle_build(uint64_t version, time_t issued, time_t expires,
+		const struct vd_bundle_member *members, size_t n,
+		struct x509_st *signer, struct evp_pkey_st *key, struct stack_st_X509 *chain,
+		uint8_t **out, size_t *out_len, char *why, size_t why_len);
+
 /* ---- files named by a user (lib/file.c) ------------------------------
  * Opens path (relative to dfd, or AT_FDCWD) for reading without blocking
  * and only if it is a regular file: the fd (and its size when size is not

@@ -119,7 +119,8 @@ unit=$unitdir/vitaled.service
 rules=$udevdir/rules.d/70-vitaled.rules
 missing=""
 for f in /usr/sbin/vitaled /usr/bin/vitalectl "$unit" \
-	/usr/lib/sysusers.d/vitaled.conf \
+	/usr/lib/sysusers.d/vitaled.conf /usr/lib/tmpfiles.d/vitaled.conf \
+	/usr/bin/vitaled-trust-bundle \
 	/usr/share/dbus-1/system-services/org.vitaled.service \
 	"$rules" "$udevdir/hwdb.d/70-vitaled.hwdb" \
 	/usr/share/polkit-1/rules.d/70-vitaled-pcscd.rules \

@@ -47,6 +47,8 @@ static void apply(struct ctl_config *cfg, const char *group, const char *key, co
 		set_number(&cfg->token_max_inflated, value, 1024, 1048576);
 	else if (!strcmp(group, "Trust") && !strcmp(key, "Directory"))
 		set(cfg->trust_dir, sizeof(cfg->trust_dir), value);
+	else if (!strcmp(group, "Trust") && !strcmp(key, "ListRootDirectory"))
+		set(cfg->list_root_dir, sizeof(cfg->list_root_dir), value);
 	else if (!strcmp(group, "Trust") && !strcmp(key, "AllowTestCards"))
 		cfg->allow_test_cards = parse_bool(value);
 	else if (!strcmp(group, "DBus") && !strcmp(key, "ClientGroup"))
@@ -97,6 +99,7 @@ void ctl_config_load(const char *path, struct ctl_config *cfg)
 	cfg->clock_skew = cfg->token_max_age = cfg->token_max_inflated = -1;
 	snprintf(cfg->wedge_pass_through, sizeof(cfg->wedge_pass_through), "keyboard");
 	set(cfg->trust_dir, sizeof(cfg->trust_dir), TRUSTDIR);
+	set(cfg->list_root_dir, sizeof(cfg->list_root_dir), CONFIGDIR "/trust-list-root.d");
 	set(cfg->client_group, sizeof(cfg->client_group), "vitaled-clients");
 	set(cfg->path, sizeof(cfg->path), path ? path : DEFAULT_CONFIG);
 	/* no main file is fine (built-in defaults) unless it was asked for */

@@ -293,7 +293,8 @@ static void print_human(const struct ctl_trust *t, const struct vitalectl_opts *
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: vitalectl [--json] [--config FILE] trust list [--dir DIR]\n\n"
+	fprintf(out, "Usage: vitalectl [--json] [--config FILE] trust list [--dir DIR]\n"
+			"       vitalectl [--config FILE] trust install BUNDLE\n\n"
 			"Lists the issuer roots, document signers and CRLs of the trust directory\n"
 			"([Trust] Directory of vitaled.conf, or DIR), with their validity.\n"
 			"Exit status 1 when the directory cannot be read.\n");
@@ -325,6 +326,8 @@ int cmd_trust(int argc, char **argv, const struct vitalectl_opts *opts)
 			return VITALECTL_USAGE;
 		}
 	}
+	if (optind < argc && !strcmp(argv[optind], "install"))
+		return ctl_trust_install(argc - optind, argv + optind, opts);
 	if (optind + 1 != argc || strcmp(argv[optind], "list")) {
 		usage(stderr);
 		return VITALECTL_USAGE;

@@ -41,6 +41,8 @@ int cmd_show(int argc, char **argv, const struct vitalectl_opts *opts);
 int cmd_diag(int argc, char **argv, const struct vitalectl_opts *opts);
 int cmd_trust(int argc, char **argv, const struct vitalectl_opts *opts);
 int cmd_token(int argc, char **argv, const struct vitalectl_opts *opts);
+/* trust-install.c: vitalectl trust install FILE */
+int ctl_trust_install(int argc, char **argv, const struct vitalectl_opts *opts);
 
 /* ---- json.c: the one JSON writer (every --json output goes through it) */
 
@@ -171,6 +173,7 @@ struct ctl_config {
 	char path[512];			/* the main file read ("" if none) */
 	bool found;
 	char trust_dir[512];
+	char list_root_dir[512];	/* [Trust] ListRootDirectory */
 	char client_group[64];
 	bool allow_test_cards;
 	char serial_devices[512];	/* [serial] Devices, as written */
