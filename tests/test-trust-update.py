@@ -3,7 +3,15 @@
 test runs in its own network and mount namespaces (loopback only), the
 server's CA and certificate are made with openssl now, bundles are real CMS
 SignedData.  Every case checks the exit code, the one line printed and
-that nothing half-written is left in the drop directory."""
+that nothing half-written is left in the drop directory.
+
+End to end: bundles built by the real vitaled-trust-bundle, the real
+daemon on a private system bus watching the drop directory, the updater
+run as an unprivileged user of the vitaled-update group (as its unit's
+DynamicUser is); QR tokens scanned on a pty scanner read `revoked` and
+`opposed` once the fetched set is installed, and a rollback or a bundle of
+an unknown signer is refused with the old set still serving."""
+import grp
 import hashlib
 import http.server
 import os
@@ -19,6 +27,8 @@ import time
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 from vtest.tap import Tap  # noqa: E402
 from vtest.paths import builddir  # noqa: E402
+from vtest import bundle as vbundle, pki as vpki, qr, soak  # noqa: E402
+from vtest.bus import SystemBus, uid_of  # noqa: E402
 
 NS_MARK = "VTEST_TRUST_UPDATE_NS"
 if os.environ.get(NS_MARK) != "1":
@@ -132,6 +142,17 @@ def route_bundle(srv):
             return
         send_body(h, srv.bundle, [("ETag", srv.etag),
                                   ("Last-Modified", "Mon, 07 Dec 2026 04:00:00 GMT")])
+    return serve
+
+
+def route_e2e(srv):
+    def serve(h):
+        if h.headers.get("If-None-Match") == srv.e2e_etag:
+            h.send_response(304)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        send_body(h, srv.e2e, [("ETag", srv.e2e_etag)])
     return serve
 
 
@@ -353,6 +374,145 @@ def test_config(t, srv):
     t.eq(os.listdir(drop), [], "config errors: nothing in the drop directory")
 
 
+# ---- end to end, with the daemon ----------------------------------------------
+
+UPDATE_GROUP = "vitaled-update"
+
+
+def update_gid():
+    try:
+        return grp.getgrnam(UPDATE_GROUP).gr_gid
+    except KeyError:
+        subprocess.run(["groupadd", "--system", UPDATE_GROUP], check=True)
+        return grp.getgrnam(UPDATE_GROUP).gr_gid
+
+
+def trust_sets(base):
+    """old/: the test PKI's trust set without its CRL and opposition list
+    (what the PC has); new/: the whole of it (what the issuer publishes)."""
+    old = os.path.join(base, "old")
+    shutil.copytree(vpki.trust_dir(), old)
+    os.unlink(os.path.join(old, "root.crl"))
+    open(os.path.join(old, "opposition.txt"), "w").close()
+    return old, vpki.trust_dir()
+
+
+def test_daemon(t, srv):
+    base = os.path.join(work, "e2e")
+    os.makedirs(base)
+    for p in (work, base):	# the updater's user passes through
+        os.chmod(p, 0o755)
+    lists = vbundle.TrustListPki(os.path.join(base, "lists"))
+    old, new = trust_sets(base)
+    bundles = {}
+    for name, version, signer in (("v2", 2, "signer-a"), ("v1", 1, "signer-a"),
+                                  ("foreign", 3, "signer-foreign")):
+        out = os.path.join(base, name + ".bundle")
+        lists.build(new, out, version, signer=signer)
+        with open(out, "rb") as f:
+            bundles[name] = f.read()
+
+    drop = os.path.join(base, "incoming")
+    os.makedirs(drop)
+    os.chown(drop, 0, update_gid())
+    os.chmod(drop, 0o2770)
+    state = os.path.join(base, "updater-state")
+    os.makedirs(state)
+    os.chown(state, uid_of("outsider"), -1)
+    ca = os.path.join(base, "ca.pem")
+    shutil.copy(os.path.join(work, "ca.pem"), ca)
+    os.chmod(ca, 0o644)
+
+    conf = ("[General]\nEnablePlugins = serial\n\n"
+            "[Trust]\nDirectory = %s\nListRootDirectory = %s\nDropDirectory = %s\n\n"
+            "[serial]\nDevices = %s/scanner*\n\n"
+            "[TrustUpdate]\nURL = %s\nCAFile = %s\nMaxSize = %d\nInstallTimeout = 120\n"
+            % (old, lists.roots, drop, base, srv.url("/e2e"), ca, 1 << 20))
+    bus = SystemBus()
+    bus.start()
+    try:
+        d = bus.start_vitaled(conf, user="root")
+    except BaseException:
+        bus.stop()
+        raise
+    os.chmod(d.conf_path, 0o644)
+    path = os.path.join(base, "scanner0")
+    rid = "serial-" + path
+
+    def serve(name):
+        srv.e2e = bundles[name]
+        srv.e2e_etag = '"%s"' % hashlib.sha256(bundles[name]).hexdigest()[:32]
+
+    def run_updater(groups=True):
+        # the unit's DynamicUser: no identity of its own but the group
+        pw = uid_of("outsider")
+        r = subprocess.run(["setpriv", "--reuid=%d" % pw, "--regid=%d" % pw,
+                            "--groups=%d" % update_gid() if groups else "--clear-groups", "--",
+                            UPDATER, "--config", d.conf_path],
+                           capture_output=True, text=True, timeout=300,
+                           env=bus.env({"STATE_DIRECTORY": state}))
+        r = Run(r.returncode, r.stdout, r.stderr)
+        t.diag("updater: exit %d: %s" % (r.rc, r.text.strip()))
+        return r
+
+    def version(who="member"):
+        r = bus.call_as(who, "/org/vitaled", "org.freedesktop.DBus.Properties",
+                        "Get", "org.vitaled.Manager1", "TrustBundleVersion")
+        return r.get("ok", r)
+
+    def verdicts(sc, pos):
+        got = {}
+        for variant in ("valid", "revoked", "opposed"):
+            texts, _ = qr.token(variant)
+            sc.scan(texts[0])
+            got[variant], _, pos = qr.wait_verdict(d, rid, pos)
+        return got, pos
+
+    with qr.scenario(t, "trust update end to end", bus, d):
+        sc = soak.Scanner(path)
+        d.wait_log(r"reader %s: added \(qr-serial" % rid)
+        pos = d.log_size()
+        got, pos = verdicts(sc, pos)
+        t.eq(got, {"valid": "verified", "revoked": "verified", "opposed": "verified"},
+             "before the update: no CRL, no opposition on this PC")
+
+        serve("v2")
+        r = run_updater(groups=False)
+        t.ok(r.rc == 30 and "Permission denied" in r.err,
+             "without the vitaled-update group: cannot write into the drop directory, exit 30",
+             repr(r))
+        r = run_updater()
+        t.ok(r.rc == 0 and one_line(r) and "installed version 2" in r.out,
+             "a new bundle is fetched and installed: exit 0, installed version 2", repr(r))
+        t.eq(os.listdir(drop), [], "the daemon took it: the drop directory is empty")
+        t.eq(version(), 2, "Manager1.TrustBundleVersion is 2")
+        denied = version("outsider")
+        t.ok(isinstance(denied, dict) and denied.get("error", "").endswith("AccessDenied"),
+             "the bus still refuses those outside the client and update groups", denied)
+        got, pos = verdicts(sc, pos)
+        t.eq(got, {"valid": "verified", "revoked": "revoked", "opposed": "opposed"},
+             "after it: the revoked signer's token reads revoked, the opposed serial opposed")
+
+        srv.seen.clear()
+        r = run_updater()
+        t.ok(r.rc == 10 and "not modified" in r.out, "the next run: 304, exit 10", repr(r))
+        t.ok(srv.seen and srv.seen[-1][1] == srv.e2e_etag,
+             "it sent the ETag of the installed bundle", srv.seen)
+
+        for name, why in (("v1", "rollback"), ("foreign", "unknown signer")):
+            serve(name)
+            r = run_updater()
+            t.ok(r.rc == 31 and one_line(r) and "refused by the daemon: " in r.err
+                 and "still serving version 2" in r.err,
+                 "%s: refused by the daemon, exit 31, its reason given" % why, repr(r))
+            t.eq(os.listdir(drop), [], "%s: nothing left in the drop directory" % why)
+            t.eq(version(), 2, "%s: version 2 still installed" % why)
+        got, pos = verdicts(sc, pos)
+        t.eq(got, {"valid": "verified", "revoked": "revoked", "opposed": "opposed"},
+             "the old set still serves after the refusals")
+        sc.unplug()
+
+
 def main():
     try:
         make_pki()
@@ -373,9 +533,10 @@ def main():
         "/other-cms": route_static(cms("other.der", b"not a bundle", oid=None)),
         "/to-http": route_redirect(srv.url("/bundle", "http")),
         "/to-https": route_redirect(srv.url("/bundle")),
+        "/e2e": route_e2e(srv),
     }
     for test in (test_fetch, test_not_modified, test_transfer_failures,
-                 test_drop_dir_failures, test_config):
+                 test_drop_dir_failures, test_config, test_daemon):
         t.run(test, srv)
     srv.httpd.shutdown()
 

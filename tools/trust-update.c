@@ -37,8 +37,6 @@
 #define DEFAULT_CONFIG		CONFIGDIR "/vitaled.conf"
 #define DEFAULT_DROPDIR		STATEDIR "/trust-incoming"
 #define DEFAULT_STATEDIR	UPDATESTATEDIR
-/* doc/formats.md, trust bundles */
-#define VD_BUNDLE_CONTENT_TYPE	"2.25.278598275296730131776331395509913683680"
 #define BUNDLE_NAME		"vitaled-trust-update.bundle"
 #define VALIDATORS_NAME		"validators"
 /* ETag and Last-Modified are short; a longer one is not kept. */
