@@ -637,7 +637,8 @@ def schema_from_source():
     """(group, key, default) for every option the daemon declares."""
     found = []
     arrays = {}
-    texts = [read(os.path.join(SRC, "daemon", "config.c"))]
+    texts = [read(os.path.join(SRC, "daemon", "config.c")),
+             read(os.path.join(SRC, "lib", "trust-update-conf.c"))]
     plugdir = os.path.join(SRC, "plugins")
     texts += [read(os.path.join(plugdir, f)) for f in sorted(os.listdir(plugdir)) if f.endswith(".c")]
     entry = r'\{ "(\w+)", VITALED_OPT_\w+, ("[^"]*"|\w+)'
@@ -648,9 +649,9 @@ def schema_from_source():
         for m in re.finditer(r"struct vitaled_option (\w+)\[\] = \{(.*?)\n\};", text, re.S):
             arrays[m.group(1)] = [shared[e[2]] if e[2] else e[:2] for e in
                                   re.findall(entry + r"|\b(\w+_OPTION)\b", m.group(2))]
-    core = re.findall(r'\{ "(\w+)", (config_\w+_options) \}', texts[0])
+    core = re.findall(r'\{ "(\w+)", (\w+_options) \}', texts[0])
     groups = list(core)
-    for text in texts[1:]:
+    for text in texts[2:]:
         for m in re.finditer(r"VITALED_PLUGIN_DEFINE\(\s*(\w+)\s*,.*?,\s*(\w+)\s*,\s*\w+\s*,\s*\w+\s*\)",
                              text, re.S):
             groups.append((m.group(1), m.group(2)))
