@@ -651,15 +651,10 @@ static int run(const struct settings *s)
 			       strerror(errno));
 	load_validators(sdfd, &old);
 	dfd = open(s->drop_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	/* No name until it is whole: a failed or killed run leaves nothing. */
-	if (dfd >= 0)
-		d.fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0640);
-	/* a public file: whoever runs the daemon reads it, whatever our umask */
-	if (d.fd >= 0 && fchmod(d.fd, 0644) < 0) {
-		close(d.fd);
-		d.fd = -1;
-	}
-	if (dfd < 0 || d.fd < 0) {
+	/* No name until it is whole: a failed or killed run leaves nothing.
+	 * A public file: the daemon's user reads it, whatever our umask. */
+	if (dfd < 0 || (d.fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644)) < 0 ||
+	    fchmod(d.fd, 0644) < 0) {
 		code = outcome(EXIT_DROP_DIR, "cannot write into %s: %s", s->drop_dir,
 			       strerror(errno));
 		goto out;
