@@ -323,29 +323,32 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
 	return n;
 }
 
-static struct curl_slist *conditional_headers(const struct validators *v)
+/* name: value appended to *list, unless value is empty; false: no memory */
+static bool add_header(struct curl_slist **list, const char *name, const char *value)
 {
-	struct curl_slist *list = NULL, *next;
+	struct curl_slist *next;
 	char h[MAX_VALIDATOR + 32];
 
-	if (v->etag[0]) {
-		snprintf(h, sizeof(h), "If-None-Match: %s", v->etag);
-		next = curl_slist_append(list, h);
-		if (!next)
-			goto oom;
-		list = next;
-	}
-	if (v->last_modified[0]) {
-		snprintf(h, sizeof(h), "If-Modified-Since: %s", v->last_modified);
-		next = curl_slist_append(list, h);
-		if (!next)
-			goto oom;
-		list = next;
+	if (!value[0])
+		return true;
+	snprintf(h, sizeof(h), "%s: %s", name, value);
+	next = curl_slist_append(*list, h);
+	if (!next)
+		return false;
+	*list = next;
+	return true;
+}
+
+static struct curl_slist *conditional_headers(const struct validators *v)
+{
+	struct curl_slist *list = NULL;
+
+	if (!add_header(&list, "If-None-Match", v->etag) ||
+	    !add_header(&list, "If-Modified-Since", v->last_modified)) {
+		curl_slist_free_all(list);
+		return NULL;
 	}
 	return list;
-oom:
-	curl_slist_free_all(list);
-	return NULL;
 }
 
 static int transfer_outcome(CURLcode rc, const struct download *d, const char *errbuf,
