@@ -10,3 +10,13 @@ tools_vitaled_trust_bundle_LDADD = lib/libvitaled-core.la $(OPENSSL_LIBS)
 
 # vitalectl trust install
 tools_vitalectl_SOURCES += tools/trust-install.c
+
+# Tests: tests/test-trust-bundle.py (the real daemon, pcscd and card
+# emulator; tests/trust/crash-at.c kills it at every step of an install).
+check_LTLIBRARIES += tests/trust/crash-at.la
+tests_trust_crash_at_la_SOURCES = tests/trust/crash-at.c
+tests_trust_crash_at_la_CFLAGS = $(AM_CFLAGS) -Wno-missing-prototypes -D_GNU_SOURCE
+tests_trust_crash_at_la_LIBADD = -ldl
+tests_trust_crash_at_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+TESTS += tests/test-trust-bundle.py
+EXTRA_DIST += tests/test-trust-bundle.py

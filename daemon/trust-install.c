@@ -471,6 +471,12 @@ static void job_done(void *user_data)
 	pthread_join(st.worker, NULL);
 	st.busy = false;
 	st.job = NULL;
+	/* Gone before the outcome is told: whoever waits for it may look. */
+	if (job->drop_path[0] && unlink(job->drop_path) < 0 && errno != ENOENT) {
+		vitaled_error("trust: cannot remove %s: %s; the drop directory is no longer "
+				"watched", job->drop_path, strerror(errno));
+		st.drop[0] = '\0';
+	}
 	if (job->err == 0) {
 		st.have = true;
 		st.info = job->info;
@@ -486,8 +492,6 @@ static void job_done(void *user_data)
 		snprintf(st.last_error, sizeof(st.last_error), "%s", job->why);
 		vitaled_warn("trust: bundle from %s refused: %s", job->source, job->why);
 	}
-	if (job->drop_path[0] && unlink(job->drop_path) < 0 && errno != ENOENT)
-		vitaled_warn("trust: cannot remove %s: %s", job->drop_path, strerror(errno));
 	if (job->call) {
 		dbus_uint64_t version = st.have ? st.info.version : 0;
 

@@ -59,6 +59,8 @@ static void apply(struct ctl_config *cfg, const char *group, const char *key, co
 		set(cfg->wedge_devices, sizeof(cfg->wedge_devices), value);
 	else if (!strcmp(group, "wedge") && !strcmp(key, "PassThrough"))
 		set(cfg->wedge_pass_through, sizeof(cfg->wedge_pass_through), value);
+	else if (!strcmp(group, "General") && !strcmp(key, "StateDirectory"))
+		set(cfg->state_dir, sizeof(cfg->state_dir), value);
 	else if (!strcmp(group, "General") && !strcmp(key, "EnablePlugins"))
 		set(cfg->enable_plugins, sizeof(cfg->enable_plugins), value);
 	else if (!strcmp(group, "General") && !strcmp(key, "DisablePlugins"))
@@ -100,6 +102,7 @@ void ctl_config_load(const char *path, struct ctl_config *cfg)
 	snprintf(cfg->wedge_pass_through, sizeof(cfg->wedge_pass_through), "keyboard");
 	set(cfg->trust_dir, sizeof(cfg->trust_dir), TRUSTDIR);
 	set(cfg->list_root_dir, sizeof(cfg->list_root_dir), CONFIGDIR "/trust-list-root.d");
+	set(cfg->state_dir, sizeof(cfg->state_dir), STATEDIR);
 	set(cfg->client_group, sizeof(cfg->client_group), "vitaled-clients");
 	set(cfg->path, sizeof(cfg->path), path ? path : DEFAULT_CONFIG);
 	/* no main file is fine (built-in defaults) unless it was asked for */

@@ -471,16 +471,36 @@ static void check_scanners(struct diag *d)
 
 /* ---- trust store ------------------------------------------------------ */
 
+/* The signed bundle the daemon has installed (doc/admin.md). */
+static void check_bundle(struct diag *d)
+{
+	char text[300], date[16];
+
+	if (!d->daemon_up)
+		return;
+	if (ctl_trust_bundle_problem(&d->manager, d->now, EXPIRY_WARN_DAYS, text, sizeof(text))) {
+		add(d, ctl_bool(&d->manager, "TrustStale") ? RESULT_FAIL : RESULT_WARN,
+				"trust bundle", "fetch the issuer's current bundle: 'systemctl start "
+				"vitaled-trust-update', or 'vitalectl trust install FILE'", "%s", text);
+	} else if (ctl_uint(&d->manager, "TrustBundleVersion")) {
+		ctl_format_date((time_t)ctl_uint(&d->manager, "TrustBundleExpires"), date);
+		add(d, RESULT_PASS, "trust bundle", NULL, "version %llu from %s, expires %s",
+				(unsigned long long)ctl_uint(&d->manager, "TrustBundleVersion"),
+				ctl_str(&d->manager, "TrustBundleSource"), date);
+	}
+}
+
 static void check_trust(struct diag *d)
 {
 	struct ctl_trust t;
-	char date[16], fix[700];
+	char date[16], fix[700], dir[600];
 	size_t i;
 	bool bad = false;
 
-	if (ctl_trust_inspect(d->cfg.trust_dir, d->now, &t) < 0) {
-		add(d, RESULT_FAIL, "trust store", NULL, "out of memory reading %s",
-				d->cfg.trust_dir);
+	check_bundle(d);
+	ctl_trust_dir_in_use(&d->cfg, d->daemon_up ? &d->manager : NULL, dir, sizeof(dir));
+	if (ctl_trust_inspect(dir, d->now, &t) < 0) {
+		add(d, RESULT_FAIL, "trust store", NULL, "out of memory reading %s", dir);
 		ctl_trust_clear(&t);
 		return;
 	}

@@ -42,7 +42,7 @@ static void find_warnings(struct status *st, time_t now)
 	const struct ctl_value *m = &st->manager;
 	time_t expiry = (time_t)ctl_uint(m, "TrustEarliestExpiry");
 	time_t crl = (time_t)ctl_uint(m, "TrustCrlNextUpdate");
-	char date[16];
+	char date[16], bundle[sizeof(st->texts[0])];
 
 	if (!ctl_bool(m, "PcscAvailable"))
 		warn(st, "pcscd is not reachable: card readers cannot be used (see 'vitalectl diag')");
@@ -59,6 +59,8 @@ static void find_warnings(struct status *st, time_t now)
 		warn(st, "a CRL is stale since %s: install a fresh one from the issuer", date);
 	if (ctl_bool(m, "TestCardsAllowed"))
 		warn(st, "test and demo cards are accepted ([Trust] AllowTestCards)");
+	if (ctl_trust_bundle_problem(m, now, EXPIRY_WARN_DAYS, bundle, sizeof(bundle)))
+		warn(st, "%s", bundle);
 }
 
 static void print_json(struct status *st)

@@ -57,7 +57,8 @@ static int check_here(int fd, const char *path, const struct ctl_config *cfg)
 	} else if (!err) {
 		err = vd_bundle_parse(buf, (size_t)size, roots, time(NULL), &b, why, sizeof(why));
 		if (!err)
-			err = vd_bundle_check(b, 0, time(NULL), 30, why, sizeof(why));
+			err = vd_bundle_check(b, 0, time(NULL), cfg->clock_skew >= 0 ?
+					(unsigned int)cfg->clock_skew : 30, why, sizeof(why));
 		if (err < 0)
 			fprintf(stderr, "vitalectl: %s refused: %s\n", path, why);
 	} else if (err == -EIO) {
@@ -99,6 +100,37 @@ static int install(DBusConnection *conn, int fd, const char *path, uint64_t *ver
 	dbus_message_unref(reply);
 	*version = v;
 	return 0;
+}
+
+void ctl_trust_dir_in_use(const struct ctl_config *cfg, const struct ctl_value *manager,
+		char *out, size_t len)
+{
+	if (manager && ctl_uint(manager, "TrustBundleVersion"))
+		snprintf(out, len, "%s/trust/current", cfg->state_dir);
+	else
+		snprintf(out, len, "%s", cfg->trust_dir);
+}
+
+bool ctl_trust_bundle_problem(const struct ctl_value *manager, time_t now,
+		unsigned int warn_days, char *out, size_t len)
+{
+	time_t expires = (time_t)ctl_uint(manager, "TrustBundleExpires");
+	const char *error = ctl_str(manager, "TrustLastInstallError");
+	char date[16];
+
+	ctl_format_date(expires, date);
+	out[0] = '\0';
+	if (ctl_bool(manager, "TrustStale"))
+		snprintf(out, len, "the trust material is stale%s: install the issuer's current "
+				"bundle ('vitalectl trust install FILE' or the update timer)",
+				expires && expires <= now ? " (the bundle has expired)" :
+				" ([Trust] MaxAge)");
+	else if (expires && expires - now < (time_t)warn_days * 86400)
+		snprintf(out, len, "the trust bundle expires on %s: install the issuer's next "
+				"bundle before then", date);
+	else if (error[0])
+		snprintf(out, len, "the last trust bundle offered was refused: %s", error);
+	return out[0] != '\0';
 }
 
 int ctl_trust_install(int argc, char **argv, const struct vitalectl_opts *opts)

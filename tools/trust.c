@@ -13,6 +13,7 @@
 #include <openssl/asn1.h>
 #include <openssl/x509.h>
 
+#include <vitaled/dbus.h>
 #include "vitaled-core.h"
 /* vd_trust_load_visit() and vd_trust_check_signer(): the engine's own
  * loader and chain check, so what is listed here is what the daemon loads
@@ -209,13 +210,60 @@ static const char *kind_name(enum ctl_trust_kind kind)
 	return kind == CTL_TRUST_ROOT ? "root" : kind == CTL_TRUST_SIGNER ? "signer" : "crl";
 }
 
-static void print_json(const struct ctl_trust *t)
+/* The daemon's installed bundle, when it answers (manager stays empty if not). */
+static void bundle_of_daemon(const struct vitalectl_opts *opts, struct ctl_value *manager)
+{
+	DBusConnection *conn = vitalectl_bus(opts);
+	DBusError err;
+
+	if (!conn)
+		return;
+	dbus_error_init(&err);
+	if (ctl_get_all(conn, VITALED_DBUS_MANAGER_PATH, VITALED_DBUS_MANAGER_INTERFACE,
+				manager, &err) < 0)
+		fprintf(stderr, "vitalectl: vitaled does not answer (%s): its installed trust "
+				"bundle is not shown\n", err.message ? err.message : "no reply");
+	dbus_error_free(&err);
+	dbus_connection_close(conn);
+	dbus_connection_unref(conn);
+}
+
+static void print_bundle(const struct ctl_value *m)
+{
+	char issued[16], expires[16];
+
+	if (!m->n)
+		return;
+	if (!ctl_uint(m, "TrustBundleVersion")) {
+		printf("No trust bundle installed: vitaled uses the trust directory as copied.\n\n");
+		return;
+	}
+	ctl_format_date((time_t)ctl_uint(m, "TrustBundleIssued"), issued);
+	ctl_format_date((time_t)ctl_uint(m, "TrustBundleExpires"), expires);
+	printf("Trust bundle version %llu, issued %s, expires %s, from %s%s\n\n",
+			(unsigned long long)ctl_uint(m, "TrustBundleVersion"), issued, expires,
+			ctl_str(m, "TrustBundleSource"),
+			ctl_bool(m, "TrustStale") ? " (stale)" : "");
+}
+
+static void print_json(const struct ctl_trust *t, const struct ctl_value *m)
 {
 	struct json j;
 	size_t i;
 
 	json_init(&j, stdout);
 	json_object_begin(&j);
+	if (m->n) {
+		json_key(&j, "bundle");
+		json_object_begin(&j);
+		json_key_uint(&j, "version", ctl_uint(m, "TrustBundleVersion"));
+		json_key_uint(&j, "issued", ctl_uint(m, "TrustBundleIssued"));
+		json_key_uint(&j, "expires", ctl_uint(m, "TrustBundleExpires"));
+		json_key_string(&j, "source", ctl_str(m, "TrustBundleSource"));
+		json_key_bool(&j, "stale", ctl_bool(m, "TrustStale"));
+		json_key_string(&j, "last_install_error", ctl_str(m, "TrustLastInstallError"));
+		json_object_end(&j);
+	}
 	json_key_string(&j, "directory", t->dir);
 	json_key_bool(&j, "readable", t->dir_ok);
 	json_key_uint(&j, "roots", t->n_roots);
@@ -307,9 +355,11 @@ int cmd_trust(int argc, char **argv, const struct vitalectl_opts *opts)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	struct ctl_value manager = { 0 };
 	struct ctl_config cfg;
 	struct ctl_trust t;
 	const char *dir = NULL;
+	char in_use[600];
 	int opt, ret;
 
 	optind = 0;	/* 0: glibc re-reads the option string (ordering too) */
@@ -332,11 +382,13 @@ int cmd_trust(int argc, char **argv, const struct vitalectl_opts *opts)
 		usage(stderr);
 		return VITALECTL_USAGE;
 	}
+	ctl_config_load(opts->config, &cfg);
 	if (!dir) {
-		ctl_config_load(opts->config, &cfg);
 		if (cfg.problem[0])
 			fprintf(stderr, "vitalectl: %s\n", cfg.problem);
-		dir = cfg.trust_dir;
+		bundle_of_daemon(opts, &manager);
+		ctl_trust_dir_in_use(&cfg, &manager, in_use, sizeof(in_use));
+		dir = in_use;
 	}
 	ret = ctl_trust_inspect(dir, time(NULL), &t);
 	if (ret < 0) {
@@ -344,10 +396,13 @@ int cmd_trust(int argc, char **argv, const struct vitalectl_opts *opts)
 		ctl_trust_clear(&t);
 		return VITALECTL_FAILED;
 	}
-	if (opts->json)
-		print_json(&t);
-	else
+	if (opts->json) {
+		print_json(&t, &manager);
+	} else {
+		print_bundle(&manager);
 		print_human(&t, opts);
+	}
+	ctl_value_clear(&manager);
 	ret = t.dir_ok ? VITALECTL_OK : VITALECTL_FAILED;
 	if (!t.dir_ok && !opts->json)
 		fprintf(stderr, "vitalectl: cannot read the trust directory %s\n", dir);

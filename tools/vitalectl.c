@@ -23,7 +23,7 @@ static const struct command commands[] = {
 	{ "show", cmd_show, "show [CARD] [--date D]: beneficiaries and rights (authorised users)" },
 	{ "diag", cmd_diag, "checklist of what a read needs, with a fix for each failure" },
 	{ "token", cmd_token, "token verify STRING|--file F|--image IMG: decode and verify a QR token" },
-	{ "trust", cmd_trust, "trust list [--dir DIR]: roots, signers, CRLs and their expiry" },
+	{ "trust", cmd_trust, "trust list [--dir DIR] | install BUNDLE: trust material, signed bundles" },
 	{ NULL, NULL, NULL }
 };
 

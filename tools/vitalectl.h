@@ -41,8 +41,6 @@ int cmd_show(int argc, char **argv, const struct vitalectl_opts *opts);
 int cmd_diag(int argc, char **argv, const struct vitalectl_opts *opts);
 int cmd_trust(int argc, char **argv, const struct vitalectl_opts *opts);
 int cmd_token(int argc, char **argv, const struct vitalectl_opts *opts);
-/* trust-install.c: vitalectl trust install FILE */
-int ctl_trust_install(int argc, char **argv, const struct vitalectl_opts *opts);
 
 /* ---- json.c: the one JSON writer (every --json output goes through it) */
 
@@ -174,6 +172,7 @@ struct ctl_config {
 	bool found;
 	char trust_dir[512];
 	char list_root_dir[512];	/* [Trust] ListRootDirectory */
+	char state_dir[512];		/* [General] StateDirectory */
 	char client_group[64];
 	bool allow_test_cards;
 	char serial_devices[512];	/* [serial] Devices, as written */
@@ -221,5 +220,16 @@ struct ctl_trust {
  * Returns 0 or -ENOMEM. */
 int ctl_trust_inspect(const char *dir, time_t now, struct ctl_trust *out);
 void ctl_trust_clear(struct ctl_trust *t);
+
+/* trust-install.c: vitalectl trust install FILE, and what a bundle says */
+int ctl_trust_install(int argc, char **argv, const struct vitalectl_opts *opts);
+/* The trust directory vitaled uses: its installed bundle's set when
+ * manager (Manager1 properties, NULL if unknown) says it has one. */
+void ctl_trust_dir_in_use(const struct ctl_config *cfg, const struct ctl_value *manager,
+		char *out, size_t len);
+/* A sentence about the installed bundle for status and diag ("" when all
+ * is well): stale, expiring within warn_days, last install refused. */
+bool ctl_trust_bundle_problem(const struct ctl_value *manager, time_t now,
+		unsigned int warn_days, char *out, size_t len);
 
 #endif

@@ -6,11 +6,13 @@ and say who answered (run as a client, with GDBus: python3-gi).
 Each entry: path, interface, member, "vitaled" (the reply's sender is the
 unique name owning org.vitaled, not the bus), and "error" (its name, or
 null) or "value" (a string reply, for GetMachineId).  The arguments are
-the plainest of their signature, except for the Properties methods, which
+the plainest of their signature (a file descriptor: /dev/null), except for
+the Properties methods, which
 name the object's own interface and first property so that vitaled gets to
 say what it thinks of them (Set: PropertyReadOnly).
 """
 import json
+import os
 import posixpath
 import xml.etree.ElementTree as ET
 
@@ -21,13 +23,17 @@ from gi.repository import Gio, GLib  # noqa: E402
 
 NAME = "org.vitaled"
 PROPS = "org.freedesktop.DBus.Properties"
-PLAIN = {"s": "", "o": "/", "v": GLib.Variant("s", ""), "b": False, "u": 0, "t": 0}
+PLAIN = {"s": "", "o": "/", "v": GLib.Variant("s", ""), "b": False, "u": 0, "t": 0,
+         "h": 0}    # h: index 0 of the message's descriptors
 
 
 def call(bus, path, iface, member, sig="", args=()):
     msg = Gio.DBusMessage.new_method_call(NAME, path, iface, member)
     if sig:
         msg.set_body(GLib.Variant("(%s)" % sig, tuple(args)))
+    if "h" in sig:
+        fd = os.open(os.devnull, os.O_RDONLY)
+        msg.set_unix_fd_list(Gio.UnixFDList.new_from_array([fd]))
     reply, _ = bus.send_message_with_reply_sync(msg, Gio.DBusSendMessageFlags.NONE, 30000,
                                                 None)
     return reply

@@ -100,3 +100,74 @@ def build(trust_dir, out, version, signer, key, expires="@4102444800", issued=No
     if check and r.returncode:
         raise RuntimeError("vitaled-trust-bundle: %s" % r.stderr.strip())
     return r
+
+
+# -- an independent encoder of the format (doc/formats.md 14.2), signed by
+# the openssl command: for bundles the builder refuses to make (a member
+# whose hash does not match), and to check the builder against the text.
+
+OID = "2.25.278598275296730131776331395509913683680"
+
+
+def _der(tag, body):
+    n = len(body)
+    if n < 0x80:
+        head = bytes([n])
+    else:
+        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        head = bytes([0x80 | len(raw)]) + raw
+    return bytes([tag]) + head + body
+
+
+def _int(v):
+    raw = v.to_bytes(v.bit_length() // 8 + 1, "big")   # a leading 00 keeps it positive
+    while len(raw) > 1 and raw[0] == 0 and raw[1] < 0x80:
+        raw = raw[1:]
+    return _der(0x02, raw)
+
+
+def _time(t):
+    import time as _t
+    return _der(0x18, _t.strftime("%Y%m%d%H%M%SZ", _t.gmtime(t)).encode())
+
+
+def manifest(version, issued, expires, members, hashes=None):
+    """DER TrustBundle; members: [(name, bytes)] in order; hashes: name ->
+    the sha256 to write instead of the right one."""
+    import hashlib
+    items = b""
+    for name, data in members:
+        digest = (hashes or {}).get(name, hashlib.sha256(data).digest())
+        items += _der(0x30, _der(0x0C, name.encode()) + _der(0x04, digest) + _der(0x04, data))
+    return _der(0x30, _int(1) + _int(version) + _time(issued) + _time(expires)
+                + _der(0x30, items))
+
+
+def sign(content, out, signer, key, workdir):
+    """A bundle of this DER content, signed by the openssl command."""
+    src = os.path.join(workdir, "manifest.der")
+    with open(src, "wb") as f:
+        f.write(content)
+    _ossl("cms", "-sign", "-binary", "-nodetach", "-outform", "DER", "-econtent_type", OID,
+          "-nosmimecap", "-md", "sha256", "-signer", signer, "-inkey", key,
+          "-in", src, "-out", out)
+
+
+def content(bundle, roots_pem):
+    """The eContent of a bundle, from `openssl cms -verify`."""
+    out = bundle + ".content"
+    _ossl("cms", "-verify", "-inform", "DER", "-binary", "-in", bundle,
+          "-CAfile", roots_pem, "-out", out)
+    with open(out, "rb") as f:
+        return f.read()
+
+
+def members_of(trust_dir):
+    """The (name, bytes) a bundle of trust_dir carries, in the format's order."""
+    names = sorted(n for n in os.listdir(trust_dir) if not n.startswith(".") and
+                   (n.endswith(".pem") or n.endswith(".crl") or n == "opposition.txt"))
+    out = []
+    for n in sorted(names, key=lambda s: s.encode()):
+        with open(os.path.join(trust_dir, n), "rb") as f:
+            out.append((n, f.read()))
+    return out
