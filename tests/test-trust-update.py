@@ -29,6 +29,7 @@ from vtest.tap import Tap  # noqa: E402
 from vtest.paths import builddir  # noqa: E402
 from vtest import bundle as vbundle, pki as vpki, qr, soak  # noqa: E402
 from vtest.bus import SystemBus, uid_of  # noqa: E402
+from vtest.proc import wait_for  # noqa: E402
 
 NS_MARK = "VTEST_TRUST_UPDATE_NS"
 if os.environ.get(NS_MARK) != "1":
@@ -89,7 +90,7 @@ class Server:
         self.etag = ""
         self.seen = []		# (path, If-None-Match, If-Modified-Since)
         self.routes = {}
-        self.endless_cut, self.endless_sent = False, 0
+        self.endless_cut, self.endless_sent, self.slow_sent = False, 0, 0
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -160,15 +161,18 @@ def route_static(body):
     return lambda h: send_body(h, body)
 
 
-def route_slow(h):
+def route_slow(srv):
     # Announces a plausible size, then trickles far under LowSpeedLimit.
-    h.send_response(200)
-    h.send_header("Content-Length", "20000")
-    h.end_headers()
-    for _ in range(20000):
-        h.wfile.write(b"\x30")
-        h.wfile.flush()
-        time.sleep(0.1)
+    def serve(h):
+        h.send_response(200)
+        h.send_header("Content-Length", "20000")
+        h.end_headers()
+        for _ in range(20000):
+            h.wfile.write(b"\x30")
+            h.wfile.flush()
+            srv.slow_sent += 1
+            time.sleep(0.1)
+    return serve
 
 
 def route_endless(srv):
@@ -231,7 +235,8 @@ class Run:
         return "rc=%d stdout=%r stderr=%r" % (self.rc, self.out, self.err)
 
 
-def updater(url, drop, state, install_timeout=0, ca=True, extra=""):
+def updater(url, drop, state, install_timeout=0, ca=True, extra="", start=False):
+    """Run the updater to its end (a Run), or start it (its Popen)."""
     conf = os.path.join(work, "vitaled.conf")
     with open(conf, "w") as f:
         f.write("[Trust]\nDropDirectory = %s\n\n[TrustUpdate]\nURL = %s\nMaxSize = %d\n"
@@ -241,6 +246,9 @@ def updater(url, drop, state, install_timeout=0, ca=True, extra=""):
                                                if ca else "", extra))
     env = dict(os.environ, STATE_DIRECTORY=state,
                DBUS_SYSTEM_BUS_ADDRESS="unix:path=" + os.path.join(work, "no-bus"))
+    if start:
+        return subprocess.Popen([UPDATER, "--config", conf], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
     # The timeout only keeps a hung run from hanging the suite.
     r = subprocess.run([UPDATER, "--config", conf], capture_output=True, text=True, env=env,
                        timeout=300)
@@ -354,6 +362,19 @@ def test_drop_dir_failures(t, srv):
     check_failure("read-only drop directory", updater(srv.url("/bundle"), drop, state), 30,
                   ["cannot write", "Read-only"], drop)
     t.eq(srv.seen, [], "read-only: nothing downloaded for nothing")
+
+    # Killed while the data arrive: the unnamed file dies with it.
+    drop, state = fresh_dirs("killed")
+    srv.slow_sent = 0
+    p = updater(srv.url("/slow"), drop, state, extra="LowSpeedLimit = 1\nLowSpeedTime = 3600\n",
+                start=True)
+    try:
+        sent = wait_for(lambda: srv.slow_sent >= 10)
+    finally:
+        p.kill()
+        p.wait()
+    t.ok(sent, "killed: the transfer was under way (%d bytes sent)" % srv.slow_sent)
+    t.eq(os.listdir(drop), [], "kill -9 during the download: nothing in the drop directory")
 
     drop, state = fresh_dirs("missing")
     os.rmdir(drop)
@@ -525,7 +546,7 @@ def main():
     srv.routes = {
         "/bundle": route_bundle(srv),
         "/big": route_static(big),
-        "/slow": route_slow,
+        "/slow": route_slow(srv),
         "/endless": route_endless(srv),
         "/announced-huge": route_announced_huge,
         "/truncated": route_truncated(srv),
