@@ -460,9 +460,9 @@ def test_daemon(t, srv):
     path = os.path.join(base, "scanner0")
     rid = "serial-" + path
 
-    def serve(name):
+    def serve(name, tag=""):
         srv.e2e = bundles[name]
-        srv.e2e_etag = '"%s"' % hashlib.sha256(bundles[name]).hexdigest()[:32]
+        srv.e2e_etag = '"%s%s"' % (hashlib.sha256(bundles[name]).hexdigest()[:32], tag)
 
     def run_updater(groups=True):
         # the unit's DynamicUser: no identity of its own but the group
@@ -519,6 +519,13 @@ def test_daemon(t, srv):
         t.ok(r.rc == 10 and "not modified" in r.out, "the next run: 304, exit 10", repr(r))
         t.ok(srv.seen and srv.seen[-1][1] == srv.e2e_etag,
              "it sent the ETag of the installed bundle", srv.seen)
+
+        # The same bundle under a new ETag (the server was redeployed).
+        serve("v2", "-again")
+        r = run_updater()
+        t.ok(r.rc == 0 and "version 2 is already installed" in r.out,
+             "the same version again: a no-op, exit 0, said so", repr(r))
+        t.eq(os.listdir(drop), [], "the same version again: the drop directory is empty")
 
         for name, why in (("v1", "rollback"), ("foreign", "unknown signer")):
             serve(name)
