@@ -2,7 +2,8 @@
 # bench/run runs every benchmark of a built tree and writes one table
 # (bench/results.md here, raw output in bench/results.log); `make bench`
 # builds first.  doc/performance.md says what each figure means.
-EXTRA_DIST += bench/run bench/bench-sys.py bench/bench-shared.py tests/lib/vtest/bench.py
+EXTRA_DIST += bench/run bench/bench-sys.py bench/bench-shared.py tests/lib/vtest/bench.py \
+	bench/bench-bundle.py
 bench: all
 	$(PYTHON3) $(top_srcdir)/bench/run --builddir $(abs_builddir) $(BENCH_RUN_FLAGS)
 .PHONY: bench

@@ -120,8 +120,10 @@ struct vd_replay *engine_replay(void);
 struct vd_context *engine_context(void);	/* borrowed */
 /* [General] StateDirectory, or the one systemd made for us. */
 const char *engine_state_directory(void);
-/* A newly installed trust store (trust-install.c) replaces the one in force. */
-void engine_set_trust(struct vd_trust *trust, const char *dir);
+/* A newly installed trust store (trust-install.c, loaded in load_us
+ * elsewhere) replaces the one in force. */
+void engine_set_trust(struct vd_trust *trust, const char *dir, uint64_t load_us);
+uint64_t engine_monotonic_us(void);
 /* Stale trust material ([Trust] MaxAge, doc/admin.md): the reason (or
  * NULL when fresh); refuse says whether verdicts are refused. */
 const char *engine_trust_stale(time_t now, bool *refuse);

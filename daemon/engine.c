@@ -35,15 +35,25 @@ static void settings_from_config(struct vd_settings *settings)
 	settings->read_timeout_ms = (unsigned int)vitaled_config_int("Chips", "ReadTimeout");
 }
 
-static struct vd_context *context_with(struct vd_trust *trust, const char *dir)
+uint64_t engine_monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static struct vd_context *context_with(struct vd_trust *trust, const char *dir,
+		uint64_t load_us)
 {
 	struct vd_trust_info info;
 	struct vd_settings settings;
 
 	settings_from_config(&settings);
 	vd_trust_get_info(trust, &info);
-	vitaled_info("trust: %u roots, %u signers, %u CRLs, %u opposed serials from %s",
-			info.n_roots, info.n_signers, info.n_crls, info.n_opposed, dir);
+	vitaled_info("trust: %u roots, %u signers, %u CRLs, %u opposed serials from %s "
+			"(loaded in %llu us)", info.n_roots, info.n_signers, info.n_crls,
+			info.n_opposed, dir, (unsigned long long)load_us);
 	if (info.n_roots == 0)
 		vitaled_warn("trust: no issuer root in %s: nothing can be verified", dir);
 	return vd_context_new(trust, &settings);
@@ -54,6 +64,7 @@ static struct vd_context *build_context(void)
 	const char *dir = trust_install_dir();
 	struct vd_context *ctx;
 	struct vd_trust *trust = NULL;
+	uint64_t start = engine_monotonic_us();
 	int err;
 
 	if (!dir)
@@ -63,7 +74,7 @@ static struct vd_context *build_context(void)
 		vitaled_error("trust: cannot load %s: %s", dir, strerror(-err));
 		return NULL;
 	}
-	ctx = context_with(trust, dir);
+	ctx = context_with(trust, dir, engine_monotonic_us() - start);
 	vd_trust_unref(trust);
 	return ctx;
 }
@@ -132,9 +143,9 @@ int engine_reload(void)
 	return 0;
 }
 
-void engine_set_trust(struct vd_trust *trust, const char *dir)
+void engine_set_trust(struct vd_trust *trust, const char *dir, uint64_t load_us)
 {
-	struct vd_context *ctx = context_with(trust, dir);
+	struct vd_context *ctx = context_with(trust, dir, load_us);
 
 	if (!ctx) {
 		vitaled_error("trust: out of memory: keeping the trust material in force");

@@ -33,6 +33,8 @@
 #define MAX_OBJECTS		4096	/* certificates + CRLs in one store */
 #define MAX_OPPOSED		100000
 #define SERIAL_MAX		20
+/* The opposition list at its largest: every serial at full length, CR LF. */
+#define MAX_OPPOSITION_SIZE	(MAX_OPPOSED * (SERIAL_MAX + 2))
 #define CHAIN_CACHE_SIZE	64
 
 struct signer {
@@ -141,8 +143,9 @@ int vd_cert_kid(X509 *cert, uint8_t kid[VD_KID_LEN])
 	return 0;
 }
 
-/* Read a whole small regular file into a memory BIO (bounded). */
-static BIO *read_file(struct loader *ld, int dfd, const char *name, const char *path)
+/* Read a whole small regular file into a memory BIO (at most max bytes). */
+static BIO *read_file(struct loader *ld, int dfd, const char *name, const char *path,
+		off_t max)
 {
 	off_t size;
 	BIO *bio = NULL;
@@ -156,8 +159,8 @@ static BIO *read_file(struct loader *ld, int dfd, const char *name, const char *
 		report(ld, path, "cannot open: %s", vd_open_strerror(fd));
 		return NULL;
 	}
-	if (size > MAX_FILE_SIZE) {
-		report(ld, path, "too large (over %d bytes)", MAX_FILE_SIZE);
+	if (size > max) {
+		report(ld, path, "too large (over %lld bytes)", (long long)max);
 		goto out;
 	}
 	buf = malloc(size + 1);
@@ -266,7 +269,7 @@ static void load_pem_certs(struct loader *ld, int dfd, const char *name, const c
 	X509 *cert;
 	BIO *bio;
 
-	bio = read_file(ld, dfd, name, path);
+	bio = read_file(ld, dfd, name, path, MAX_FILE_SIZE);
 	if (!bio)
 		return;
 	ERR_clear_error();
@@ -312,7 +315,7 @@ static void load_crl(struct loader *ld, int dfd, const char *name, const char *p
 	X509_CRL *crl;
 	BIO *bio;
 
-	bio = read_file(ld, dfd, name, path);
+	bio = read_file(ld, dfd, name, path, MAX_FILE_SIZE);
 	if (!bio)
 		return;
 	ERR_clear_error();
@@ -363,7 +366,7 @@ static void load_opposition(struct loader *ld, int dfd, const char *name, const 
 	char line[256];
 	BIO *bio;
 
-	bio = read_file(ld, dfd, name, path);
+	bio = read_file(ld, dfd, name, path, MAX_OPPOSITION_SIZE);
 	if (!bio)
 		return;
 	while (BIO_gets(bio, line, sizeof(line)) > 0) {

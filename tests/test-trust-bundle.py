@@ -102,7 +102,7 @@ def drop(rig, path, name="x.bundle"):
     tmp = os.path.join(dropdir, ".incoming")
     shutil.copy(path, tmp)
     os.rename(tmp, os.path.join(dropdir, name))
-    m = rig.wait(r"trust: bundle (version \d+ from drop:\S+ installed|from drop:\S+ "
+    m = rig.wait(r"trust: bundle (version \d+ from drop:\S+ installed .*|from drop:\S+ "
                  r"(refused: .*|.*; nothing to do))$", at, timeout=120)
     t.ok(not os.path.exists(os.path.join(dropdir, name)),
          "the dropped file is removed after the outcome (%s)" % name)
@@ -387,9 +387,34 @@ def test_crash(bus):
                                               ",".join(map(str, outcomes.get("2", [])))))
 
 
+def test_damaged(bus):
+    """A set damaged on disk after its install is not used: the previous one is."""
+    base = tempfile.mkdtemp(prefix="vitaled-bundle-dm-", dir=WORK)
+    state = state_with_v1(bus, base)
+    d = bus_daemon(bus, state, os.path.join(base, "drop")).start()
+    b2 = os.path.join(base, "v2.bundle")
+    TL.build(V2, b2, 2)
+    shutil.copy(b2, os.path.join(base, "drop", ".t"))
+    os.rename(os.path.join(base, "drop", ".t"), os.path.join(base, "drop", "v2.bundle"))
+    d.wait_log(r"bundle version 2 from drop:v2.bundle installed", 60)
+    d.stop()
+    with open(os.path.join(state, "trust", "current", "opposition.txt"), "a") as f:
+        f.write("VTX0000000004\n")
+    r = bus_daemon(bus, state, os.path.join(base, "drop")).start()
+    t.ok(r.wait_log(r"installed set v2 \(current\) not used: v2/opposition.txt does not "
+                    r"match the bundle", 5),
+         "a set changed on disk since its install is refused at start, and said so")
+    t.eq((busctl(bus, "TrustBundleVersion"), busctl(bus, "TrustOpposed")), ("1", "1"),
+         "the previous set (version 1) is used instead")
+    r.stop()
+    t.eq(os.readlink(os.path.join(state, "trust", "current")), "v1",
+         "current points at the previous set again")
+
+
 def bus_tests():
     bus = Bus()
     try:
+        test_damaged(bus)
         test_storage(bus)
         test_crash(bus)
     finally:
