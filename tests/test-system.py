@@ -54,7 +54,14 @@ DIRS = make_vars(["prefix", "sysconfdir", "bindir", "sbindir", "mandir", "docdir
                   "vitaledconfdir", "datadir", "localstatedir", "updaterdir"])
 # Defaults the sources give as macros (Makefile.am AM_CPPFLAGS).
 MACROS = {"STATEDIR": DIRS["localstatedir"] + "/lib/vitaled",
-          "TRUSTDIR": DIRS["sysconfdir"] + "/vitaled/trust.d"}
+          "TRUSTDIR": DIRS["sysconfdir"] + "/vitaled/trust.d",
+          "CONFIGDIR": DIRS["sysconfdir"] + "/vitaled"}
+
+
+def macro_value(default):
+    """A default given as MACRO or MACRO "suffix" (string concatenation)."""
+    name, _, suffix = default.partition(" ")
+    return None if name not in MACROS else MACROS[name] + suffix.strip('"')
 
 
 def inst(var, *parts):
@@ -641,7 +648,7 @@ def schema_from_source():
              read(os.path.join(SRC, "lib", "trust-update-conf.c"))]
     plugdir = os.path.join(SRC, "plugins")
     texts += [read(os.path.join(plugdir, f)) for f in sorted(os.listdir(plugdir)) if f.endswith(".c")]
-    entry = r'\{ "(\w+)", VITALED_OPT_\w+, ("[^"]*"|\w+)'
+    entry = r'\{ "(\w+)", VITALED_OPT_\w+, ("[^"]*"|\w+(?: "[^"]*")?)'
     # an option several plugins share is a macro of plugins.h
     shared = {m.group(1): (m.group(2), m.group(3)) for m in
               re.finditer(r"#define (\w+_OPTION)\s+" + entry, read(os.path.join(plugdir, "plugins.h")))}
@@ -658,7 +665,7 @@ def schema_from_source():
     for group, array in groups:
         for key, default in arrays.get(array, []):
             found.append((group, key, default.strip('"') if default.startswith('"')
-                          else MACROS.get(default)))
+                          else macro_value(default)))
     return found
 
 
