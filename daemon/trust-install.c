@@ -80,50 +80,6 @@ static struct {
 
 /* ---- files ------------------------------------------------------------ */
 
-static int read_fd(int fd, uint8_t **out, size_t *out_len)
-{
-	struct stat sb;
-	uint8_t *buf;
-	size_t got = 0;
-
-	*out = NULL;
-	if (fstat(fd, &sb) < 0)
-		return -errno;
-	/* A pipe or a device could keep the installer waiting for ever. */
-	if (!S_ISREG(sb.st_mode))
-		return -EINVAL;
-	if (sb.st_size <= 0 || (uint64_t)sb.st_size > VD_BUNDLE_MAX_SIZE)
-		return -EFBIG;
-	buf = malloc((size_t)sb.st_size);
-	if (!buf)
-		return -ENOMEM;
-	while (got < (size_t)sb.st_size) {
-		ssize_t n = pread(fd, buf + got, (size_t)sb.st_size - got, (off_t)got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			free(buf);
-			return n < 0 ? -errno : -EBADMSG;
-		}
-		got += (size_t)n;
-	}
-	*out = buf;
-	*out_len = got;
-	return 0;
-}
-
-static int read_file_at(int dfd, const char *name, uint8_t **out, size_t *len)
-{
-	int fd = vd_open_regular(dfd, name, NULL), err;
-
-	if (fd < 0)
-		return fd;
-	err = read_fd(fd, out, len);
-	close(fd);
-	return err;
-}
-
 static int write_file_at(int dfd, const char *name, const void *data, size_t len)
 {
 	size_t done = 0;
@@ -260,7 +216,7 @@ static int check_installed(int dfd, const char *name, const char *roots_dir,
 		snprintf(why, why_len, "%.64s: %s", name, strerror(errno));
 		return -errno;
 	}
-	err = read_file_at(vfd, BUNDLE_FILE, &der, &der_len);
+	err = vd_read_regular(vfd, BUNDLE_FILE, VD_BUNDLE_MAX_SIZE, &der, &der_len);
 	if (err < 0) {
 		snprintf(why, why_len, "%.64s/%s: %s", name, BUNDLE_FILE, strerror(-err));
 		goto out;
@@ -277,7 +233,7 @@ static int check_installed(int dfd, const char *name, const char *roots_dir,
 		uint8_t *data = NULL;
 		size_t len = 0;
 
-		err = read_file_at(vfd, m->name, &data, &len);
+		err = vd_read_regular(vfd, m->name, VD_BUNDLE_MAX_MEMBER, &data, &len);
 		if (!err && (len != m->len || CRYPTO_memcmp(data, m->data, len)))
 			err = -EBADMSG;
 		free(data);
@@ -287,7 +243,7 @@ static int check_installed(int dfd, const char *name, const char *roots_dir,
 			goto out;
 		}
 	}
-	if (read_file_at(vfd, SOURCE_FILE, &src, &src_len) < 0)
+	if (vd_read_regular(vfd, SOURCE_FILE, MAX_SOURCE, &src, &src_len) < 0)
 		src_len = 0;
 	fill_info(b, "", info);
 	if (src_len && src_len <= MAX_SOURCE)
@@ -413,12 +369,15 @@ static void run_job(struct job *job)
 	uint64_t start = engine_monotonic_us(), load;
 	int err;
 
-	err = read_fd(job->fd, &der, &der_len);
+	err = vd_read_fd(job->fd, VD_BUNDLE_MAX_SIZE, &der, &der_len);
+	if (!err && der_len == 0)
+		err = -ENODATA;
 	if (err < 0) {
 		snprintf(job->why, sizeof(job->why), "cannot read the bundle: %s",
-				err == -EFBIG ? "empty or larger than the limit" :
-				err == -EINVAL ? "not a regular file" : strerror(-err));
+				err == -ENODATA ? "empty file" : err == -EFBIG ?
+				"larger than a bundle may be" : vd_open_strerror(err));
 		job->err = err == -ENOMEM ? err : -EBADMSG;
+		free(der);
 		return;
 	}
 	err = load_roots(job->roots, &roots, job->why, sizeof(job->why));

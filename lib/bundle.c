@@ -266,34 +266,16 @@ static int skip_hidden(const struct dirent *d)
 /* One PEM file of roots (bounded); the count added, or -errno. */
 static int add_roots(X509_STORE *store, int dfd, const char *name, unsigned int *n_roots)
 {
-	off_t size;
+	uint8_t *buf = NULL;
+	size_t len = 0;
 	X509 *cert;
 	BIO *bio;
-	char *buf;
-	ssize_t got;
-	int fd, added = 0;
+	int added = 0, err;
 
-	fd = vd_open_regular(dfd, name, &size);
-	if (fd < 0)
-		return fd;
-	if (size > MAX_ROOT_FILE) {
-		close(fd);
-		return -EFBIG;
-	}
-	buf = malloc((size_t)size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	do
-		got = pread(fd, buf, (size_t)size, 0);
-	while (got < 0 && errno == EINTR);
-	close(fd);
-	if (got != size) {
-		free(buf);
-		return -EIO;
-	}
-	bio = BIO_new_mem_buf(buf, (int)size);
+	err = vd_read_regular(dfd, name, MAX_ROOT_FILE, &buf, &len);
+	if (err < 0)
+		return err;
+	bio = BIO_new_mem_buf(buf, (int)len);
 	while (bio && (cert = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
 		if (*n_roots < MAX_ROOTS && root_ok(cert) &&
 				X509_STORE_add_cert(store, cert) == 1) {

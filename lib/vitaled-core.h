@@ -350,6 +350,11 @@ int vd_bundle_build(uint64_t version, time_t issued, time_t expires,
 int vd_open_regular(int dfd, const char *path, off_t *size);
 /* The same as a stdio stream; NULL with *err set. */
 FILE *vd_fopen_regular(const char *path, int *err);
+/* The whole of a regular file (open on fd, or path) of at most max bytes,
+ * malloc'd with a NUL after it (not counted in len): 0, or the errors
+ * above, -EFBIG larger than max, -EIO it shrank while read, -ENOMEM. */
+int vd_read_fd(int fd, size_t max, uint8_t **out, size_t *len);
+int vd_read_regular(int dfd, const char *path, size_t max, uint8_t **out, size_t *len);
 const char *vd_open_strerror(int err);	/* for the errors above */
 
 /* ---- configuration file syntax (lib/ini.c) ---------------------------

@@ -36,6 +36,7 @@ from vtest import pki as vpki  # noqa: E402
 from vtest.cardrig import Rig, Bus, HarnessUnavailable  # noqa: E402
 from vtest.daemon import Daemon, vitalectl_path  # noqa: E402
 from vtest import paths  # noqa: E402
+from vtest.proc import sanitizer_report  # noqa: E402
 
 t = Tap()
 WORK = tempfile.mkdtemp(prefix="vitaled-bundle-")
@@ -330,7 +331,7 @@ def test_storage(bus):
              "%s state directory: refused with a clear message" % what, m.group(1))
         t.eq(busctl(bus, "TrustBundleVersion"), "1", "%s: version 1 still in force" % what)
         t.eq(busctl(bus, "TrustOpposed"), "1", "%s: and its opposition list serves" % what)
-        d.stop()
+        d.stop_checked(t)
 
 
 def test_crash(bus):
@@ -368,10 +369,10 @@ def test_crash(bus):
         r = bus_daemon(bus, state, other).start()
         version = busctl(bus, "TrustBundleVersion")
         opposed = busctl(bus, "TrustOpposed")
+        status = r.stop()
         log = r.log()
-        r.stop()
         consistent = (version, opposed) in (("1", "1"), ("2", "3"))
-        if not consistent or "not used" in log:
+        if not consistent or "not used" in log or status != 0 or sanitizer_report(log):
             t.ok(False, "step %d: after kill -9 the old or the new set" % step,
                  "version %s, %s opposed serials\n%s" % (version, opposed, log[-2000:]))
             return
@@ -406,7 +407,7 @@ def test_damaged(bus):
          "a set changed on disk since its install is refused at start, and said so")
     t.eq((busctl(bus, "TrustBundleVersion"), busctl(bus, "TrustOpposed")), ("1", "1"),
          "the previous set (version 1) is used instead")
-    r.stop()
+    r.stop_checked(t)
     t.eq(os.readlink(os.path.join(state, "trust", "current")), "v1",
          "current points at the previous set again")
 

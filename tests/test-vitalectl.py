@@ -215,7 +215,7 @@ def test_completion(t):
     t.ok(r.returncode == 0 and len(out) == 4, "bash completion loads", r.stdout + r.stderr)
     if len(out) == 4:
         t.eq(out[1].split(), ["status", "show"], "completion: commands")
-        t.eq(out[2], "list", "completion: trust subcommand")
+        t.eq(out[2], "list install", "completion: trust subcommands")
         t.eq(out[3], "--image", "completion: token verify options")
 
 

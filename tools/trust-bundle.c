@@ -76,37 +76,16 @@ static int skip_unwanted(const struct dirent *d)
 
 static int read_member(int dfd, const char *name, struct vd_bundle_member *m)
 {
-	off_t size;
-	ssize_t got;
-	uint8_t *buf;
-	int fd;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int err;
 
-	fd = vd_open_regular(dfd, name, &size);
-	if (fd < 0) {
-		fprintf(stderr, "vitaled-trust-bundle: %s: %s\n", name, vd_open_strerror(fd));
-		return fd;
+	err = vd_read_regular(dfd, name, VD_BUNDLE_MAX_MEMBER, &buf, &len);
+	if (err < 0) {
+		fprintf(stderr, "vitaled-trust-bundle: %s: %s%s\n", name, vd_open_strerror(err),
+				err == -EFBIG ? " (a member is at most 4 MiB)" : "");
+		return err;
 	}
-	if (size > VD_BUNDLE_MAX_MEMBER) {
-		fprintf(stderr, "vitaled-trust-bundle: %s: larger than %u bytes\n", name,
-				VD_BUNDLE_MAX_MEMBER);
-		close(fd);
-		return -EFBIG;
-	}
-	buf = malloc((size_t)size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	do
-		got = pread(fd, buf, (size_t)size, 0);
-	while (got < 0 && errno == EINTR);
-	close(fd);
-	if (got != size) {
-		fprintf(stderr, "vitaled-trust-bundle: %s: short read\n", name);
-		free(buf);
-		return -EIO;
-	}
-	buf[size] = '\0';
 	/* An issuer's key must never travel to every PC. */
 	if (strstr((char *)buf, "PRIVATE KEY")) {
 		fprintf(stderr, "vitaled-trust-bundle: %s holds a private key: refused\n", name);
@@ -115,7 +94,7 @@ static int read_member(int dfd, const char *name, struct vd_bundle_member *m)
 	}
 	m->name = strdup(name);
 	m->data = buf;
-	m->len = (size_t)size;
+	m->len = len;
 	if (!m->name) {
 		free(buf);
 		return -ENOMEM;
@@ -170,17 +149,23 @@ out:
 	return err;
 }
 
+static FILE *open_pem(const char *path)
+{
+	int err;
+	FILE *f = vd_fopen_regular(path, &err);
+
+	if (!f)
+		fprintf(stderr, "vitaled-trust-bundle: %s: %s\n", path, vd_open_strerror(err));
+	return f;
+}
+
 static X509 *load_cert(const char *path, STACK_OF(X509) *more)
 {
 	X509 *first = NULL, *cert;
-	FILE *f;
-	int err;
+	FILE *f = open_pem(path);
 
-	f = vd_fopen_regular(path, &err);
-	if (!f) {
-		fprintf(stderr, "vitaled-trust-bundle: %s: %s\n", path, vd_open_strerror(err));
+	if (!f)
 		return NULL;
-	}
 	while ((cert = PEM_read_X509(f, NULL, NULL, NULL))) {
 		if (!first && !more)
 			first = cert;
@@ -197,14 +182,10 @@ static X509 *load_cert(const char *path, STACK_OF(X509) *more)
 static EVP_PKEY *load_key(const char *path)
 {
 	EVP_PKEY *key;
-	FILE *f;
-	int err;
+	FILE *f = open_pem(path);
 
-	f = vd_fopen_regular(path, &err);
-	if (!f) {
-		fprintf(stderr, "vitaled-trust-bundle: %s: %s\n", path, vd_open_strerror(err));
+	if (!f)
 		return NULL;
-	}
 	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
 	if (!key)

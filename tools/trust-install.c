@@ -35,34 +35,29 @@ static int check_here(int fd, const char *path, const struct ctl_config *cfg)
 	X509_STORE *roots = NULL;
 	unsigned int n_roots = 0;
 	uint8_t *buf = NULL;
+	size_t size = 0;
 	char why[256];
-	off_t size = lseek(fd, 0, SEEK_END);
-	ssize_t got;
 	int err;
 
-	if (size <= 0 || (uint64_t)size > VD_BUNDLE_MAX_SIZE) {
-		fprintf(stderr, "vitalectl: %s: empty or larger than %u bytes: not a trust bundle\n",
-				path, VD_BUNDLE_MAX_SIZE);
+	err = vd_read_fd(fd, VD_BUNDLE_MAX_SIZE, &buf, &size);
+	if (err < 0 || size == 0) {
+		fprintf(stderr, "vitalectl: %s: %s: not a trust bundle\n", path,
+				err < 0 ? vd_open_strerror(err) : "empty");
+		free(buf);
 		return VITALECTL_FAILED;
 	}
-	buf = malloc((size_t)size);
-	if (!buf)
-		return VITALECTL_FAILED;
-	got = pread(fd, buf, (size_t)size, 0);
-	err = got == size ? vd_bundle_roots_load(cfg->list_root_dir, &roots, &n_roots) : -EIO;
+	err = vd_bundle_roots_load(cfg->list_root_dir, &roots, &n_roots);
 	if (!err && n_roots == 0) {
 		fprintf(stderr, "vitalectl: no trust-list root in %s: pin the issuer's trust-list "
 				"root there first\n", cfg->list_root_dir);
 		err = -ENOENT;
 	} else if (!err) {
-		err = vd_bundle_parse(buf, (size_t)size, roots, time(NULL), &b, why, sizeof(why));
+		err = vd_bundle_parse(buf, size, roots, time(NULL), &b, why, sizeof(why));
 		if (!err)
 			err = vd_bundle_check(b, 0, time(NULL), cfg->clock_skew >= 0 ?
 					(unsigned int)cfg->clock_skew : 30, why, sizeof(why));
 		if (err < 0)
 			fprintf(stderr, "vitalectl: %s refused: %s\n", path, why);
-	} else if (err == -EIO) {
-		fprintf(stderr, "vitalectl: %s: read error\n", path);
 	}
 	vd_bundle_free(b);
 	X509_STORE_free(roots);
