@@ -332,7 +332,7 @@ def test_transfer_failures(t, srv):
     for name, url, code, words in cases:
         drop, state = fresh_dirs(name.replace(" ", "-").replace("/", ""))
         check_failure(name, updater(url, drop, state), code, words, drop)
-    t.ok(srv.endless_cut, "endless response: the client hung up while it was being sent "
+    t.ok(wait_for(lambda: srv.endless_cut), "endless response: the client hung up while it was being sent "
          "(the server could send %d bytes of 1 GiB)" % srv.endless_sent)
 
     drop, state = fresh_dirs("untrusted")
