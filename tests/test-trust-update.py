@@ -46,6 +46,7 @@ MAX_SIZE = 65536
 t = Tap()
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 work = tempfile.mkdtemp(prefix="vitaled-trust-update-")
+cleanup = [work]
 
 
 def openssl(*args):
@@ -444,11 +445,14 @@ def test_daemon(t, srv):
     shutil.copy(os.path.join(work, "ca.pem"), ca)
     os.chmod(ca, 0o644)
 
+    # Short: the daemon's verdict line cuts a reader id at 63 characters.
+    scanners = tempfile.mkdtemp(prefix="vtu-")
+    cleanup.append(scanners)
     conf = ("[General]\nEnablePlugins = serial\n\n"
             "[Trust]\nDirectory = %s\nListRootDirectory = %s\nDropDirectory = %s\n\n"
             "[serial]\nDevices = %s/scanner*\n\n"
             "[TrustUpdate]\nURL = %s\nCAFile = %s\nMaxSize = %d\nInstallTimeout = 120\n"
-            % (old, lists.roots, drop, base, srv.url("/e2e"), ca, 1 << 20))
+            % (old, lists.roots, drop, scanners, srv.url("/e2e"), ca, 1 << 20))
     bus = SystemBus()
     bus.start()
     try:
@@ -457,7 +461,7 @@ def test_daemon(t, srv):
         bus.stop()
         raise
     os.chmod(d.conf_path, 0o644)
-    path = os.path.join(base, "scanner0")
+    path = os.path.join(scanners, "scanner0")
     rid = "serial-" + path
 
     def serve(name, tag=""):
@@ -575,5 +579,6 @@ finally:
     subprocess.run(["umount", "-R", work], capture_output=True)
     for sub in ("full/incoming", "read-only/incoming"):
         subprocess.run(["umount", os.path.join(work, sub)], capture_output=True)
-    shutil.rmtree(work, ignore_errors=True)
+    for d in cleanup:
+        shutil.rmtree(d, ignore_errors=True)
 t.done()
