@@ -527,9 +527,9 @@ static CURL *make_request(const struct settings *s, struct download *d,
 
 	if (!c)
 		return NULL;
+	/* The protocols allowed hold for every redirect too. */
 	if (curl_easy_setopt(c, CURLOPT_URL, s->url) ||
 	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https") ||
-	    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https") ||
 	    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L) ||
 	    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L) ||
 	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) ||
