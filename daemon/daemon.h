@@ -231,6 +231,8 @@ void dbus_service_cleanup(void);
 /* Trust store or settings changed (after engine_reload()): re-publish the
  * Manager1 properties that depend on them. */
 void dbus_service_manager_changed(void);
+/* Only Manager1 properties changed (a bundle installed, TrustStale turned). */
+void dbus_service_manager_props_changed(void);
 /* A scanner read a code that is not a Vitale token: Reader1.OtherCode to
  * the clients the bus policy lets receive our signals. */
 void dbus_service_other_code(struct vitaled_reader *reader, const uint8_t *data, size_t len);

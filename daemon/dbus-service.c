@@ -925,6 +925,11 @@ void dbus_service_manager_changed(void)
 	mark_dirty(&bus.manager);
 }
 
+void dbus_service_manager_props_changed(void)
+{
+	mark_dirty(&bus.manager);
+}
+
 /* ---- the object tree ---------------------------------------------------- */
 
 enum node_type { NODE_ROOT, NODE_ORG, NODE_MANAGER, NODE_READERS, NODE_CARDS, NODE_OBJECT };

@@ -19,6 +19,9 @@
 
 static struct vd_context *current;
 static struct vd_replay *replay;
+static struct vitaled_timer *stale_timer;
+
+static void stale_arm(void);
 
 static void report_trust_file(const char *path, const char *why, void *user_data)
 {
@@ -125,6 +128,7 @@ int engine_init(void)
 	if (!current)
 		return -EINVAL;
 	open_replay_cache();
+	stale_arm();
 	return 0;
 }
 
@@ -140,6 +144,7 @@ int engine_reload(void)
 	current = ctx;
 	if (!replay)
 		open_replay_cache();
+	stale_arm();
 	return 0;
 }
 
@@ -154,6 +159,7 @@ void engine_set_trust(struct vd_trust *trust, const char *dir, uint64_t load_us)
 	/* Reads in progress hold their own reference to the old context. */
 	vd_context_unref(current);
 	current = ctx;
+	stale_arm();
 }
 
 const char *engine_trust_stale(time_t now, bool *refuse)
@@ -171,6 +177,34 @@ const char *engine_trust_stale(time_t now, bool *refuse)
 	if (now - b->issued > max_age)
 		return "trust material is stale: the trust bundle is older than [Trust] MaxAge";
 	return NULL;
+}
+
+static void stale_turned(void *user_data)
+{
+	stale_timer = NULL;
+	dbus_service_manager_props_changed();
+	stale_arm();
+}
+
+/* TrustStale turns true with time alone: wake up then, to say so on
+ * D-Bus (at most a day ahead: the timer is in milliseconds). */
+static void stale_arm(void)
+{
+	const struct trust_bundle_info *b = trust_bundle_installed();
+	long max_age = vitaled_config_int("Trust", "MaxAge");
+	time_t now = time(NULL), when;
+	bool refuse;
+
+	vitaled_timer_remove(stale_timer);
+	stale_timer = NULL;
+	if (!b || engine_trust_stale(now, &refuse))
+		return;		/* only an install or a reload changes it now */
+	when = b->expires;
+	if (max_age > 0 && b->issued + max_age + 1 < when)
+		when = b->issued + max_age + 1;
+	if (when - now > 86400)
+		when = now + 86400;
+	stale_timer = vitaled_timer_add((unsigned int)(when - now) * 1000u, stale_turned, NULL);
 }
 
 void engine_apply_freshness(struct vd_read_result *result)
@@ -196,6 +230,8 @@ void engine_apply_freshness(struct vd_read_result *result)
 
 void engine_cleanup(void)
 {
+	vitaled_timer_remove(stale_timer);
+	stale_timer = NULL;
 	vd_context_unref(current);
 	current = NULL;
 	vd_replay_close(replay);

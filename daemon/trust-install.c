@@ -477,7 +477,7 @@ static void job_done(void *user_data)
 			bus_reply(job->call, bus_error_reply(job->call, job->err, NULL, job->why));
 		}
 	}
-	dbus_service_manager_changed();
+	dbus_service_manager_props_changed();
 	job_free(job);
 	drop_scan();
 }
@@ -578,7 +578,7 @@ static void drop_scan(void)
 				snprintf(st.last_error, sizeof(st.last_error), "%s: %s", source,
 						vd_open_strerror(fd));
 				unlink(path);
-				dbus_service_manager_changed();
+				dbus_service_manager_props_changed();
 				continue;
 			}
 			vitaled_info("trust: installing %s", path);

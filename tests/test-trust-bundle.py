@@ -18,6 +18,7 @@ vitaled on a private bus, with the real pcscd, vpcd and card emulator:
   refuse refuses.
 """
 import calendar
+import json
 import os
 import re
 import shutil
@@ -207,6 +208,43 @@ def test_install(rig):
     r = vitalectl(rig, "trust", "list")
     t.ok(r.returncode == 0 and "bundle version 5" in r.stdout and "drop:x.bundle" in r.stdout,
          "vitalectl trust list shows the bundle's version and source", r.stdout)
+    r = vitalectl(rig, "status")
+    t.ok("from trust bundle version 5 (drop:x.bundle)" in r.stdout,
+         "vitalectl status names the bundle in force", r.stdout)
+    r = vitalectl(rig, "--json", "status")
+    t.ok(r.returncode == 0 and json.loads(r.stdout)["trust"]["bundle_version"] == 5,
+         "vitalectl --json status: trust.bundle_version", r.stdout)
+
+
+def stale_signal(rig, conf_text, timeout=30):
+    """Reload with MaxAge ending 3 s from now; seconds until Manager1 says
+    TrustStale by PropertiesChanged (None if it never does)."""
+    import gi
+    gi.require_version("Gio", "2.0")
+    from gi.repository import Gio, GLib
+    conn = Gio.DBusConnection.new_for_address_sync(
+        rig.bus.address, Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
+        Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+    loop, got = GLib.MainLoop(), []
+
+    def changed(conn, sender, path, iface, signal, params, data):
+        if params.unpack()[1].get("TrustStale") is True:
+            got.append(time.monotonic())
+            loop.quit()
+
+    conn.signal_subscribe(None, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                          "/org/vitaled", None, Gio.DBusSignalFlags.NONE, changed, None)
+    age = int(time.time()) - prop(rig, "TrustBundleIssued")
+    at = rig.mark()
+    rig.daemon.write_conf(conf_text.replace("[Trust]\n", "[Trust]\nMaxAge = %d\n" % (age + 3), 1))
+    rig.daemon.signal(signal.SIGHUP)
+    rig.wait(r"reloading configuration", at)
+    start = time.monotonic()
+    fresh = prop(rig, "TrustStale")
+    GLib.timeout_add_seconds(timeout, loop.quit)
+    loop.run()
+    conn.close_sync(None)
+    return fresh, (got[0] - start if got else None)
 
 
 def test_stale(rig):
@@ -214,6 +252,10 @@ def test_stale(rig):
     base = rig.daemon.conf_path
     with open(base) as f:
         text = f.read()
+    fresh, after = stale_signal(rig, text)
+    t.ok(fresh is False and after is not None,
+         "TrustStale turns true by itself when MaxAge runs out, with PropertiesChanged "
+         "(%s s after the reload)" % (round(after, 1) if after is not None else None))
     at = rig.mark()
     rig.daemon.write_conf(text.replace("[Trust]\n", "[Trust]\nMaxAge = 1\n", 1))
     time.sleep(2)
@@ -227,6 +269,10 @@ def test_stale(rig):
     r = vitalectl(rig, "status")
     t.ok("stale" in r.stdout + r.stderr, "vitalectl status warns that it is stale",
          r.stdout + r.stderr)
+    r = vitalectl(rig, "diag")
+    t.ok(r.returncode == 1 and re.search(r"trust bundle.*trust material is stale", r.stdout)
+         and "vitalectl trust install" in r.stdout,
+         "vitalectl diag fails the trust bundle check and says what to do", r.stdout)
     at = rig.mark()
     rig.daemon.write_conf(text.replace("[Trust]\n", "[Trust]\nMaxAge = 1\n"
                                        "StaleAction = refuse\n", 1))
@@ -412,7 +458,58 @@ def test_damaged(bus):
          "current points at the previous set again")
 
 
+def test_roles():
+    """A system-like bus with our policy, the daemon as the vitaled user:
+    root installs; a member of the client group is refused by vitaled, an
+    outsider by the bus, each told that only root may."""
+    from vtest.bus import SystemBus, BusUnavailable, uid_of
+    bus = SystemBus()
+    try:
+        bus.start()
+    except BusUnavailable as e:
+        t.skip("InstallTrustBundle is root's alone", str(e))
+        return
+    try:
+        pub = os.path.join(bus.dir, "pub")   # what the other users may read
+        roots = os.path.join(pub, "roots")
+        os.makedirs(roots)
+        for n in os.listdir(TL.roots):
+            shutil.copy(os.path.join(TL.roots, n), roots)
+        b1 = os.path.join(pub, "v1.bundle")
+        TL.build(V1, b1, 1)
+        for dirpath, dirs, files in os.walk(pub):
+            os.chmod(dirpath, 0o755)
+            for f in files:
+                os.chmod(os.path.join(dirpath, f), 0o644)
+        d = bus.start_vitaled("[General]\nEnablePlugins = \n[Trust]\nDirectory = %s\n"
+                              "ListRootDirectory = %s\nDropDirectory = \n" % (pub, roots))
+        for who in ("member", "outsider"):
+            r = bus.run_as(who, [vitalectl_path(), "--config", d.conf_path, "trust", "install",
+                                 b1])
+            t.ok(r.returncode == 4 and "only root may install trust material" in r.stderr,
+                 "%s: trust install refused, exit 4, says only root may" % who, r.stderr)
+        r = bus.call_as("root", "/org/vitaled", "org.freedesktop.DBus.Properties", "Get",
+                        "org.vitaled.Manager1", "TrustBundleVersion")
+        t.eq(r.get("ok"), 0, "nothing installed by them")
+        r = bus.run_as("root", [vitalectl_path(), "--config", d.conf_path, "trust", "install",
+                                b1])
+        t.ok(r.returncode == 0 and "version 1" in r.stdout, "root: installed", r.stderr)
+        r = bus.call_as("root", "/org/vitaled", "org.freedesktop.DBus.Properties", "Get",
+                        "org.vitaled.Manager1", "TrustBundleVersion")
+        t.eq(r.get("ok"), 1, "Manager1.TrustBundleVersion 1")
+        st = os.stat(os.path.join(d.state, "trust", "current", "opposition.txt"))
+        t.ok(st.st_uid == uid_of("vitaled") and st.st_mode & 0o077 == 0,
+             "the installed set is the vitaled user's, private (mode %o)" % (st.st_mode & 0o777))
+        t.ok(re.search(r"InstallTrustBundle on /org/vitaled by uid %d .*refused: AccessDenied"
+                       % uid_of("member"), d.log()),
+             "the member's attempt is audited")
+        d.stop_checked(t)
+    finally:
+        bus.stop()
+
+
 def bus_tests():
+    test_roles()
     bus = Bus()
     try:
         test_damaged(bus)

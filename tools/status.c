@@ -85,6 +85,9 @@ static void print_json(struct status *st)
 	json_key_uint(&j, "opposed", ctl_uint(&st->manager, "TrustOpposed"));
 	json_key_uint(&j, "earliest_expiry", ctl_uint(&st->manager, "TrustEarliestExpiry"));
 	json_key_uint(&j, "crl_next_update", ctl_uint(&st->manager, "TrustCrlNextUpdate"));
+	json_key_uint(&j, "bundle_version", ctl_uint(&st->manager, "TrustBundleVersion"));
+	json_key_uint(&j, "bundle_expires", ctl_uint(&st->manager, "TrustBundleExpires"));
+	json_key_bool(&j, "stale", ctl_bool(&st->manager, "TrustStale"));
 	json_object_end(&j);
 	json_key(&j, "sources");
 	json_array_begin(&j);
@@ -138,6 +141,12 @@ static void print_human(struct status *st, const struct vitalectl_opts *opts)
 			(unsigned long long)ctl_uint(m, "TrustOpposed"),
 			ctl_plural(ctl_uint(m, "TrustOpposed")));
 	printf("                earliest expiry %s, CRL next update %s\n", expiry, crl);
+	if (ctl_uint(m, "TrustBundleVersion")) {
+		ctl_format_date((time_t)ctl_uint(m, "TrustBundleExpires"), expiry);
+		printf("                from trust bundle version %llu (%s), expires %s\n",
+				(unsigned long long)ctl_uint(m, "TrustBundleVersion"),
+				ctl_str(m, "TrustBundleSource"), expiry);
+	}
 	printf("  test cards:   %s\n", ctl_bool(m, "TestCardsAllowed") ? "accepted" : "refused");
 	printf("  sources:      %zu\n", nr);
 	for (i = 0; i < nr; i++) {

@@ -158,7 +158,15 @@ int ctl_trust_install(int argc, char **argv, const struct vitalectl_opts *opts)
 	}
 	dbus_error_init(&err);
 	if (install(conn, fd, argv[1], &version, &err) < 0) {
-		ret = ctl_error_report("trust install", &err);
+		if (ctl_error_exit(&err) == VITALECTL_DENIED) {
+			/* the client group reads cards; only root changes what is trusted */
+			fprintf(stderr, "vitalectl: trust install: not authorised: only root may "
+					"install trust material (sudo vitalectl trust install %s)\n",
+					argv[1]);
+			ret = VITALECTL_DENIED;
+		} else {
+			ret = ctl_error_report("trust install", &err);
+		}
 		dbus_error_free(&err);
 	} else {
 		printf("trust bundle version %" PRIu64 " in force (%s)\n", version, argv[1]);
