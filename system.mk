@@ -15,6 +15,16 @@ systemd/vitaled.service: $(top_srcdir)/systemd/vitaled.service.in Makefile
 	sed -e 's|@sbindir[@]|$(sbindir)|g' $(top_srcdir)/systemd/vitaled.service.in > $@-t && \
 	mv $@-t $@
 
+# vitaled-trust-update's unit and its daily timer (issue 17).
+systemdsystemunit_DATA += systemd/vitaled-trust-update.service systemd/vitaled-trust-update.timer
+CLEANFILES += systemd/vitaled-trust-update.service
+EXTRA_DIST += systemd/vitaled-trust-update.service.in systemd/vitaled-trust-update.timer
+systemd/vitaled-trust-update.service: $(top_srcdir)/systemd/vitaled-trust-update.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) systemd && \
+	sed -e 's|@updaterdir[@]|$(updaterdir)|g' -e 's|@localstatedir[@]|$(localstatedir)|g' \
+		$(top_srcdir)/systemd/vitaled-trust-update.service.in > $@-t && \
+	mv $@-t $@
+
 # tmpfiles.d: the trust bundle drop directory (doc/admin.md).
 tmpfilesdir = $(prefix)/lib/tmpfiles.d
 tmpfiles_DATA = systemd/tmpfiles.d/vitaled.conf
@@ -51,7 +61,7 @@ etc/vitaled.conf: $(top_srcdir)/etc/vitaled.conf.in Makefile
 	sed -e 's|@localstatedir[@]|$(localstatedir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
 		$(top_srcdir)/etc/vitaled.conf.in > $@-t && mv $@-t $@
 
-dist_man_MANS += doc/vitaled.8 doc/vitaled.conf.5 doc/vitalectl.1
+dist_man_MANS += doc/vitaled.8 doc/vitaled.conf.5 doc/vitalectl.1 doc/vitaled-trust-update.8
 dist_doc_DATA += doc/admin.md
 
 # Where admins put drop-ins and trust material.

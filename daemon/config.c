@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "trust-update-conf.h"
 
 static const struct vitaled_option config_general_options[] = {
 	{ "EnablePlugins", VITALED_OPT_STRLIST, "", 0, 0 },
@@ -56,6 +57,8 @@ static const struct config_schema core_schemas[] = {
 	{ "Tokens", config_tokens_options },
 	{ "Chips", config_chips_options },
 	{ "DBus", config_dbus_options },
+	/* vitaled-trust-update's; checked here so a typo is caught at load */
+	{ "TrustUpdate", vd_trust_update_options },
 };
 
 struct entry {

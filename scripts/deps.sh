@@ -8,7 +8,7 @@ PACKAGES=(
 	# build
 	build-essential autoconf automake autoconf-archive libtool libtool-bin pkg-config
 	libpcsclite-dev libssl-dev zlib1g-dev libdbus-1-dev libusb-1.0-0-dev libzbar-dev
-	libpng-dev libjpeg-dev libjson-c-dev clang libclang-rt-dev
+	libpng-dev libjpeg-dev libjson-c-dev clang libclang-rt-dev libcurl4-openssl-dev
 	# run (adduser: the package's maintainer scripts; minimal systems lack it)
 	pcscd dbus openssl adduser
 	# tests: virtual readers and cards, QR tools, fake devices

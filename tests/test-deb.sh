@@ -74,6 +74,9 @@ missing=""
 for f in /usr/sbin/vitaled /usr/bin/vitalectl "$unit" \
 	/usr/lib/sysusers.d/vitaled.conf /usr/lib/tmpfiles.d/vitaled.conf \
 	/usr/bin/vitaled-trust-bundle \
+	/usr/libexec/vitaled/vitaled-trust-update \
+	"$unitdir/vitaled-trust-update.service" "$unitdir/vitaled-trust-update.timer" \
+	/usr/share/man/man8/vitaled-trust-update.8.gz \
 	/usr/share/dbus-1/system-services/org.vitaled.service \
 	"$rules" "$udevdir/hwdb.d/70-vitaled.hwdb" \
 	/usr/share/polkit-1/rules.d/70-vitaled-pcscd.rules \
@@ -182,15 +185,40 @@ echo "# exposure of the installed unit: ${score:-?}"
 awk -v s="${score:-99}" 'BEGIN { exit !(s <= 2.0) }'
 ok $? "systemd-analyze security of the installed unit: ${score:-?} <= 2.0" "$work/security.log"
 
+# The updater: the timer runs it, the unit is the one with network.
+check "vitaled-trust-update.timer is enabled" systemctl is-enabled vitaled-trust-update.timer
+systemd-analyze verify "$unitdir/vitaled-trust-update.service" \
+	"$unitdir/vitaled-trust-update.timer" > "$work/verify.log" 2>&1
+rc=$?
+[ "$rc" -eq 0 ] && [ ! -s "$work/verify.log" ]
+ok $? "systemd-analyze verify of the updater's unit and timer: clean" "$work/verify.log"
+systemd-analyze security --offline=yes --no-pager "$unitdir/vitaled-trust-update.service" \
+	> "$work/security.log" 2>&1
+score=$(sed -n 's/.*Overall exposure level for vitaled-trust-update.service: \([0-9.]*\).*/\1/p' \
+	"$work/security.log")
+echo "# exposure of the updater's unit: ${score:-?}"
+awk -v s="${score:-99}" 'BEGIN { exit !(s <= 2.0) }'
+ok $? "systemd-analyze security of the updater's unit: ${score:-?} <= 2.0" "$work/security.log"
+/usr/libexec/vitaled/vitaled-trust-update > "$work/update.log" 2>&1
+rc=$?
+[ "$rc" -eq 11 ] && grep -q 'no \[TrustUpdate\] URL' "$work/update.log"
+ok $? "the installed updater, with no URL configured: nothing to do (exit 11)" "$work/update.log"
+
 # ---- remove, purge ------------------------------------------------------------
 # The replay cache systemd would have created, so that purge has state to remove.
 install -d -o vitaled -g vitaled -m 0700 /var/lib/vitaled
 install -o vitaled -g vitaled -m 0600 /dev/null /var/lib/vitaled/replay.cache
+# ... and the updater's (DynamicUser: under /var/lib/private, linked).
+[ -d /var/lib/private ] || install -d -m 0700 /var/lib/private
+install -d -m 0700 /var/lib/private/vitaled-trust-update
+install -m 0600 /dev/null /var/lib/private/vitaled-trust-update/validators
+ln -sfn private/vitaled-trust-update /var/lib/vitaled-trust-update
 
 dpkg -r vitaled > "$work/remove.log" 2>&1
 ok $? "dpkg -r removes it" "$work/remove.log"
 left=""
 for f in /usr/sbin/vitaled /usr/bin/vitalectl "$unit" "$rules" \
+	/usr/libexec/vitaled/vitaled-trust-update "$unitdir/vitaled-trust-update.timer" \
 	/usr/share/polkit-1/rules.d/70-vitaled-pcscd.rules; do
 	[ -e "$f" ] && left="$left $f"
 done
@@ -202,7 +230,9 @@ dpkg --purge vitaled > "$work/purge.log" 2>&1
 ok $? "dpkg --purge purges it" "$work/purge.log"
 left=""
 for f in /etc/vitaled /var/lib/vitaled \
-	/etc/systemd/system/multi-user.target.wants/vitaled.service; do
+	/var/lib/vitaled-trust-update /var/lib/private/vitaled-trust-update \
+	/etc/systemd/system/multi-user.target.wants/vitaled.service \
+	/etc/systemd/system/timers.target.wants/vitaled-trust-update.timer; do
 	[ -e "$f" ] || [ -L "$f" ] && left="$left $f"
 done
 dpkg-query -W -f '${Status}' vitaled 2> /dev/null | grep -qv 'not-installed' && left="$left (package still known)"

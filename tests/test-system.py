@@ -51,7 +51,7 @@ def make_vars(names):
 DIRS = make_vars(["prefix", "sysconfdir", "bindir", "sbindir", "mandir", "docdir",
                   "systemdsystemunitdir", "sysusersdir", "dbussystemservicedir",
                   "dbuspolicydir", "udevrulesdir", "udevhwdbdir", "polkitrulesdir",
-                  "vitaledconfdir", "datadir", "localstatedir"])
+                  "vitaledconfdir", "datadir", "localstatedir", "updaterdir"])
 # Defaults the sources give as macros (Makefile.am AM_CPPFLAGS).
 MACROS = {"STATEDIR": DIRS["localstatedir"] + "/lib/vitaled",
           "TRUSTDIR": DIRS["sysconfdir"] + "/vitaled/trust.d",
@@ -102,6 +102,10 @@ def test_install(t):
         inst("mandir", "man5", "vitaled.conf.5"),
         inst("mandir", "man1", "vitalectl.1"),
         inst("docdir", "admin.md"),
+        inst("updaterdir", "vitaled-trust-update"),
+        inst("systemdsystemunitdir", "vitaled-trust-update.service"),
+        inst("systemdsystemunitdir", "vitaled-trust-update.timer"),
+        inst("mandir", "man8", "vitaled-trust-update.8"),
     ]
     if os.path.exists(os.path.join(SRC, "dbus", "org.vitaled.conf")):
         want.append(inst("dbuspolicydir", "org.vitaled.conf"))
@@ -109,6 +113,8 @@ def test_install(t):
     t.ok(not missing, "every system file is installed where configured", "missing: %s" % missing)
 
     t.ok(os.access(inst("sbindir", "vitaled"), os.X_OK), "the daemon is installed executable")
+    t.ok(os.access(inst("updaterdir", "vitaled-trust-update"), os.X_OK),
+         "vitaled-trust-update is installed executable")
 
     roots = [DIRS[v] for v in ("prefix", "sysconfdir", "systemdsystemunitdir",
                                "udevrulesdir", "dbuspolicydir")]
@@ -134,44 +140,57 @@ def test_install(t):
     unit = read(inst("systemdsystemunitdir", "vitaled.service"))
     t.eq(ini_values(unit, "ExecStart"), [os.path.join(DIRS["sbindir"], "vitaled")],
          "the unit starts the installed daemon")
+    unit = read(inst("systemdsystemunitdir", "vitaled-trust-update.service"))
+    t.eq(ini_values(unit, "ExecStart"), [os.path.join(DIRS["updaterdir"], "vitaled-trust-update")],
+         "the updater's unit starts the installed updater")
 
 
 # ---- systemd unit ---------------------------------------------------------
 
-def unit_for_verify():
-    """The installed unit, with ExecStart pointing into DESTDIR so that
-    systemd-analyze finds the binary it checks."""
-    text = read(inst("systemdsystemunitdir", "vitaled.service"))
-    text = text.replace("ExecStart=" + DIRS["sbindir"], "ExecStart=" + dest + DIRS["sbindir"])
+def unit_for_verify(name, bindir):
+    """An installed unit (and the timer beside it), with ExecStart pointing
+    into DESTDIR so that systemd-analyze finds the binary it checks."""
+    text = read(inst("systemdsystemunitdir", name))
+    text = text.replace("ExecStart=" + DIRS[bindir], "ExecStart=" + dest + DIRS[bindir])
     d = os.path.join(work, "unit")
     os.makedirs(d, exist_ok=True)
-    path = os.path.join(d, "vitaled.service")
+    path = os.path.join(d, name)
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+def analyze(t, path):
+    """systemd-analyze verify and security of one unit (and its timer)."""
+    name = os.path.basename(path)
+    paths = [path]
+    timer = path.replace(".service", ".timer")
+    if os.path.exists(inst("systemdsystemunitdir", os.path.basename(timer))):
+        shutil.copy(inst("systemdsystemunitdir", os.path.basename(timer)), timer)
+        paths.append(timer)
+    env = dict(os.environ, MANPATH=dest + DIRS["mandir"], SYSTEMD_LOG_COLOR="0")
+    r = subprocess.run(["systemd-analyze", "verify"] + paths, capture_output=True,
+                       text=True, env=env, timeout=120)
+    t.ok(r.returncode == 0 and r.stderr == "" and r.stdout == "",
+         "systemd-analyze verify %s: clean, nothing on stderr" % " ".join(map(os.path.basename, paths)),
+         "rc=%d\n%s%s" % (r.returncode, r.stdout, r.stderr))
+
+    r = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", path],
+                       capture_output=True, text=True, env=env, timeout=120)
+    m = re.search(r"Overall exposure level for %s: ([0-9.]+)" % re.escape(name), r.stdout)
+    score = float(m.group(1)) if m else None
+    t.diag("systemd-analyze security --offline=yes %s: exposure %s" % (name, score))
+    t.ok(score is not None and score <= MAX_EXPOSURE,
+         "systemd-analyze security %s: exposure %s <= %.1f" % (name, score, MAX_EXPOSURE),
+         r.stdout[-3000:] + r.stderr)
 
 
 def test_unit(t):
     if not shutil.which("systemd-analyze"):
         t.skip("systemd-analyze verify", "systemd-analyze not installed")
         return
-    path = unit_for_verify()
-    env = dict(os.environ, MANPATH=dest + DIRS["mandir"], SYSTEMD_LOG_COLOR="0")
-    r = subprocess.run(["systemd-analyze", "verify", path], capture_output=True,
-                       text=True, env=env, timeout=120)
-    t.ok(r.returncode == 0 and r.stderr == "" and r.stdout == "",
-         "systemd-analyze verify: clean, nothing on stderr",
-         "rc=%d\n%s%s" % (r.returncode, r.stdout, r.stderr))
-
-    r = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", path],
-                       capture_output=True, text=True, env=env, timeout=120)
-    m = re.search(r"Overall exposure level for vitaled\.service: ([0-9.]+)", r.stdout)
-    score = float(m.group(1)) if m else None
-    t.diag("systemd-analyze security --offline=yes: exposure %s" % score)
-    t.ok(score is not None and score <= MAX_EXPOSURE,
-         "systemd-analyze security: exposure %s <= %.1f" % (score, MAX_EXPOSURE),
-         r.stdout[-3000:] + r.stderr)
-
+    path = unit_for_verify("vitaled.service", "sbindir")
+    analyze(t, path)
     unit = read(path)
     for key, want in [("Type", "notify"), ("User", "vitaled"), ("StateDirectory", "vitaled"),
                       ("ConfigurationDirectory", os.path.basename(DIRS["vitaledconfdir"])),
@@ -190,6 +209,30 @@ def test_unit(t):
     t.eq(ini_values(unit, "RuntimeDirectory"), ["vitaled"],
          "unit: /run/vitaled for the pass-through links")
     t.eq(ini_values(unit, "DevicePolicy"), ["closed"], "unit: DevicePolicy=closed")
+    t.eq(ini_values(unit, "IPAddressDeny"), ["any"], "unit: the daemon has no IP at all")
+
+
+def test_update_unit(t):
+    """vitaled-trust-update's unit and timer: the one unit with network."""
+    if not shutil.which("systemd-analyze"):
+        t.skip("systemd-analyze verify (updater)", "systemd-analyze not installed")
+        return
+    path = unit_for_verify("vitaled-trust-update.service", "updaterdir")
+    analyze(t, path)
+    unit = read(path)
+    for key, want in [("Type", "oneshot"), ("DynamicUser", "yes"),
+                      ("SupplementaryGroups", "vitaled-update"),
+                      ("StateDirectory", "vitaled-trust-update"),
+                      ("ReadWritePaths", "-" + MACROS["STATEDIR"] + "/trust-incoming"),
+                      ("SuccessExitStatus", "10 11 12")]:
+        t.eq(ini_values(unit, key), [want], "updater unit: %s=%s" % (key, want))
+    t.eq(" ".join(ini_values(unit, "RestrictAddressFamilies")).split(),
+         ["AF_INET", "AF_INET6", "AF_UNIX"], "updater unit: IP and Unix sockets only")
+    timer = read(inst("systemdsystemunitdir", "vitaled-trust-update.timer"))
+    for key, want in [("OnCalendar", "daily"), ("Persistent", "true"),
+                      ("WantedBy", "timers.target")]:
+        t.eq(ini_values(timer, key), [want], "timer: %s=%s" % (key, want))
+    t.ok(ini_values(timer, "RandomizedDelaySec"), "timer: a randomized delay spreads the fleet")
 
 
 # ---- sysusers and D-Bus activation --------------------------------------
@@ -214,6 +257,8 @@ def test_sysusers(t):
          "sysusers: vitaled is in video (cameras)")
     t.ok("vitaled" in group.get("vitaled-passthrough", ["", "", "", ""])[3].split(","),
          "sysusers: vitaled is in vitaled-passthrough (it gives that group the pass-through ports)")
+    t.ok("vitaled-update" in group,
+         "sysusers: group vitaled-update (vitaled-trust-update adds bundles to the drop directory)")
 
 
 def test_activation(t):
@@ -599,7 +644,8 @@ def schema_from_source():
     """(group, key, default) for every option the daemon declares."""
     found = []
     arrays = {}
-    texts = [read(os.path.join(SRC, "daemon", "config.c"))]
+    texts = [read(os.path.join(SRC, "daemon", "config.c")),
+             read(os.path.join(SRC, "lib", "trust-update-conf.c"))]
     plugdir = os.path.join(SRC, "plugins")
     texts += [read(os.path.join(plugdir, f)) for f in sorted(os.listdir(plugdir)) if f.endswith(".c")]
     entry = r'\{ "(\w+)", VITALED_OPT_\w+, ("[^"]*"|\w+(?: "[^"]*")?)'
@@ -610,9 +656,9 @@ def schema_from_source():
         for m in re.finditer(r"struct vitaled_option (\w+)\[\] = \{(.*?)\n\};", text, re.S):
             arrays[m.group(1)] = [shared[e[2]] if e[2] else e[:2] for e in
                                   re.findall(entry + r"|\b(\w+_OPTION)\b", m.group(2))]
-    core = re.findall(r'\{ "(\w+)", (config_\w+_options) \}', texts[0])
+    core = re.findall(r'\{ "(\w+)", (\w+_options) \}', texts[0])
     groups = list(core)
-    for text in texts[1:]:
+    for text in texts[2:]:
         for m in re.finditer(r"VITALED_PLUGIN_DEFINE\(\s*(\w+)\s*,.*?,\s*(\w+)\s*,\s*\w+\s*,\s*\w+\s*\)",
                              text, re.S):
             groups.append((m.group(1), m.group(2)))
@@ -701,8 +747,18 @@ def test_man_pages(t):
     missing = [o for o in options if o.replace("-", "\\-") not in man]
     t.ok(options and not missing, "vitaled(8) documents every option of vitaled --help", missing)
 
+    man = read(os.path.join(SRC, "doc", "vitaled-trust-update.8"))
+    _, options = help_words([os.path.join(BUILD, "tools", "vitaled-trust-update"), "--help"])
+    missing = [o for o in options if o.replace("-", "\\-") not in man]
+    t.ok(options and not missing,
+         "vitaled-trust-update(8) documents every option of its --help", missing)
+    codes = sorted(set(int(c) for c in re.findall(r"EXIT_\w+ = (\d+)",
+                                                  read(os.path.join(SRC, "tools", "trust-update.c")))))
+    missing = [c for c in codes if not re.search(r"^\.B %d$" % c, man, re.M)]
+    t.ok(codes and not missing, "vitaled-trust-update(8) explains every exit code", missing)
 
-for test in (test_install, test_unit, test_sysusers, test_activation, test_udev,
+
+for test in (test_install, test_unit, test_update_unit, test_sysusers, test_activation, test_udev,
              test_polkit, test_config, test_man_pages):
     t.run(test)
 t.done()
