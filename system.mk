@@ -88,4 +88,5 @@ EXTRA_DIST += tests/test-system.py tests/test-notify.py tests/test-deb.sh tests/
 	tests/system/other.umockdev tests/system/uinput.umockdev
 # Run by scripts/check.sh as root, not by make check (both build the package).
 EXTRA_DIST += tests/lib/tap.sh tests/lib/deb.sh tests/system/test-unit-container.sh \
-	tests/system/unit-rootfs.sh tests/system/test-pcscd-polkit.sh scripts/ci-rootfs.sh
+	tests/system/unit-rootfs.sh tests/system/test-pcscd-polkit.sh scripts/ci-rootfs.sh \
+	tests/system/trust-update-rig.sh

@@ -220,8 +220,8 @@ def test_update_unit(t):
     path = unit_for_verify("vitaled-trust-update.service", "updaterdir")
     analyze(t, path)
     unit = read(path)
-    for key, want in [("Type", "oneshot"), ("DynamicUser", "yes"),
-                      ("SupplementaryGroups", "vitaled-update"),
+    for key, want in [("Type", "oneshot"), ("User", "vitaled-update"),
+                      ("Group", "vitaled-update"),
                       ("StateDirectory", "vitaled-trust-update"),
                       ("ReadWritePaths", "-" + MACROS["STATEDIR"] + "/trust-incoming"),
                       ("SuccessExitStatus", "10 11 12")]:

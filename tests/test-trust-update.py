@@ -8,7 +8,7 @@ that nothing half-written is left in the drop directory.
 End to end: bundles built by the real vitaled-trust-bundle, the real
 daemon on a private system bus watching the drop directory, the updater
 run as an unprivileged user of the vitaled-update group (as its unit's
-DynamicUser is); QR tokens scanned on a pty scanner read `revoked` and
+user vitaled-update is); QR tokens scanned on a pty scanner read `revoked` and
 `opposed` once the fetched set is installed, and a rollback or a bundle of
 an unknown signer is refused with the old set still serving."""
 import grp
@@ -469,7 +469,7 @@ def test_daemon(t, srv):
         srv.e2e_etag = '"%s%s"' % (hashlib.sha256(bundles[name]).hexdigest()[:32], tag)
 
     def run_updater(groups=True):
-        # the unit's DynamicUser: no identity of its own but the group
+        # the unit's user: no right of its own but the group
         pw = uid_of("outsider")
         r = subprocess.run(["setpriv", "--reuid=%d" % pw, "--regid=%d" % pw,
                             "--groups=%d" % update_gid() if groups else "--clear-groups", "--",

@@ -424,9 +424,11 @@ struct daemon_state {
 	bool known;
 	dbus_uint64_t version;
 	char error[512];
+	char why[256];		/* when not known: what the bus said */
 };
 
-static int get_property(DBusConnection *bus, const char *name, int type, void *out)
+static int get_property(DBusConnection *bus, const char *name, int type, void *out,
+			DBusError *err)
 {
 	static const char *iface = VITALED_DBUS_MANAGER_INTERFACE;
 	DBusMessage *msg, *reply;
@@ -442,7 +444,7 @@ static int get_property(DBusConnection *bus, const char *name, int type, void *o
 		dbus_message_unref(msg);
 		return -ENOMEM;
 	}
-	reply = dbus_connection_send_with_reply_and_block(bus, msg, 5000, NULL);
+	reply = dbus_connection_send_with_reply_and_block(bus, msg, 5000, err);
 	dbus_message_unref(msg);
 	if (!reply)
 		return -EIO;
@@ -458,14 +460,26 @@ static int get_property(DBusConnection *bus, const char *name, int type, void *o
 	return ret;
 }
 
-static void read_daemon_state(DBusConnection *bus, struct daemon_state *st)
+static void read_daemon_state(DBusConnection *bus, const DBusError *connect_err,
+			      struct daemon_state *st)
 {
 	const char *error;
+	DBusError err;
 
 	st->known = false;
-	if (!bus || get_property(bus, "TrustBundleVersion", DBUS_TYPE_UINT64, &st->version) < 0 ||
-	    get_property(bus, "TrustLastInstallError", DBUS_TYPE_STRING, &error) < 0)
+	if (!bus) {
+		snprintf(st->why, sizeof(st->why), "%s", connect_err->message ?
+			 connect_err->message : "no connection");
 		return;
+	}
+	dbus_error_init(&err);
+	if (get_property(bus, "TrustBundleVersion", DBUS_TYPE_UINT64, &st->version, &err) < 0 ||
+	    get_property(bus, "TrustLastInstallError", DBUS_TYPE_STRING, &error, &err) < 0) {
+		snprintf(st->why, sizeof(st->why), "%s", dbus_error_is_set(&err) ?
+			 err.message : "unexpected reply");
+		dbus_error_free(&err);
+		return;
+	}
 	snprintf(st->error, sizeof(st->error), "%s", error);
 	st->known = true;
 }
@@ -577,11 +591,13 @@ static int hand_over(const struct settings *s, int dfd, int fd, int sdfd,
 {
 	struct daemon_state before = { 0 }, after = { 0 };
 	DBusConnection *bus = NULL;
+	DBusError connect_err;
 	int ifd = -1, ret, code;
 
+	dbus_error_init(&connect_err);
 	if (s->install_timeout) {
-		bus = dbus_bus_get_private(DBUS_BUS_SYSTEM, NULL);
-		read_daemon_state(bus, &before);
+		bus = dbus_bus_get_private(DBUS_BUS_SYSTEM, &connect_err);
+		read_daemon_state(bus, &connect_err, &before);
 		ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 		if (ifd < 0 || inotify_add_watch(ifd, s->drop_dir, IN_DELETE | IN_MOVED_FROM) < 0) {
 			code = outcome(EXIT_DROP_DIR, "cannot watch %s: %s", s->drop_dir,
@@ -607,10 +623,10 @@ static int hand_over(const struct settings *s, int dfd, int fd, int sdfd,
 			       s->drop_dir, BUNDLE_NAME, s->install_timeout);
 		goto out;
 	}
-	read_daemon_state(bus, &after);
+	read_daemon_state(bus, &connect_err, &after);
 	if (!after.known) {
 		code = outcome(EXIT_NO_OUTCOME, "the daemon took the bundle but its outcome could "
-			       "not be read on the system bus (see its journal)");
+			       "not be read on the system bus (%s); see its journal", after.why);
 	} else if (after.error[0] && after.version <= before.version) {
 		code = outcome(EXIT_REFUSED, "refused by the daemon: %s (still serving version "
 			       "%llu)", after.error, (unsigned long long)after.version);
@@ -634,6 +650,7 @@ out:
 		dbus_connection_close(bus);
 		dbus_connection_unref(bus);
 	}
+	dbus_error_free(&connect_err);
 	return code;
 }
 

@@ -30,7 +30,7 @@ srcdir=$(cd "${1:-${top_srcdir:-$(dirname "$0")/../..}}" && pwd)
 . "$srcdir/scripts/ci-rootfs.sh"
 
 release=bookworm
-UNITS="vitaled.service"
+UNITS="vitaled.service vitaled-trust-update.service"
 # Bounded waits (a loaded machine is slow; nothing here is a timing check).
 WAIT=60
 
@@ -66,6 +66,7 @@ mkdir -p "$t/pki"
 cp "$deb" "$t/vitaled.deb"
 cp -r "$srcdir/tests/emu" "$t/"
 cp "$srcdir/tests/pki/mkpki.sh" "$t/pki/"
+cp "$srcdir/tests/system/trust-update-rig.sh" "$t/"
 
 # Boot.  Pure cgroup v2 and bpf() allowed: without both, systemd silently
 # skips DevicePolicy= and IPAddressDeny= (their BPF programs).  A private
@@ -282,10 +283,65 @@ grep -q 'Watchdog timeout' "$work/watchdog.log" && [ "$(main_pid)" != "$pid" ]
 ok $? "SIGSTOP: the watchdog kills the hung process and it is restarted" "$work/watchdog.log"
 ci_in systemctl stop vt-card
 
+# ---- the trust updater: its timer, its fetch, its network --------------------------
+ci_in systemctl show -p Triggers -p ActiveState -p SubState -p UnitFileState \
+	vitaled-trust-update.timer > "$work/timer.log" 2>&1
+ci_in systemd-analyze verify --man=no vitaled-trust-update.timer >> "$work/timer.log" 2>&1
+grep -qx 'Triggers=vitaled-trust-update.service' "$work/timer.log" &&
+	grep -qx 'SubState=waiting' "$work/timer.log" && grep -qx 'UnitFileState=enabled' "$work/timer.log" &&
+	[ "$(grep -c . "$work/timer.log")" -eq 4 ]
+ok $? "vitaled-trust-update.timer: enabled, waiting, triggers the updater, verify clean" \
+	"$work/timer.log"
+
+# An issuer's trust-list PKI, a bundle of the trust store in force and an
+# HTTPS server for it at https://trust.test:8443 (a name in /etc/hosts: the
+# updater resolves it under its address-family limits).
+ci_in sh /root/t/trust-update-rig.sh > "$work/trust-rig.log" 2>&1
+ok $? "a trust-list root pinned, a signed bundle served over HTTPS, [TrustUpdate] URL set" \
+	"$work/trust-rig.log"
+ci_in systemd-run -q -u vt-web /usr/bin/python3 /root/t/tl/serve.py
+# The timer fires (a drop-in makes it due now, as at a boot past its
+# time), the service runs under its own sandbox and user, fetches and
+# hands the bundle to the daemon through the drop directory.
+ci_in sh -c 'mkdir -p /run/systemd/system/vitaled-trust-update.timer.d &&
+	printf "[Timer]\nOnActiveSec=1s\nRandomizedDelaySec=0\n" \
+		> /run/systemd/system/vitaled-trust-update.timer.d/now.conf &&
+	systemctl daemon-reload && systemctl restart vitaled-trust-update.timer'
+wait_until "the timer's run of the updater to end" sh -c \
+	'test "$(systemctl show -p ExecMainExitTimestampMonotonic --value vitaled-trust-update.service)" -gt 0'
+{
+	echo "Result=$(prop vitaled-trust-update.service Result)" \
+		"ExecMainStatus=$(prop vitaled-trust-update.service ExecMainStatus)"
+	ci_in journalctl -b --no-pager -o cat -u vitaled-trust-update.service
+	ci_in stat -c '%U:%G %a %n' /var/lib/vitaled /var/lib/vitaled/trust-incoming
+	ci_in journalctl -b --no-pager -o cat -n 8 -u vitaled -u dbus
+	ci_in busctl --system get-property org.vitaled /org/vitaled org.vitaled.Manager1 \
+		TrustBundleVersion
+} > "$work/update.log" 2>&1
+grep -q '^Result=success ExecMainStatus=0$' "$work/update.log" &&
+	grep -qx 't 1' "$work/update.log"
+ok $? "the timer fires: the updater fetches over HTTPS, the daemon installs bundle version 1" \
+	"$work/update.log"
+# What the daemon may not do (IPAddressDeny=any, checked above with UDP) the
+# updater did: the same HTTPS server, from a shell in the daemon's cgroup
+# (the dropped SYN may fail at once or time out) and from outside it.
+fetch='exec /usr/bin/python3 -c "import socket
+socket.create_connection((\"127.0.0.1\", 8443), timeout=5).close()"'
+in_cg "$fetch" > "$work/net-daemon.log" 2>&1
+rc=$?
+ci_in sh -c "$fetch" >> "$work/net-daemon.log" 2>&1
+[ $? -eq 0 ] && [ $rc -ne 0 ] && grep -qE 'PermissionError|timed out' "$work/net-daemon.log"
+ok $? "vitaled.service cannot reach the trust server: the network is the updater's alone" \
+	"$work/net-daemon.log"
+ci_in systemctl stop vt-web
+ci_in sh -c 'rm -rf /run/systemd/system/vitaled-trust-update.timer.d && systemctl daemon-reload'
+
 # ---- purge ----------------------------------------------------------------------------
 # What the admin added is theirs to remove (doc/admin.md); the rest is the
 # package's.
-ci_in sh -c 'rm -f /etc/vitaled/trust.d/* /etc/vitaled/vitaled.conf.d/50-test.conf' &&
+ci_in sh -c 'rm -rf /etc/vitaled/trust.d/* /etc/vitaled/vitaled.conf.d/50-test.conf \
+		/etc/vitaled/vitaled.conf.d/60-update.conf /etc/vitaled/update-ca.pem \
+		/etc/vitaled/trust-list-root.d' &&
 	ci_in dpkg --purge vitaled > "$work/purge.log" 2>&1
 ok $? "dpkg --purge purges it" "$work/purge.log"
 ! grep -iE 'error|fail|could not|warning' "$work/purge.log" > /dev/null

@@ -12,6 +12,7 @@ apt-get install -y -q --no-install-recommends \
 	systemd systemd-sysv dbus libpam-systemd polkitd pkexec pcscd libccid \
 	adduser procps openssl \
 	libpcsclite1 libdbus-1-3 libssl3 libusb-1.0-0 libzbar0 zlib1g libpng16-16 libjpeg62-turbo \
+	libjson-c5 libcurl4 \
 	vsmartcard-vpcd python3 python3-virtualsmartcard python3-pycryptodome \
 	python3-cryptography python3-cffi-backend
 # Boot headless: no getty on a console nobody reads.
