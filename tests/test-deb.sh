@@ -208,11 +208,10 @@ ok $? "the installed updater, with no URL configured: nothing to do (exit 11)" "
 # The replay cache systemd would have created, so that purge has state to remove.
 install -d -o vitaled -g vitaled -m 0700 /var/lib/vitaled
 install -o vitaled -g vitaled -m 0600 /dev/null /var/lib/vitaled/replay.cache
-# ... and the updater's (DynamicUser: under /var/lib/private, linked).
-[ -d /var/lib/private ] || install -d -m 0700 /var/lib/private
-install -d -m 0700 /var/lib/private/vitaled-trust-update
-install -m 0600 /dev/null /var/lib/private/vitaled-trust-update/validators
-ln -sfn private/vitaled-trust-update /var/lib/vitaled-trust-update
+# ... and the updater's (its StateDirectory, as the system user vitaled-update).
+install -d -o vitaled-update -g vitaled-update -m 0700 /var/lib/vitaled-trust-update
+install -o vitaled-update -g vitaled-update -m 0600 /dev/null \
+	/var/lib/vitaled-trust-update/validators
 
 dpkg -r vitaled > "$work/remove.log" 2>&1
 ok $? "dpkg -r removes it" "$work/remove.log"
@@ -230,7 +229,7 @@ dpkg --purge vitaled > "$work/purge.log" 2>&1
 ok $? "dpkg --purge purges it" "$work/purge.log"
 left=""
 for f in /etc/vitaled /var/lib/vitaled \
-	/var/lib/vitaled-trust-update /var/lib/private/vitaled-trust-update \
+	/var/lib/vitaled-trust-update \
 	/etc/systemd/system/multi-user.target.wants/vitaled.service \
 	/etc/systemd/system/timers.target.wants/vitaled-trust-update.timer; do
 	[ -e "$f" ] || [ -L "$f" ] && left="$left $f"
