@@ -22,6 +22,8 @@
 /* "https://" + a DNS name (253) + ":65535" */
 #define BRIDGE_ORIGIN_MAX	(8 + 253 + 6)
 #define BRIDGE_ALLOW_DIR_ENV	"VITALED_WEB_ALLOW_DIR"
+/* The catalogues of an uninstalled host (the tests): --help's language */
+#define BRIDGE_LOCALEDIR_ENV	"VITALED_WEB_LOCALEDIR"
 
 /* ---- log.c: stderr (the browser's log) and syslog; never personal data */
 void bridge_log_init(void);

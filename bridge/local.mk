@@ -2,7 +2,8 @@
 pkglibexec_PROGRAMS = bridge/vitaled-web-bridge
 bridge_vitaled_web_bridge_SOURCES = bridge/bridge.h bridge/main.c bridge/log.c \
 	bridge/frame.c bridge/origin.c bridge/protocol.c bridge/vitaled.c
-bridge_vitaled_web_bridge_CFLAGS = $(AM_CFLAGS) $(DBUS_CFLAGS) $(JSONC_CFLAGS)
+bridge_vitaled_web_bridge_CFLAGS = $(AM_CFLAGS) $(DBUS_CFLAGS) $(JSONC_CFLAGS) \
+	-DLOCALEDIR=\"$(localedir)\"
 bridge_vitaled_web_bridge_LDADD = $(DBUS_LIBS) $(JSONC_LIBS)
 
 # Native-messaging manifests, with the installed host's path.  Chromium and

@@ -4,6 +4,8 @@
  * and the bus connection; no thread, no socket of its own (doc/web.md).
  */
 #include <errno.h>
+#include <libintl.h>
+#include <locale.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +14,8 @@
 #include <unistd.h>
 
 #include "bridge.h"
+
+#define _(s)	gettext(s)
 
 static struct frame_in in;
 
@@ -100,10 +104,17 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc == 2 && !strcmp(argv[1], "--help")) {
-		printf("Usage: vitaled-web-bridge\n\n"
+		/* for the admin who runs it by hand; only here, since the
+		 * protocol and the log (strerror too) stay English */
+		const char *dir = getenv(BRIDGE_LOCALEDIR_ENV);
+
+		setlocale(LC_ALL, "");
+		bindtextdomain(PACKAGE, dir && *dir ? dir : LOCALEDIR);
+		textdomain(PACKAGE);
+		printf(_("Usage: vitaled-web-bridge\n\n"
 				"The native-messaging host of vitaled's browser extension: the\n"
 				"browser starts it and speaks to it on stdin/stdout (doc/web.md).\n"
-				"Origins allowed: %s/web.d/*.conf (or $%s).\n",
+				"Origins allowed: %s/web.d/*.conf (or $%s).\n"),
 				CONFIGDIR, BRIDGE_ALLOW_DIR_ENV);
 		return 0;
 	}

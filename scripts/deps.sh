@@ -27,6 +27,9 @@ PACKAGES=(
 	debhelper lintian dpkg-dev
 	# CI: the suite again in a Debian 13 container (scripts/ci-container.sh)
 	debootstrap systemd-container
+	# translations (issue 21): autoreconf runs autopoint; the tests run
+	# vitalectl in French
+	gettext autopoint locales
 )
 
 # npm comes with some nodejs builds (NodeSource); Debian packages it apart.
@@ -54,3 +57,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	[ ${#missing[@]} -eq 0 ] ||
 		apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# vitalectl's French output is tested under LANG=fr_FR.UTF-8 (issue 21):
+# localedef rather than locale-gen, which would regenerate every locale of
+# /etc/locale.gen and needs that file (a debootstrapped system has none).
+locale -a 2>/dev/null | grep -qix 'fr_FR.utf-\?8' ||
+	localedef -i fr_FR -f UTF-8 fr_FR.UTF-8

@@ -87,7 +87,8 @@ for f in /usr/sbin/vitaled /usr/bin/vitalectl "$unit" \
 	/usr/share/man/man8/vitaled-web-bridge.8.gz \
 	/etc/chromium/native-messaging-hosts/org.vitaled.web_bridge.json \
 	/etc/opt/chrome/native-messaging-hosts/org.vitaled.web_bridge.json \
-	/usr/lib/mozilla/native-messaging-hosts/org.vitaled.web_bridge.json; do
+	/usr/lib/mozilla/native-messaging-hosts/org.vitaled.web_bridge.json \
+	/usr/share/locale/fr/LC_MESSAGES/vitaled.mo; do
 	[ -e "$f" ] && dpkg -S "$f" > /dev/null 2>&1 || missing="$missing $f"
 done
 if [ -f "$srcdir/dbus/org.vitaled.conf" ]; then
@@ -135,6 +136,17 @@ for m in /etc/chromium/native-messaging-hosts/org.vitaled.web_bridge.json \
 done
 [ -z "$(ls -A /etc/vitaled/web.d)" ]
 ok $? "no web origin is allowed after install (/etc/vitaled/web.d empty)"
+
+# the installed catalogue, found where bindtextdomain looks (issue 21)
+env LANG=fr_FR.UTF-8 LC_ALL= LANGUAGE= /usr/bin/vitalectl --help > "$work/fr.log" 2>&1
+grep -q '^Utilisation : vitalectl' "$work/fr.log"
+ok $? "the installed vitalectl speaks French under LANG=fr_FR.UTF-8" "$work/fr.log"
+env LANG=fr_FR.UTF-8 LC_ALL= LANGUAGE= /usr/libexec/vitaled/vitaled-web-bridge --help \
+	> "$work/fr-bridge.log" 2>&1
+grep -q '^Utilisation : vitaled-web-bridge' "$work/fr-bridge.log"
+ok $? "the installed web bridge's --help is French under LANG=fr_FR.UTF-8" "$work/fr-bridge.log"
+# dh_compress may have compressed it
+check "the French admin guide is installed" sh -c 'ls /usr/share/doc/vitaled/fr/admin.md*'
 check "the installed configuration is valid, read as user vitaled" \
 	setpriv --reuid=vitaled --regid=vitaled --init-groups \
 	/usr/sbin/vitaled --check-config
@@ -196,11 +208,10 @@ ok $? "the installed updater, with no URL configured: nothing to do (exit 11)" "
 # The replay cache systemd would have created, so that purge has state to remove.
 install -d -o vitaled -g vitaled -m 0700 /var/lib/vitaled
 install -o vitaled -g vitaled -m 0600 /dev/null /var/lib/vitaled/replay.cache
-# ... and the updater's (DynamicUser: under /var/lib/private, linked).
-[ -d /var/lib/private ] || install -d -m 0700 /var/lib/private
-install -d -m 0700 /var/lib/private/vitaled-trust-update
-install -m 0600 /dev/null /var/lib/private/vitaled-trust-update/validators
-ln -sfn private/vitaled-trust-update /var/lib/vitaled-trust-update
+# ... and the updater's (its StateDirectory, as the system user vitaled-update).
+install -d -o vitaled-update -g vitaled-update -m 0700 /var/lib/vitaled-trust-update
+install -o vitaled-update -g vitaled-update -m 0600 /dev/null \
+	/var/lib/vitaled-trust-update/validators
 
 dpkg -r vitaled > "$work/remove.log" 2>&1
 ok $? "dpkg -r removes it" "$work/remove.log"
@@ -218,7 +229,7 @@ dpkg --purge vitaled > "$work/purge.log" 2>&1
 ok $? "dpkg --purge purges it" "$work/purge.log"
 left=""
 for f in /etc/vitaled /var/lib/vitaled \
-	/var/lib/vitaled-trust-update /var/lib/private/vitaled-trust-update \
+	/var/lib/vitaled-trust-update \
 	/etc/systemd/system/multi-user.target.wants/vitaled.service \
 	/etc/systemd/system/timers.target.wants/vitaled-trust-update.timer; do
 	[ -e "$f" ] || [ -L "$f" ] && left="$left $f"

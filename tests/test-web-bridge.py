@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib
 from vtest import pki as vpki  # noqa: E402
 from vtest.bridge import AllowList, Host, ORIGIN, frame, host_path  # noqa: E402
 from vtest.bus import SystemBus, BusUnavailable, uid_of  # noqa: E402
-from vtest.daemon import vitalectl_path  # noqa: E402
+from vtest.daemon import builddir, vitalectl_path  # noqa: E402
 from vtest.pcsc import Pcsc, HarnessUnavailable  # noqa: E402
 from vtest.proc import wait_for  # noqa: E402
 from vtest.tap import Tap  # noqa: E402
@@ -367,6 +367,16 @@ def test_args(t):
     t.ok(r.returncode == 0 and "protocol 1" in r.stdout, "--version", r.stdout)
     r = subprocess.run([host_path(), "--help"], capture_output=True, text=True)
     t.ok(r.returncode == 0 and "web.d" in r.stdout, "--help names the allow-list", r.stdout)
+    # the admin's language for --help (issue 21), from the build tree's catalogue
+    fr = dict(os.environ, LANG="fr_FR.UTF-8", LC_ALL="", LANGUAGE="",
+              VITALED_WEB_LOCALEDIR=os.path.join(builddir(), "locale"))
+    r = subprocess.run([host_path(), "--help"], capture_output=True, text=True, env=fr)
+    t.ok(r.returncode == 0 and r.stdout.startswith("Utilisation : vitaled-web-bridge\n")
+         and "Origines autorisées : " in r.stdout and "web.d" in r.stdout,
+         "--help in French under LANG=fr_FR.UTF-8", r.stdout)
+    r = subprocess.run([host_path(), "--version"], capture_output=True, text=True, env=fr)
+    t.ok(r.returncode == 0 and "protocol 1" in r.stdout, "--version the same in French",
+         r.stdout)
 
 
 # ---- Flatpak: a client behind xdg-dbus-proxy --filter --talk=org.vitaled ----------

@@ -36,20 +36,20 @@ int ctl_error_report(const char *what, const DBusError *err)
 	case VITALECTL_DENIED:
 		/* the bus's own refusal message is a policy dump: say it plainly */
 		mine = dbus_error_has_name(err, VITALED_DBUS_ERROR_ACCESS_DENIED) && err->message;
-		fprintf(stderr, "vitalectl: %s: not authorised: %s.\n"
+		fprintf(stderr, _("vitalectl: %s: not authorised: %s.\n"
 				"  vitaled answers only root and members of its client group\n"
 				"  (default vitaled-clients): ask an administrator to run\n"
-				"  'usermod -aG vitaled-clients USER', then log in again.\n", what,
-				mine ? err->message : "the D-Bus policy refuses this user");
+				"  'usermod -aG vitaled-clients USER', then log in again.\n"), what,
+				mine ? err->message : _("the D-Bus policy refuses this user"));
 		break;
 	case VITALECTL_NO_DAEMON:
-		fprintf(stderr, "vitalectl: %s: vitaled is not running or not reachable (%s).\n"
-				"  Start it with 'systemctl start vitaled'; 'vitalectl diag' checks the rest.\n",
-				what, err->message ? err->message : "no reply");
+		fprintf(stderr, _("vitalectl: %s: vitaled is not running or not reachable (%s).\n"
+				"  Start it with 'systemctl start vitaled'; 'vitalectl diag' checks the rest.\n"),
+				what, err->message ? err->message : _("no reply"));
 		break;
 	default:
 		fprintf(stderr, "vitalectl: %s: %s\n", what,
-				err->message ? err->message : "failed");
+				err->message ? err->message : _("failed"));
 		break;
 	}
 	return code;
@@ -60,7 +60,7 @@ DBusMessage *ctl_call(DBusConnection *conn, DBusMessage *msg, DBusError *err)
 	DBusMessage *reply;
 
 	if (!msg) {
-		dbus_set_error_const(err, DBUS_ERROR_NO_MEMORY, "out of memory");
+		dbus_set_error_const(err, DBUS_ERROR_NO_MEMORY, _("out of memory"));
 		return NULL;
 	}
 	reply = dbus_connection_send_with_reply_and_block(conn, msg, CTL_CALL_TIMEOUT_MS, err);
@@ -76,14 +76,15 @@ static int reply_value(DBusMessage *reply, struct ctl_value *out, DBusError *err
 
 	memset(out, 0, sizeof(*out));
 	if (!dbus_message_iter_init(reply, &it)) {
-		dbus_set_error_const(err, DBUS_ERROR_INVALID_SIGNATURE, "empty reply from vitaled");
+		dbus_set_error_const(err, DBUS_ERROR_INVALID_SIGNATURE,
+				_("empty reply from vitaled"));
 		dbus_message_unref(reply);
 		return -EBADMSG;
 	}
 	ret = ctl_value_read(&it, out);
 	dbus_message_unref(reply);
 	if (ret < 0)
-		dbus_set_error_const(err, DBUS_ERROR_FAILED, "cannot decode vitaled's reply");
+		dbus_set_error_const(err, DBUS_ERROR_FAILED, _("cannot decode vitaled's reply"));
 	return ret;
 }
 

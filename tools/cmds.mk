@@ -2,8 +2,9 @@
 tools_vitalectl_SOURCES += tools/json.c tools/value.c tools/bus.c tools/output.c \
 	tools/config.c tools/trust.c tools/readers.c tools/watch.c tools/show.c tools/diag.c
 tools_vitalectl_SOURCES += tools/token.c
-tools_vitalectl_CFLAGS += $(PCSC_CFLAGS) -DDBUSPOLICYDIR=\"$(dbuspolicydir)\"
-tools_vitalectl_LDADD += $(PCSC_LIBS)
+tools_vitalectl_CFLAGS += $(PCSC_CFLAGS) -DDBUSPOLICYDIR=\"$(dbuspolicydir)\" \
+	-DLOCALEDIR=\"$(localedir)\"
+tools_vitalectl_LDADD += $(PCSC_LIBS) $(LIBINTL)
 
 bashcompletiondir = $(datadir)/bash-completion/completions
 dist_bashcompletion_DATA = tools/completion/vitalectl

@@ -31,8 +31,9 @@ enum result { RESULT_PASS, RESULT_WARN, RESULT_FAIL, RESULT_INFO };
 struct check {
 	enum result result;
 	char name[48];
-	char detail[300];
-	char fix[300];
+	/* room for the longer words of a translation (the holder hint) */
+	char detail[512];
+	char fix[512];
 };
 
 struct diag {
@@ -80,13 +81,13 @@ static void add(struct diag *d, enum result result, const char *name, const char
 static void check_config(struct diag *d)
 {
 	if (d->cfg.problem[0])
-		add(d, RESULT_FAIL, "configuration", "check the path and its permissions; "
-				"'vitaled --check-config' validates the file",
-				"cannot read %s", d->cfg.problem);
+		add(d, RESULT_FAIL, _("configuration"), _("check the path and its permissions; "
+				"'vitaled --check-config' validates the file"),
+				_("cannot read %s"), d->cfg.problem);
 	else if (d->cfg.found)
-		add(d, RESULT_PASS, "configuration", NULL, "%s", d->cfg.path);
+		add(d, RESULT_PASS, _("configuration"), NULL, "%s", d->cfg.path);
 	else
-		add(d, RESULT_INFO, "configuration", NULL, "no %s: built-in defaults",
+		add(d, RESULT_INFO, _("configuration"), NULL, _("no %s: built-in defaults"),
 				d->cfg.path);
 }
 
@@ -102,22 +103,23 @@ static void check_daemon(struct diag *d)
 			VITALED_DBUS_MANAGER_INTERFACE, &d->manager, &err) == 0 &&
 			ctl_managed_objects(d->conn, &d->objects, &err) == 0) {
 		d->daemon_up = true;
-		add(d, RESULT_PASS, "vitaled running", NULL, "vitaled %s answers on the %s bus",
-				ctl_str(&d->manager, "Version"),
-				d->opts->session_bus ? "session" : "system");
+		add(d, RESULT_PASS, _("vitaled running"), NULL, d->opts->session_bus ?
+				_("vitaled %s answers on the session bus") :
+				_("vitaled %s answers on the system bus"),
+				ctl_str(&d->manager, "Version"));
 		return;
 	}
 	if (ctl_error_exit(&err) == VITALECTL_DENIED)
-		add(d, RESULT_FAIL, "vitaled running",
-				"the D-Bus policy refuses this user: see the client group check below",
-				"vitaled may be running, but the bus refused the call (%s)",
-				err.message ? err.message : "access denied");
+		add(d, RESULT_FAIL, _("vitaled running"),
+				_("the D-Bus policy refuses this user: see the client group check below"),
+				_("vitaled may be running, but the bus refused the call (%s)"),
+				err.message ? err.message : _("access denied"));
 	else
-		add(d, RESULT_FAIL, "vitaled running",
-				"start it: 'systemctl start vitaled'; if it stops again, "
-				"'journalctl -u vitaled -e' says why",
-				"vitaled is not running or not reachable; the checks below are done "
-				"directly");
+		add(d, RESULT_FAIL, _("vitaled running"),
+				_("start it: 'systemctl start vitaled'; if it stops again, "
+				"'journalctl -u vitaled -e' says why"),
+				_("vitaled is not running or not reachable; the checks below are done "
+				"directly"));
 	dbus_error_free(&err);
 }
 
@@ -160,8 +162,11 @@ static bool pcscd_process(void)
 	return found;
 }
 
-static const char *const aid_names[] = { "open-profile card", "open-profile phone",
-	"legacy Vitale 2" };
+/* probe_profile()'s answer for a card that is none of ours */
+#define NO_PROFILE	""
+
+static const char *const aid_names[] = { N_("open-profile card"), N_("open-profile phone"),
+	N_("legacy Vitale 2") };
 static const unsigned char aids[][12] = {
 	{ 10, 0xF0, 0x56, 0x49, 0x54, 0x41, 0x4C, 0x45, 0x44, 0x43, 0x31 },
 	{ 10, 0xF0, 0x56, 0x49, 0x54, 0x41, 0x4C, 0x45, 0x44, 0x50, 0x31 },
@@ -202,7 +207,7 @@ static const char *probe_profile(SCARDCONTEXT ctx, const char *reader)
 	}
 	SCardEndTransaction(card, SCARD_LEAVE_CARD);
 	SCardDisconnect(card, SCARD_LEAVE_CARD);
-	return found ? found : "none of ours";
+	return found ? _(found) : NO_PROFILE;
 }
 
 /* The daemon's card in the reader named name, if it has one. */
@@ -233,33 +238,36 @@ static const char *verdict_fix(const char *status)
 	static const struct {
 		const char *status, *fix;
 	} fixes[] = {
-		{ "untrusted", "install the issuer root and document signers in the trust directory" },
-		{ "expired", "the card or its signer has expired: the patient needs a new card; "
-			"check the system clock" },
-		{ "not-yet-valid", "check the system clock (see the clock check)" },
-		{ "revoked", "the card's signer was revoked by the issuer: refuse the card" },
-		{ "forged", "the card's data does not match its signature: refuse the card" },
-		{ "clone-suspected", "the chip failed active authentication: refuse the card" },
-		{ "opposed", "the card is on the opposition list: refuse it" },
-		{ "test-card", "a test or demo card: accepted only with [Trust] AllowTestCards" },
-		{ "malformed", "the card answers but its data is damaged or not in a known format" },
-		{ "read-failed", "reinsert the card firmly; if it keeps failing, try another reader" },
-		{ "unsupported", "not a health card: nothing to do" },
+		{ "untrusted", N_("install the issuer root and document signers in the trust directory") },
+		{ "expired", N_("the card or its signer has expired: the patient needs a new card; "
+			"check the system clock") },
+		{ "not-yet-valid", N_("check the system clock (see the clock check)") },
+		{ "revoked", N_("the card's signer was revoked by the issuer: refuse the card") },
+		{ "forged", N_("the card's data does not match its signature: refuse the card") },
+		{ "clone-suspected", N_("the chip failed active authentication: refuse the card") },
+		{ "opposed", N_("the card is on the opposition list: refuse it") },
+		{ "test-card", N_("a test or demo card: accepted only with [Trust] AllowTestCards") },
+		{ "malformed", N_("the card answers but its data is damaged or not in a known format") },
+		{ "read-failed", N_("reinsert the card firmly; if it keeps failing, try another reader") },
+		{ "unsupported", N_("not a health card: nothing to do") },
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(fixes) / sizeof(fixes[0]); i++)
 		if (!strcmp(status, fixes[i].status))
-			return fixes[i].fix;
-	return "see 'vitalectl watch' while inserting the card";
+			return _(fixes[i].fix);
+	return _("see 'vitalectl watch' while inserting the card");
 }
 
 /* pcscd never says which client holds a card: how to find it. */
-#define HOLDER_HINT "vitaled reads it as soon as the other application lets go " \
-	"([pcsc] BusyWaitMax); pcscd does not name it: 'ss -xp | grep pcscd.comm' lists " \
-	"pcscd's client connections with the inode of the other end, and " \
-	"'ss -xp | grep INODE' names the program there (the billing software, a " \
-	"browser's smart card module...)"
+static const char *holder_hint(void)
+{
+	return _("vitaled reads it as soon as the other application lets go "
+		"([pcsc] BusyWaitMax); pcscd does not name it: 'ss -xp | grep pcscd.comm' lists "
+		"pcscd's client connections with the inode of the other end, and "
+		"'ss -xp | grep INODE' names the program there (the billing software, a "
+		"browser's smart card module...)");
+}
 
 static void check_card(struct diag *d, SCARDCONTEXT ctx, const char *reader,
 		const unsigned char *atr, DWORD atr_len, DWORD state)
@@ -271,41 +279,47 @@ static void check_card(struct diag *d, SCARDCONTEXT ctx, const char *reader,
 
 	for (i = 0; i < atr_len && i < 33; i++)
 		snprintf(hex + (i ? 3 * i - 1 : 0), 4, "%s%02X", i ? " " : "", atr[i]);
-	snprintf(name, sizeof(name), "card in %s", reader);
+	snprintf(name, sizeof(name), _("card in %s"), reader);
 	if (d->daemon_up) {
 		card = daemon_card(d, reader);
 		if (!card) {
-			add(d, RESULT_WARN, name, "wait for the read to finish, or reinsert the card",
-					"ATR %s; vitaled has no read of it", hex);
+			add(d, RESULT_WARN, name,
+					_("wait for the read to finish, or reinsert the card"),
+					_("ATR %s; vitaled has no read of it"), hex);
 			return;
 		}
 		status = ctl_str(card, "Status");
 		if (!strcmp(ctl_str(card, "State"), "waiting"))
-			add(d, RESULT_WARN, name, HOLDER_HINT, "ATR %s; waiting: %s", hex,
-					ctl_str(card, "StatusReason"));
+			/* the waiting state's StatusReason, in the user's language */
+			add(d, RESULT_WARN, name, holder_hint(),
+					_("ATR %s; waiting: another application is using the card"),
+					hex);
 		else if (strcmp(ctl_str(card, "State"), "done"))
-			add(d, RESULT_INFO, name, NULL, "ATR %s; being read", hex);
+			add(d, RESULT_INFO, name, NULL, _("ATR %s; being read"), hex);
 		else if (!strcmp(status, "verified") || !strcmp(status, "unverifiable"))
-			add(d, RESULT_PASS, name, NULL, "ATR %s; %s, %s", hex,
-					ctl_form_text(ctl_str(card, "FormFactor")), status);
+			add(d, RESULT_PASS, name, NULL, _("ATR %s; %s, %s"), hex,
+					ctl_form_text(ctl_str(card, "FormFactor")),
+					ctl_status_text(status));
 		else
 			add(d, !strcmp(status, "unsupported") ? RESULT_WARN : RESULT_FAIL, name,
-					verdict_fix(status), "ATR %s; %s: %s", hex, status,
+					verdict_fix(status), _("ATR %s; %s: %s"), hex,
+					ctl_status_text(status),
 					ctl_str(card, "StatusReason"));
 		return;
 	}
 	profile = probe_profile(ctx, reader);
 	if (!profile && (state & SCARD_STATE_EXCLUSIVE))
-		add(d, RESULT_WARN, name, HOLDER_HINT,
-				"ATR %s; another application holds the card exclusively", hex);
+		add(d, RESULT_WARN, name, holder_hint(),
+				_("ATR %s; another application holds the card exclusively"), hex);
 	else if (!profile)
-		add(d, RESULT_WARN, name, "reinsert the card; another program may hold it exclusively",
-				"ATR %s; the card did not answer", hex);
-	else if (!strcmp(profile, "none of ours"))
-		add(d, RESULT_WARN, name, "not a Carte Vitale: nothing to do",
-				"ATR %s; answers none of the known applications", hex);
+		add(d, RESULT_WARN, name,
+				_("reinsert the card; another program may hold it exclusively"),
+				_("ATR %s; the card did not answer"), hex);
+	else if (!profile[0])
+		add(d, RESULT_WARN, name, _("not a Carte Vitale: nothing to do"),
+				_("ATR %s; answers none of the known applications"), hex);
 	else
-		add(d, RESULT_PASS, name, NULL, "ATR %s; %s application found", hex, profile);
+		add(d, RESULT_PASS, name, NULL, _("ATR %s; %s application found"), hex, profile);
 }
 
 static void check_pcsc(struct diag *d)
@@ -319,34 +333,36 @@ static void check_pcsc(struct diag *d)
 	bool daemon_pcsc = !d->daemon_up || ctl_bool(&d->manager, "PcscAvailable");
 
 	if (pcscd_installed(where, sizeof(where)))
-		add(d, RESULT_PASS, "pcscd installed", NULL, "%s", where);
+		add(d, RESULT_PASS, _("pcscd installed"), NULL, "%s", where);
 	else
-		add(d, RESULT_FAIL, "pcscd installed", "install it: 'apt-get install pcscd'",
-				"pcscd is not installed");
+		add(d, RESULT_FAIL, _("pcscd installed"), _("install it: 'apt-get install pcscd'"),
+				_("pcscd is not installed"));
 	rv = SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx);
 	if (rv != SCARD_S_SUCCESS) {
 		if (rv == SCARD_E_NO_ACCESS)
-			add(d, RESULT_FAIL, "pcscd reachable", "pcscd's polkit check refused this user: "
+			add(d, RESULT_FAIL, _("pcscd reachable"),
+					_("pcscd's polkit check refused this user: "
 					"run from a local session, or install vitaled's polkit rule "
-					"(70-vitaled-pcscd.rules) for the service",
-					"pcscd refused access: %s", pcsc_stringify_error(rv));
+					"(70-vitaled-pcscd.rules) for the service"),
+					_("pcscd refused access: %s"), pcsc_stringify_error(rv));
 		else if (pcscd_process())
-			add(d, RESULT_FAIL, "pcscd reachable", "restart it: "
-					"'systemctl restart pcscd.socket pcscd'",
-					"pcscd is running but does not answer: %s",
+			add(d, RESULT_FAIL, _("pcscd reachable"), _("restart it: "
+					"'systemctl restart pcscd.socket pcscd'"),
+					_("pcscd is running but does not answer: %s"),
 					pcsc_stringify_error(rv));
 		else
-			add(d, RESULT_FAIL, "pcscd reachable", "start it: "
-					"'systemctl enable --now pcscd.socket'",
-					"pcscd is not running: %s", pcsc_stringify_error(rv));
+			add(d, RESULT_FAIL, _("pcscd reachable"), _("start it: "
+					"'systemctl enable --now pcscd.socket'"),
+					_("pcscd is not running: %s"), pcsc_stringify_error(rv));
 		return;
 	}
-	add(d, RESULT_PASS, "pcscd reachable", NULL, "PC/SC context established");
+	add(d, RESULT_PASS, _("pcscd reachable"), NULL, _("PC/SC context established"));
 	if (!daemon_pcsc)
-		add(d, RESULT_FAIL, "vitaled uses pcscd", "pcscd's polkit check probably refuses the "
+		add(d, RESULT_FAIL, _("vitaled uses pcscd"),
+				_("pcscd's polkit check probably refuses the "
 				"vitaled user: install polkit/70-vitaled-pcscd.rules into "
-				"/etc/polkit-1/rules.d and restart vitaled",
-				"this user reaches pcscd, vitaled does not");
+				"/etc/polkit-1/rules.d and restart vitaled"),
+				_("this user reaches pcscd, vitaled does not"));
 	rv = SCardListReaders(ctx, NULL, NULL, &len);
 	if (rv == SCARD_S_SUCCESS && len) {
 		names = malloc(len);
@@ -354,16 +370,17 @@ static void check_pcsc(struct diag *d)
 			rv = SCardListReaders(ctx, NULL, names, &len);
 	}
 	if (rv != SCARD_S_SUCCESS || !names) {
-		add(d, RESULT_WARN, "card readers", "plug the reader in; if it still does not show, "
-				"check 'lsusb' and that its driver (libccid) is installed",
-				"no card reader is connected");
+		add(d, RESULT_WARN, _("card readers"),
+				_("plug the reader in; if it still does not show, "
+				"check 'lsusb' and that its driver (libccid) is installed"),
+				_("no card reader is connected"));
 		free(names);
 		SCardReleaseContext(ctx);
 		return;
 	}
 	for (r = names; *r; r += strlen(r) + 1)
 		n++;
-	add(d, RESULT_PASS, "card readers", NULL, "%u reader%s", n, ctl_plural(n));
+	add(d, RESULT_PASS, _("card readers"), NULL, ngettext("%u reader", "%u readers", n), n);
 	for (r = names; *r; r += strlen(r) + 1) {
 		memset(&state, 0, sizeof(state));
 		state.szReader = r;
@@ -373,7 +390,7 @@ static void check_pcsc(struct diag *d)
 		if (state.dwEventState & SCARD_STATE_PRESENT)
 			check_card(d, ctx, r, state.rgbAtr, state.cbAtr, state.dwEventState);
 		else
-			add(d, RESULT_INFO, r, NULL, "no card");
+			add(d, RESULT_INFO, r, NULL, _("no card"));
 	}
 	free(names);
 	SCardReleaseContext(ctx);
@@ -394,23 +411,28 @@ static void check_uinput(struct diag *d, size_t wedges_without)
 			!ctl_config_plugin_enabled(&d->cfg, "wedge") || !d->cfg.wedge_devices[0])
 		return;
 	if (stat("/dev/uinput", &st) < 0) {
-		add(d, RESULT_WARN, "uinput", "load the uinput module (modprobe uinput), then "
-				"systemctl restart vitaled",
-				"no /dev/uinput: keyboard-wedge scanners cannot pass other codes on");
+		add(d, RESULT_WARN, _("uinput"), _("load the uinput module (modprobe uinput), then "
+				"systemctl restart vitaled"),
+				_("no /dev/uinput: keyboard-wedge scanners cannot pass other codes on"));
 		return;
 	}
 	ok = gr && st.st_gid == gr->gr_gid && (st.st_mode & 0060) == 0060;
 	if (!ok)
-		add(d, RESULT_WARN, "uinput", "udevadm trigger /dev/uinput (70-vitaled.rules), "
-				"then systemctl restart vitaled",
-				"/dev/uinput is not read-write for the vitaled group");
+		add(d, RESULT_WARN, _("uinput"),
+				_("udevadm trigger /dev/uinput (70-vitaled.rules), "
+				"then systemctl restart vitaled"),
+				_("/dev/uinput is not read-write for the vitaled group"));
 	else if (wedges_without)
-		add(d, RESULT_WARN, "uinput", "systemctl restart vitaled",
-				"%zu keyboard-wedge scanner(s) without a pass-through keyboard: other "
-				"codes are swallowed (the log says why)", wedges_without);
+		add(d, RESULT_WARN, _("uinput"), _("systemctl restart vitaled"),
+				ngettext("%zu keyboard-wedge scanner without a pass-through keyboard: "
+				"other codes are swallowed (the log says why)",
+				"%zu keyboard-wedge scanners without a pass-through keyboard: "
+				"other codes are swallowed (the log says why)", wedges_without),
+				wedges_without);
 	else
-		add(d, RESULT_PASS, "uinput", NULL, "/dev/uinput is read-write for the vitaled "
-				"group (pass-through keyboard)");
+		add(d, RESULT_PASS, _("uinput"), NULL,
+				_("/dev/uinput is read-write for the vitaled "
+				"group (pass-through keyboard)"));
 }
 
 static void check_scanners(struct diag *d)
@@ -431,12 +453,14 @@ static void check_scanners(struct diag *d)
 				continue;
 			found++;
 			if (!strcmp(ctl_str(r, "State"), "unavailable"))
-				add(d, RESULT_WARN, "scanner", "plug it back in, or check the "
-						"device permissions (udev rules)",
-						"%s (%s) is unavailable", ctl_str(r, "Name"), kind);
+				add(d, RESULT_WARN, _("scanner"), _("plug it back in, or check the "
+						"device permissions (udev rules)"),
+						_("%s (%s) is unavailable"), ctl_str(r, "Name"),
+						ctl_kind_text(kind));
 			else
-				add(d, RESULT_PASS, "scanner", NULL, "%s (%s), %s", ctl_str(r, "Name"),
-						kind, ctl_str(r, "State"));
+				add(d, RESULT_PASS, _("scanner"), NULL, _("%s (%s), %s"),
+						ctl_str(r, "Name"), ctl_kind_text(kind),
+						ctl_status_text(ctl_str(r, "State")));
 			if (!strcmp(kind, "qr-keyboard") && !ctl_str(r, "PassThrough")[0])
 				wedges_without++;
 		}
@@ -446,8 +470,8 @@ static void check_scanners(struct diag *d)
 	if (found)
 		return;
 	if (!d->cfg.serial_devices[0] || !ctl_config_plugin_enabled(&d->cfg, "serial")) {
-		add(d, RESULT_INFO, "scanners", NULL, "%s", d->daemon_up ?
-				"no QR scanner or camera in use" : "no serial scanner configured");
+		add(d, RESULT_INFO, _("scanners"), NULL, "%s", d->daemon_up ?
+				_("no QR scanner or camera in use") : _("no serial scanner configured"));
 		return;
 	}
 	snprintf(list, sizeof(list), "%s", d->cfg.serial_devices);
@@ -456,15 +480,18 @@ static void check_scanners(struct diag *d)
 			for (i = 0; i < g.gl_pathc; i++) {
 				bool ok = access(g.gl_pathv[i], R_OK | W_OK) == 0;
 
-				add(d, ok ? RESULT_PASS : RESULT_WARN, "serial scanner",
-						"the vitaled user needs read/write access (udev rules)",
-						"%s present%s", g.gl_pathv[i],
-						ok ? "" : ", not accessible to this user");
+				add(d, ok ? RESULT_PASS : RESULT_WARN, _("serial scanner"),
+						_("the vitaled user needs read/write access (udev rules)"),
+						ok ? _("%s present") :
+						_("%s present, not accessible to this user"),
+						g.gl_pathv[i]);
 			}
 			globfree(&g);
 		} else {
-			add(d, RESULT_WARN, "serial scanner", "plug the scanner in and set it to "
-					"USB serial (CDC-ACM) mode", "no device matches %s", tok);
+			add(d, RESULT_WARN, _("serial scanner"),
+					_("plug the scanner in and set it to "
+					"USB serial (CDC-ACM) mode"), _("no device matches %s"),
+					tok);
 		}
 	}
 }
@@ -480,11 +507,12 @@ static void check_bundle(struct diag *d)
 		return;
 	if (ctl_trust_bundle_problem(&d->manager, d->now, EXPIRY_WARN_DAYS, text, sizeof(text))) {
 		add(d, ctl_bool(&d->manager, "TrustStale") ? RESULT_FAIL : RESULT_WARN,
-				"trust bundle", "fetch the issuer's current bundle: 'systemctl start "
-				"vitaled-trust-update', or 'vitalectl trust install FILE'", "%s", text);
+				_("trust bundle"), _("fetch the issuer's current bundle: 'systemctl "
+				"start vitaled-trust-update', or 'vitalectl trust install FILE'"),
+				"%s", text);
 	} else if (ctl_uint(&d->manager, "TrustBundleVersion")) {
 		ctl_format_date((time_t)ctl_uint(&d->manager, "TrustBundleExpires"), date);
-		add(d, RESULT_PASS, "trust bundle", NULL, "version %llu from %s, expires %s",
+		add(d, RESULT_PASS, _("trust bundle"), NULL, _("version %llu from %s, expires %s"),
 				(unsigned long long)ctl_uint(&d->manager, "TrustBundleVersion"),
 				ctl_str(&d->manager, "TrustBundleSource"), date);
 	}
@@ -493,86 +521,96 @@ static void check_bundle(struct diag *d)
 static void check_trust(struct diag *d)
 {
 	struct ctl_trust t;
-	char date[16], fix[700], dir[600];
+	char date[16], fix[700], dir[600], counts[CTL_TRUST_COUNTS_SIZE];
 	size_t i;
 	bool bad = false;
 
 	check_bundle(d);
 	ctl_trust_dir_in_use(&d->cfg, d->daemon_up ? &d->manager : NULL, dir, sizeof(dir));
 	if (ctl_trust_inspect(dir, d->now, &t) < 0) {
-		add(d, RESULT_FAIL, "trust store", NULL, "out of memory reading %s", dir);
+		add(d, RESULT_FAIL, _("trust store"), NULL, _("out of memory reading %s"), dir);
 		ctl_trust_clear(&t);
 		return;
 	}
-	snprintf(fix, sizeof(fix), "copy the issuer root certificate(s) (*.pem) into %s, then "
-			"'systemctl reload vitaled'", t.dir);
+	snprintf(fix, sizeof(fix), _("copy the issuer root certificate(s) (*.pem) into %s, then "
+			"'systemctl reload vitaled'"), t.dir);
 	if (!t.dir_ok) {
-		add(d, RESULT_FAIL, "trust store", fix, "the trust directory %s cannot be read",
+		add(d, RESULT_FAIL, _("trust store"), fix,
+				_("the trust directory %s cannot be read"),
 				t.dir);
 		ctl_trust_clear(&t);
 		return;
 	}
 	if (!t.n_roots) {
-		add(d, RESULT_FAIL, "trust roots", fix,
-				"no issuer root in %s: every card and token will be refused as untrusted",
+		add(d, RESULT_FAIL, _("trust roots"), fix,
+				_("no issuer root in %s: every card and token will be refused as untrusted"),
 				t.dir);
 		bad = true;
 	}
 	for (i = 0; i < t.n_problems; i++) {
-		add(d, RESULT_WARN, "trust file", "replace the file with a good copy, or remove it",
-				"not used: %s", t.problems[i]);
+		add(d, RESULT_WARN, _("trust file"),
+				_("replace the file with a good copy, or remove it"),
+				_("not used: %s"), t.problems[i]);
 		bad = true;
 	}
 	for (i = 0; i < t.n_items; i++) {
 		const struct ctl_trust_item *it = &t.items[i];
-		const char *what = it->kind == CTL_TRUST_ROOT ? "issuer root" :
-			it->kind == CTL_TRUST_SIGNER ? "document signer" : "CRL";
+		const char *what = it->kind == CTL_TRUST_ROOT ? _("issuer root") :
+			it->kind == CTL_TRUST_SIGNER ? _("document signer") : _("CRL");
 
 		ctl_format_date(it->not_after, date);
 		if (it->kind == CTL_TRUST_CRL && !strcmp(it->status, "stale")) {
-			add(d, RESULT_FAIL, "CRL", "fetch the issuer's current CRL into the trust "
-					"directory, then 'systemctl reload vitaled'",
-					"%s (%s) is stale since %s", it->file, it->subject, date);
+			add(d, RESULT_FAIL, _("CRL"),
+					_("fetch the issuer's current CRL into the trust "
+					"directory, then 'systemctl reload vitaled'"),
+					_("%s (%s) is stale since %s"), it->file, it->subject,
+					date);
 			bad = true;
 		} else if (!strcmp(it->status, "expired")) {
 			add(d, it->kind == CTL_TRUST_ROOT ? RESULT_FAIL : RESULT_WARN, what,
-					"install the issuer's current certificate; cards it signed "
-					"are refused", "%s (%s) expired on %s", it->subject, it->file, date);
+					_("install the issuer's current certificate; cards it signed "
+					"are refused"), _("%s (%s) expired on %s"), it->subject,
+					it->file, date);
 			bad = true;
 		} else if (!strcmp(it->status, "not-yet-valid")) {
-			add(d, RESULT_WARN, what, "check the system clock; a future certificate is "
-					"only used from its start date", "%s (%s) is not valid yet",
+			add(d, RESULT_WARN, what,
+					_("check the system clock; a future certificate is "
+					"only used from its start date"),
+					_("%s (%s) is not valid yet"),
 					it->subject, it->file);
 			bad = true;
 		} else if (!strcmp(it->status, "untrusted")) {
-			add(d, RESULT_FAIL, what, "add the root that issued it to the trust directory",
-					"%s (%s) does not chain to a trusted root: %s", it->subject,
+			add(d, RESULT_FAIL, what,
+					_("add the root that issued it to the trust directory"),
+					_("%s (%s) does not chain to a trusted root: %s"),
+					it->subject,
 					it->file, it->reason);
 			bad = true;
 		} else if (!strcmp(it->status, "revoked")) {
-			add(d, RESULT_WARN, what, "nothing to do: cards it signed are refused as revoked",
-					"%s (%s) is revoked", it->subject, it->file);
+			add(d, RESULT_WARN, what,
+					_("nothing to do: cards it signed are refused as revoked"),
+					_("%s (%s) is revoked"), it->subject, it->file);
 			bad = true;
 		} else if (it->not_after && it->not_after - d->now < EXPIRY_WARN_DAYS * 86400) {
-			add(d, RESULT_WARN, what, "ask the issuer for its next certificate or CRL now",
-					"%s (%s) %s on %s", it->subject, it->file,
-					it->kind == CTL_TRUST_CRL ? "needs its next update" : "expires",
-					date);
+			add(d, RESULT_WARN, what,
+					_("ask the issuer for its next certificate or CRL now"),
+					it->kind == CTL_TRUST_CRL ? _("%s (%s) needs its next update on %s") :
+					_("%s (%s) expires on %s"), it->subject, it->file, date);
 			bad = true;
 		}
 	}
 	if (t.n_roots)
-		add(d, bad ? RESULT_INFO : RESULT_PASS, "trust store", NULL,
-				"%s: %u root%s, %u signer%s, %u CRL%s, %u opposed", t.dir,
-				t.n_roots, ctl_plural(t.n_roots), t.n_signers,
-				ctl_plural(t.n_signers), t.n_crls, ctl_plural(t.n_crls), t.n_opposed);
+		add(d, bad ? RESULT_INFO : RESULT_PASS, _("trust store"), NULL,
+				"%s: %s", t.dir, ctl_trust_counts(t.n_roots, t.n_signers, t.n_crls,
+				t.n_opposed, counts));
 	if (d->daemon_up && (ctl_uint(&d->manager, "TrustRoots") != t.n_roots ||
 			ctl_uint(&d->manager, "TrustSigners") != t.n_signers ||
 			ctl_uint(&d->manager, "TrustCrls") != t.n_crls))
-		add(d, RESULT_WARN, "trust store in use", "'systemctl reload vitaled' loads the "
-				"directory again (or check --config points at vitaled's configuration)",
-				"vitaled has %llu roots, %llu signers, %llu CRLs loaded; the directory "
-				"has %u, %u, %u",
+		add(d, RESULT_WARN, _("trust store in use"),
+				_("'systemctl reload vitaled' loads the "
+				"directory again (or check --config points at vitaled's configuration)"),
+				_("vitaled has %llu roots, %llu signers, %llu CRLs loaded; the directory "
+				"has %u, %u, %u"),
 				(unsigned long long)ctl_uint(&d->manager, "TrustRoots"),
 				(unsigned long long)ctl_uint(&d->manager, "TrustSigners"),
 				(unsigned long long)ctl_uint(&d->manager, "TrustCrls"),
@@ -588,12 +626,12 @@ static void check_clock(struct diag *d)
 
 	ctl_format_time(d->now, now);
 	if (d->now < CLOCK_MIN || d->now > CLOCK_MAX)
-		add(d, RESULT_FAIL, "clock", "set the date and time, and enable time "
-				"synchronisation: 'timedatectl set-ntp true'",
-				"the system clock says %s, which cannot be right: card and token dates "
-				"are checked against it", now);
+		add(d, RESULT_FAIL, _("clock"), _("set the date and time, and enable time "
+				"synchronisation: 'timedatectl set-ntp true'"),
+				_("the system clock says %s, which cannot be right: card and token dates "
+				"are checked against it"), now);
 	else
-		add(d, RESULT_PASS, "clock", NULL, "%s", now);
+		add(d, RESULT_PASS, _("clock"), NULL, "%s", now);
 }
 
 /* ---- D-Bus policy and the caller ---------------------------------------- */
@@ -606,46 +644,48 @@ static void check_policy(struct diag *d)
 	size_t i;
 
 	if (d->opts->session_bus) {
-		add(d, RESULT_INFO, "D-Bus policy", NULL, "session bus: no policy needed");
+		add(d, RESULT_INFO, _("D-Bus policy"), NULL, _("session bus: no policy needed"));
 		return;
 	}
 	if (d->daemon_up) {
-		add(d, RESULT_PASS, "D-Bus policy", NULL, "vitaled owns %s on the system bus",
+		add(d, RESULT_PASS, _("D-Bus policy"), NULL, _("vitaled owns %s on the system bus"),
 				VITALED_DBUS_NAME);
 		return;
 	}
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s.conf", dirs[i], VITALED_DBUS_NAME);
 		if (access(path, R_OK) == 0) {
-			add(d, RESULT_PASS, "D-Bus policy", NULL, "%s", path);
+			add(d, RESULT_PASS, _("D-Bus policy"), NULL, "%s", path);
 			return;
 		}
 	}
-	add(d, RESULT_FAIL, "D-Bus policy", "reinstall vitaled: its policy file "
+	add(d, RESULT_FAIL, _("D-Bus policy"), _("reinstall vitaled: its policy file "
 			"org.vitaled.conf belongs in /usr/share/dbus-1/system.d; then "
-			"'systemctl reload dbus'", "no %s.conf policy file: the system bus will "
-			"not let vitaled own its name", VITALED_DBUS_NAME);
+			"'systemctl reload dbus'"), _("no %s.conf policy file: the system bus will "
+			"not let vitaled own its name"), VITALED_DBUS_NAME);
 }
 
 static void check_caller(struct diag *d)
 {
 	const char *group = d->cfg.client_group;
 	struct passwd *pw = getpwuid(getuid());
-	const char *user = pw ? pw->pw_name : "this user";
+	const char *user = pw ? pw->pw_name : _("this user");
 	struct group *gr;
 	gid_t groups[256];
 	char fix[200];
 	int n, i;
 
 	if (getuid() == 0) {
-		add(d, RESULT_PASS, "caller", NULL, "root may read personal data");
+		add(d, RESULT_PASS, _("caller"), NULL, _("root may read personal data"));
 		return;
 	}
 	gr = getgrnam(group);
 	if (!gr) {
-		snprintf(fix, sizeof(fix), "create it: 'groupadd --system %s' (the package does)",
+		snprintf(fix, sizeof(fix),
+				_("create it: 'groupadd --system %s' (the package does)"),
 				group);
-		add(d, RESULT_FAIL, "caller", fix, "the client group %s does not exist", group);
+		add(d, RESULT_FAIL, _("caller"), fix, _("the client group %s does not exist"),
+				group);
 		return;
 	}
 	n = getgroups(sizeof(groups) / sizeof(groups[0]), groups);
@@ -653,13 +693,14 @@ static void check_caller(struct diag *d)
 		if (groups[i] == gr->gr_gid)
 			break;
 	if (getgid() == gr->gr_gid || (n > 0 && i < n)) {
-		add(d, RESULT_PASS, "caller", NULL, "%s is in %s: may read personal data", user,
+		add(d, RESULT_PASS, _("caller"), NULL, _("%s is in %s: may read personal data"),
+				user,
 				group);
 		return;
 	}
-	snprintf(fix, sizeof(fix), "'usermod -aG %s %s', then log out and back in", group, user);
-	add(d, RESULT_FAIL, "caller", fix, "%s is not in the client group %s: vitalectl show "
-			"and practice software run as this user will be refused", user, group);
+	snprintf(fix, sizeof(fix), _("'usermod -aG %s %s', then log out and back in"), group, user);
+	add(d, RESULT_FAIL, _("caller"), fix, _("%s is not in the client group %s: vitalectl show "
+			"and practice software run as this user will be refused"), user, group);
 }
 
 /* ---- output -------------------------------------------------------------- */
@@ -702,23 +743,31 @@ static int report(struct diag *d)
 		json_object_end(&j);
 		json_finish(&j);
 	} else {
-		static const char *const tags[] = { "[ OK ]", "[WARN]", "[FAIL]", "[ -- ]" };
+		/* TRANSLATORS: 6 columns each */
+		static const char *const tags[] = { N_("[ OK ]"), N_("[WARN]"), N_("[FAIL]"),
+			N_("[ -- ]") };
+		char passed[48], warned[48], failed[48];
 		static const enum ctl_color colors[] = { CTL_GREEN, CTL_YELLOW, CTL_RED, CTL_DIM };
 
 		for (i = 0; i < d->n; i++) {
 			const struct check *c = &d->checks[i];
 
-			printf("%s%s%s %s: %s\n", ctl_color(d->opts, colors[c->result]),
-					tags[c->result], ctl_color(d->opts, CTL_RESET), c->name,
+			printf(_("%s%s%s %s: %s\n"), ctl_color(d->opts, colors[c->result]),
+					_(tags[c->result]), ctl_color(d->opts, CTL_RESET), c->name,
 					c->detail);
 			if (c->fix[0] && (c->result == RESULT_WARN || c->result == RESULT_FAIL))
-				printf("       fix: %s\n", c->fix);
+				printf(_("       fix: %s\n"), c->fix);
 		}
-		printf("\n%s%u passed, %u warning%s, %u failed%s\n",
+		snprintf(passed, sizeof(passed), ngettext("%u passed", "%u passed",
+				count[RESULT_PASS]), count[RESULT_PASS]);
+		snprintf(warned, sizeof(warned), ngettext("%u warning", "%u warnings",
+				count[RESULT_WARN]), count[RESULT_WARN]);
+		snprintf(failed, sizeof(failed), ngettext("%u failed", "%u failed",
+				count[RESULT_FAIL]), count[RESULT_FAIL]);
+		/* TRANSLATORS: passed, warnings, failed, each counted */
+		printf(_("\n%s%s, %s, %s%s\n"),
 				ctl_color(d->opts, count[RESULT_FAIL] ? CTL_RED : CTL_GREEN),
-				count[RESULT_PASS], count[RESULT_WARN],
-				ctl_plural(count[RESULT_WARN]), count[RESULT_FAIL],
-				ctl_color(d->opts, CTL_RESET));
+				passed, warned, failed, ctl_color(d->opts, CTL_RESET));
 	}
 	return count[RESULT_FAIL] ? VITALECTL_FAILED : VITALECTL_OK;
 }
@@ -728,11 +777,11 @@ int cmd_diag(int argc, char **argv, const struct vitalectl_opts *opts)
 	struct diag d = { .opts = opts };
 	int ret;
 
-	ret = ctl_no_args(argc, argv, "Usage: vitalectl [--json] [--config FILE] diag\n\n"
+	ret = ctl_no_args(argc, argv, _("Usage: vitalectl [--json] [--config FILE] diag\n\n"
 			"Checks pcscd, readers and cards, QR scanners, the trust store,\n"
 			"the clock, the D-Bus policy and the caller's group, and says how\n"
 			"to fix each failure.  Works when vitaled is down.\n"
-			"Exit status 0 when no check failed, 1 otherwise.\n");
+			"Exit status 0 when no check failed, 1 otherwise.\n"));
 	if (ret >= 0)
 		return ret;
 	d.now = time(NULL);

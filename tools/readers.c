@@ -40,6 +40,8 @@ static void card_json(struct json *j, const struct ctl_value *card)
 
 int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 {
+	static const struct ctl_column columns[] = { { N_("KIND"), 13 }, { N_("STATE"), 12 },
+		{ N_("CARD"), 13 }, { N_("NAME"), 26 }, { N_("ID"), 0 } };
 	const struct ctl_value **readers = NULL, **cards = NULL;
 	struct ctl_value objects;
 	DBusConnection *conn;
@@ -48,11 +50,11 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 	struct json j;
 	int ret;
 
-	ret = ctl_no_args(argc, argv, "Usage: vitalectl [--json] readers\n\n"
+	ret = ctl_no_args(argc, argv, _("Usage: vitalectl [--json] readers\n\n"
 			"Card readers, QR scanners and cameras: kind, state, the verdict of\n"
 			"the card each holds, name and stable id; for a scanner shared with\n"
 			"other software, where the codes that are not Vitale tokens go.\n"
-			"Exit status 3 when vitaled is not reachable.\n");
+			"Exit status 3 when vitaled is not reachable.\n"));
 	if (ret >= 0)
 		return ret;
 	conn = vitalectl_bus(opts);
@@ -73,10 +75,9 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 		json_init(&j, stdout);
 		json_array_begin(&j);
 	} else if (nr) {
-		printf("%s%-13s %-12s %-13s %-26s %s%s\n", ctl_color(opts, CTL_BOLD),
-				"KIND", "STATE", "CARD", "NAME", "ID", ctl_color(opts, CTL_RESET));
+		ctl_print_header(opts, "", columns, sizeof(columns) / sizeof(columns[0]));
 	} else {
-		printf("No readers, scanners or cameras.\n");
+		printf(_("No readers, scanners or cameras.\n"));
 	}
 	for (i = 0; i < nr; i++) {
 		const struct ctl_value *r = ctl_object_iface(readers[i],
@@ -104,13 +105,18 @@ int cmd_readers(int argc, char **argv, const struct vitalectl_opts *opts)
 			json_object_end(&j);
 			continue;
 		}
-		printf("%-13s %-12s %s%-13s%s %-26s %s\n", ctl_str(r, "Kind"), ctl_str(r, "State"),
-				ctl_color(opts, c ? ctl_status_color(status) : CTL_RESET), status,
-				ctl_color(opts, CTL_RESET), ctl_str(r, "Name"), ctl_str(r, "Id"));
+		ctl_print_padded(ctl_kind_text(ctl_str(r, "Kind")), 13);
+		ctl_print_padded(ctl_status_text(ctl_str(r, "State")), 12);
+		fputs(ctl_color(opts, c ? ctl_status_color(status) : CTL_RESET), stdout);
+		ctl_print_padded(ctl_status_text(status), 13);
+		fputs(ctl_color(opts, CTL_RESET), stdout);
+		ctl_print_padded(ctl_str(r, "Name"), 26);
+		printf("%s\n", ctl_str(r, "Id"));
+		/* StatusReason is the daemon's English: the state says it here */
 		if (c && !strcmp(state, "waiting"))
-			printf("%-13s waiting: %s\n", "", ctl_str(c, "StatusReason"));
+			printf(_("%-13s waiting: another application is using the card\n"), "");
 		if (ctl_str(r, "PassThrough")[0])
-			printf("  other codes pass through to %s\n", ctl_str(r, "PassThrough"));
+			printf(_("  other codes pass through to %s\n"), ctl_str(r, "PassThrough"));
 	}
 	if (opts->json) {
 		json_array_end(&j);

@@ -64,12 +64,14 @@ static int wait_read(DBusConnection *conn, const char *path, struct ctl_value *p
 			(double)(now.tv_nsec - start.tv_nsec) / 1e9;
 		if (waited > SHOW_WAIT_S) {
 			dbus_set_error_const(err, DBUS_ERROR_TIMEOUT,
-					"the card is still being read: try again");
+					_("the card is still being read: try again"));
 			break;
 		}
-		if (tty)
-			fprintf(stderr, "\r\033[K%c waiting for the card to be read… %.1f s",
+		if (tty) {
+			fputs("\r\033[K", stderr);
+			fprintf(stderr, _("%c waiting for the card to be read… %.1f s"),
 					frames[spin++ % 4], waited);
+		}
 		dbus_connection_read_write(conn, tty ? 100 : 1000);
 		while ((msg = dbus_connection_pop_message(conn)))
 			dbus_message_unref(msg);
@@ -100,18 +102,19 @@ static int fetch(DBusConnection *conn, const char *path, const char *method, con
 	ret = dbus_message_iter_init(reply, &it) ? ctl_value_read(&it, out) : -1;
 	dbus_message_unref(reply);
 	if (ret < 0)
-		dbus_set_error_const(err, DBUS_ERROR_FAILED, "cannot decode vitaled's reply");
+		dbus_set_error_const(err, DBUS_ERROR_FAILED, _("cannot decode vitaled's reply"));
 	return ret;
 }
 
 static const char *qualite_text(const char *q)
 {
+	/* TRANSLATORS: the beneficiary's "qualité" on the card (7 columns) */
 	if (!strcmp(q, "00"))
-		return "insured";
+		return _("insured");
 	if (!strcmp(q, "02"))
-		return "spouse";
+		return _("spouse");
 	if (!strcmp(q, "06"))
-		return "child";
+		return _("child");
 	return q;
 }
 
@@ -129,8 +132,10 @@ static void nir_text(const char *nir, char buf[24])
 static void print_period(const struct ctl_value *p)
 {
 	const char *end = ctl_str(p, "End");
+	char from[16], to[16];
 
-	printf("%s to %s", ctl_str(p, "Start"), end[0] ? end : "(open)");
+	printf(_("%s to %s"), ctl_date_text(ctl_str(p, "Start"), from),
+			end[0] ? ctl_date_text(end, to) : _("(open)"));
 }
 
 static void print_beneficiary(const struct ctl_value *b, unsigned int index,
@@ -138,26 +143,26 @@ static void print_beneficiary(const struct ctl_value *b, unsigned int index,
 {
 	const struct ctl_value *cov = ctl_value_get(b, "Coverages");
 	const struct ctl_value *amc = ctl_value_get(b, "Amc");
-	char name[200], nir[24], amo[40];
+	char name[200], nir[24], amo[80], date[16];
 	const char *until = ctl_str(b, "AmoUntil");
 	bool open = ctl_bool(b, "AmoOpen");
 	size_t i;
 
 	if (ctl_str(b, "BirthName")[0] && strcmp(ctl_str(b, "BirthName"), ctl_str(b, "UsualName")))
-		snprintf(name, sizeof(name), "%s %s (born %s)", ctl_str(b, "UsualName"),
+		snprintf(name, sizeof(name), _("%s %s (born %s)"), ctl_str(b, "UsualName"),
 				ctl_str(b, "FirstName"), ctl_str(b, "BirthName"));
 	else
 		snprintf(name, sizeof(name), "%s %s", ctl_str(b, "UsualName"),
 				ctl_str(b, "FirstName"));
 	nir_text(ctl_str(b, "Nir"), nir);
 	if (open && until[0])
-		snprintf(amo, sizeof(amo), "open until %s", until);
+		snprintf(amo, sizeof(amo), _("open until %s"), ctl_date_text(until, date));
 	else
-		snprintf(amo, sizeof(amo), "%s", open ? "open" : "closed");
+		snprintf(amo, sizeof(amo), "%s", open ? _("open") : _("closed"));
 	printf("%2u  ", index);
 	ctl_print_padded(name, 30);
-	ctl_print_padded(ctl_str(b, "BirthDate"), 10);
-	printf("%-7s ", qualite_text(ctl_str(b, "Qualite")));
+	ctl_print_padded(ctl_date_text(ctl_str(b, "BirthDate"), date), 10);
+	ctl_print_padded(qualite_text(ctl_str(b, "Qualite")), 7);
 	ctl_print_padded(nir, 21);
 	printf("%s", ctl_color(opts, open ? CTL_GREEN : CTL_RED));
 	if (ctl_bool(b, "C2S")) {
@@ -171,7 +176,7 @@ static void print_beneficiary(const struct ctl_value *b, unsigned int index,
 
 		if (!ctl_bool(c, "InForce"))
 			continue;
-		printf("      coverage: exemption %s, situation %s, ", ctl_str(c, "Exemption"),
+		printf(_("      coverage: exemption %s, situation %s, "), ctl_str(c, "Exemption"),
 				ctl_str(c, "Situation"));
 		print_period(c);
 		putchar('\n');
@@ -179,10 +184,11 @@ static void print_beneficiary(const struct ctl_value *b, unsigned int index,
 	for (i = 0; amc && i < amc->n; i++) {
 		const struct ctl_value *a = &amc->items[i];
 
-		printf("      AMC %s member %s, guarantee %s, routing %s, ", ctl_str(a, "Organisation"),
+		printf(_("      AMC %s member %s, guarantee %s, routing %s, "), ctl_str(a,
+				"Organisation"),
 				ctl_str(a, "Member"), ctl_str(a, "Guarantee"), ctl_str(a, "Routing"));
 		print_period(a);
-		printf("%s\n", ctl_bool(a, "InForce") ? "" : " (not in force)");
+		printf("%s\n", ctl_bool(a, "InForce") ? "" : _(" (not in force)"));
 	}
 }
 
@@ -192,23 +198,26 @@ static void print_human(const char *path, const struct ctl_value *card,
 {
 	const char *status = ctl_str(card, "Status");
 	const char *marker = ctl_str(card, "Marker");
+	static const struct ctl_column columns[] = { { N_("NAME"), 30 }, { N_("BIRTH"), 10 },
+		{ N_("QUALITY"), 7 }, { N_("NIR"), 21 }, { N_("AMO"), 21 }, { N_("C2S"), 0 } };
 	const char *date = bens->n ? ctl_str(&bens->items[0], "RightsDate") : "";
+	const char *until = ctl_str(aff, "ValidUntil");
+	char from[16], to[16], on[16];
 	size_t i;
 
-	printf("%sCard %s%s: %s, %s%s%s", ctl_color(opts, CTL_BOLD), path,
+	printf(_("%sCard %s%s: %s, %s%s%s"), ctl_color(opts, CTL_BOLD), path,
 			ctl_color(opts, CTL_RESET), ctl_form_text(ctl_str(card, "FormFactor")),
-			ctl_color(opts, ctl_status_color(status)), status,
+			ctl_color(opts, ctl_status_color(status)), ctl_status_text(status),
 			ctl_color(opts, CTL_RESET));
 	if (marker[0] && strcmp(marker, "production"))
-		printf(", %s card", marker);
-	printf("\n  issuer %s, serial %s, valid %s to %s\n", ctl_str(aff, "Issuer"),
-			ctl_str(aff, "CardSerial"), ctl_str(aff, "ValidFrom"),
-			ctl_str(aff, "ValidUntil")[0] ? ctl_str(aff, "ValidUntil") : "(open)");
-	printf("  régime %s, caisse %s, centre %s, code gestion %s\n", ctl_str(aff, "Regime"),
+		printf(_(", %s card"), ctl_marker_text(marker));
+	printf(_("\n  issuer %s, serial %s, valid %s to %s\n"), ctl_str(aff, "Issuer"),
+			ctl_str(aff, "CardSerial"), ctl_date_text(ctl_str(aff, "ValidFrom"), from),
+			until[0] ? ctl_date_text(until, to) : _("(open)"));
+	printf(_("  régime %s, caisse %s, centre %s, code gestion %s\n"), ctl_str(aff, "Regime"),
 			ctl_str(aff, "Caisse"), ctl_str(aff, "Centre"), ctl_str(aff, "CodeGestion"));
-	printf("\nRights on %s:\n", date);
-	printf("%s #  %-30s %-10s %-7s %-21s %-21s %s%s\n", ctl_color(opts, CTL_BOLD), "NAME",
-			"BIRTH", "QUALITY", "NIR", "AMO", "C2S", ctl_color(opts, CTL_RESET));
+	printf(_("\nRights on %s:\n"), ctl_date_text(date, on));
+	ctl_print_header(opts, " #  ", columns, sizeof(columns) / sizeof(columns[0]));
 	for (i = 0; i < bens->n; i++)
 		print_beneficiary(&bens->items[i], (unsigned int)i + 1, opts);
 }
@@ -236,12 +245,12 @@ static void print_json(const char *path, const struct ctl_value *card,
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: vitalectl [--json] show [CARD] [--date YYYY-MM-DD]\n\n"
+	fprintf(out, _("Usage: vitalectl [--json] show [CARD] [--date YYYY-MM-DD]\n\n"
 			"Shows the beneficiaries and their rights for CARD (its id, as in\n"
 			"/org/vitaled/cards/ID, or that path), by default the newest card; a card\n"
 			"still being read is waited for.\n"
 			"Rights are evaluated on --date (default: today).  Needs root or membership\n"
-			"of the vitaled client group: exit status 4 otherwise.\n");
+			"of the vitaled client group: exit status 4 otherwise.\n"));
 }
 
 int cmd_show(int argc, char **argv, const struct vitalectl_opts *opts)
@@ -276,7 +285,7 @@ int cmd_show(int argc, char **argv, const struct vitalectl_opts *opts)
 	}
 	path[0] = '\0';
 	if (optind < argc && card_path(argv[optind++], path, sizeof(path)) < 0) {
-		fprintf(stderr, "vitalectl show: '%s' is not a card (give ID or %sID)\n",
+		fprintf(stderr, _("vitalectl show: '%s' is not a card (give ID or %sID)\n"),
 				argv[optind - 1], VITALED_DBUS_CARD_PATH_PREFIX);
 		return VITALECTL_USAGE;
 	}
@@ -302,10 +311,10 @@ int cmd_show(int argc, char **argv, const struct vitalectl_opts *opts)
 	}
 	if (!card) {
 		if (path[0])
-			fprintf(stderr, "vitalectl show: no card %s (it was removed, released or "
-					"never read; see 'vitalectl readers')\n", path);
+			fprintf(stderr, _("vitalectl show: no card %s (it was removed, released or "
+					"never read; see 'vitalectl readers')\n"), path);
 		else
-			fprintf(stderr, "vitalectl show: no card has been read\n");
+			fprintf(stderr, _("vitalectl show: no card has been read\n"));
 		ret = VITALECTL_FAILED;
 		goto out;
 	}
@@ -313,7 +322,7 @@ int cmd_show(int argc, char **argv, const struct vitalectl_opts *opts)
 	if (wait_read(conn, path, &props, &err) < 0) {
 		if (dbus_error_has_name(&err, DBUS_ERROR_UNKNOWN_OBJECT) ||
 				dbus_error_has_name(&err, DBUS_ERROR_UNKNOWN_METHOD))
-			fprintf(stderr, "vitalectl show: card %s went away during its read\n",
+			fprintf(stderr, _("vitalectl show: card %s went away during its read\n"),
 					path);
 		else
 			ctl_error_report("show", &err);
@@ -321,8 +330,10 @@ int cmd_show(int argc, char **argv, const struct vitalectl_opts *opts)
 		goto out;
 	}
 	if (!ctl_bool(&props, "HasData")) {
-		fprintf(stderr, "vitalectl show: card %s was not verified (%s: %s): it has no "
-				"data to show\n", path, ctl_str(&props, "Status"),
+		/* the reason is the daemon's, in English (doc/dbus-api.md) */
+		fprintf(stderr, _("vitalectl show: card %s was not verified (%s): it has no "
+				"data to show\n  vitaled's reason: %s\n"), path,
+				ctl_status_text(ctl_str(&props, "Status")),
 				ctl_str(&props, "StatusReason"));
 		ret = VITALECTL_FAILED;
 		goto out;

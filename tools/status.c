@@ -18,7 +18,7 @@ struct status {
 	struct ctl_value manager;	/* Manager1 properties */
 	struct ctl_value objects;	/* managed objects */
 	const char *warnings[MAX_WARNINGS];
-	char texts[MAX_WARNINGS][160];
+	char texts[MAX_WARNINGS][300];	/* a sentence and its advice, longer in French */
 	unsigned int n_warnings;
 };
 
@@ -45,20 +45,22 @@ static void find_warnings(struct status *st, time_t now)
 	char date[16], bundle[sizeof(st->texts[0])];
 
 	if (!ctl_bool(m, "PcscAvailable"))
-		warn(st, "pcscd is not reachable: card readers cannot be used (see 'vitalectl diag')");
+		warn(st, _("pcscd is not reachable: card readers cannot be used (see 'vitalectl diag')"));
 	if (!ctl_uint(m, "TrustRoots"))
-		warn(st, "no trust roots: every card and token will be refused as untrusted");
+		warn(st, _("no trust roots: every card and token will be refused as untrusted"));
 	ctl_format_date(expiry, date);
 	if (expiry && expiry < now)
-		warn(st, "a trust certificate expired on %s (see 'vitalectl trust list')", date);
+		warn(st, _("a trust certificate expired on %s (see 'vitalectl trust list')"), date);
 	else if (expiry && expiry - now < EXPIRY_WARN_DAYS * 86400)
-		warn(st, "a trust certificate expires on %s, in %lld days", date,
+		warn(st, ngettext("a trust certificate expires on %s, in %lld day",
+				"a trust certificate expires on %s, in %lld days",
+				(unsigned long)((expiry - now) / 86400)), date,
 				(long long)((expiry - now) / 86400));
 	ctl_format_date(crl, date);
 	if (crl && crl < now)
-		warn(st, "a CRL is stale since %s: install a fresh one from the issuer", date);
+		warn(st, _("a CRL is stale since %s: install a fresh one from the issuer"), date);
 	if (ctl_bool(m, "TestCardsAllowed"))
-		warn(st, "test and demo cards are accepted ([Trust] AllowTestCards)");
+		warn(st, _("test and demo cards are accepted ([Trust] AllowTestCards)"));
 	if (ctl_trust_bundle_problem(m, now, EXPIRY_WARN_DAYS, bundle, sizeof(bundle)))
 		warn(st, "%s", bundle);
 }
@@ -119,7 +121,7 @@ static void print_human(struct status *st, const struct vitalectl_opts *opts)
 {
 	const struct ctl_value *m = &st->manager;
 	const struct ctl_value **readers = NULL, **cards = NULL;
-	char expiry[16], crl[16];
+	char expiry[16], crl[16], counts[CTL_TRUST_COUNTS_SIZE];
 	size_t nr, nc, i;
 	bool pcsc = ctl_bool(m, "PcscAvailable");
 
@@ -127,39 +129,36 @@ static void print_human(struct status *st, const struct vitalectl_opts *opts)
 	nc = ctl_objects_with(&st->objects, VITALED_DBUS_CARD_INTERFACE, &cards);
 	ctl_format_date((time_t)ctl_uint(m, "TrustEarliestExpiry"), expiry);
 	ctl_format_date((time_t)ctl_uint(m, "TrustCrlNextUpdate"), crl);
-	printf("%svitaled %s is running%s\n", ctl_color(opts, CTL_BOLD), ctl_str(m, "Version"),
+	printf(_("%svitaled %s is running%s\n"), ctl_color(opts, CTL_BOLD), ctl_str(m, "Version"),
 			ctl_color(opts, CTL_RESET));
-	printf("  pcscd:        %s%s%s\n", ctl_color(opts, pcsc ? CTL_GREEN : CTL_RED),
-			pcsc ? "reachable" : "not reachable", ctl_color(opts, CTL_RESET));
-	printf("  trust store:  %llu root%s, %llu signer%s, %llu CRL%s, %llu opposed serial%s\n",
-			(unsigned long long)ctl_uint(m, "TrustRoots"),
-			ctl_plural(ctl_uint(m, "TrustRoots")),
-			(unsigned long long)ctl_uint(m, "TrustSigners"),
-			ctl_plural(ctl_uint(m, "TrustSigners")),
-			(unsigned long long)ctl_uint(m, "TrustCrls"),
-			ctl_plural(ctl_uint(m, "TrustCrls")),
-			(unsigned long long)ctl_uint(m, "TrustOpposed"),
-			ctl_plural(ctl_uint(m, "TrustOpposed")));
-	printf("                earliest expiry %s, CRL next update %s\n", expiry, crl);
+	printf(_("  pcscd:        %s%s%s\n"), ctl_color(opts, pcsc ? CTL_GREEN : CTL_RED),
+			pcsc ? _("reachable") : _("not reachable"), ctl_color(opts, CTL_RESET));
+	printf(_("  trust store:  %s\n"), ctl_trust_counts(ctl_uint(m, "TrustRoots"),
+			ctl_uint(m, "TrustSigners"), ctl_uint(m, "TrustCrls"),
+			ctl_uint(m, "TrustOpposed"), counts));
+	printf(_("                earliest expiry %s, CRL next update %s\n"), expiry, crl);
 	if (ctl_uint(m, "TrustBundleVersion")) {
 		ctl_format_date((time_t)ctl_uint(m, "TrustBundleExpires"), expiry);
-		printf("                from trust bundle version %llu (%s), expires %s\n",
+		printf(_("                from trust bundle version %llu (%s), expires %s\n"),
 				(unsigned long long)ctl_uint(m, "TrustBundleVersion"),
 				ctl_str(m, "TrustBundleSource"), expiry);
 	}
-	printf("  test cards:   %s\n", ctl_bool(m, "TestCardsAllowed") ? "accepted" : "refused");
-	printf("  sources:      %zu\n", nr);
+	printf(_("  test cards:   %s\n"), ctl_bool(m, "TestCardsAllowed") ?
+			_("accepted") : _("refused"));
+	printf(_("  sources:      %zu\n"), nr);
 	for (i = 0; i < nr; i++) {
 		const struct ctl_value *r = ctl_object_iface(readers[i],
 				VITALED_DBUS_READER_INTERFACE);
 
-		printf("    %-12s %-13s %s\n", ctl_str(r, "Kind"), ctl_str(r, "State"),
-				ctl_str(r, "Name"));
+		printf("    ");
+		ctl_print_padded(ctl_kind_text(ctl_str(r, "Kind")), 12);
+		ctl_print_padded(ctl_status_text(ctl_str(r, "State")), 13);
+		printf("%s\n", ctl_str(r, "Name"));
 	}
-	printf("  cards:        %zu\n", nc);
+	printf(_("  cards:        %zu\n"), nc);
 	for (i = 0; i < st->n_warnings; i++)
-		printf("%swarning:%s %s\n", ctl_color(opts, CTL_YELLOW), ctl_color(opts, CTL_RESET),
-				st->warnings[i]);
+		printf(_("%swarning:%s %s\n"), ctl_color(opts, CTL_YELLOW),
+				ctl_color(opts, CTL_RESET), st->warnings[i]);
 	free(readers);
 	free(cards);
 }
@@ -171,10 +170,10 @@ int cmd_status(int argc, char **argv, const struct vitalectl_opts *opts)
 	DBusError err;
 	int ret;
 
-	ret = ctl_no_args(argc, argv, "Usage: vitalectl [--json] status\n\n"
+	ret = ctl_no_args(argc, argv, _("Usage: vitalectl [--json] status\n\n"
 			"Whether vitaled runs, its version, pcscd, the trust store, test-card\n"
 			"policy, sources and cards held, with warnings.\n"
-			"Exit status 3 when vitaled is not reachable.\n");
+			"Exit status 3 when vitaled is not reachable.\n"));
 	if (ret >= 0)
 		return ret;
 	memset(&st, 0, sizeof(st));
@@ -182,7 +181,7 @@ int cmd_status(int argc, char **argv, const struct vitalectl_opts *opts)
 	conn = vitalectl_bus(opts);
 	if (!conn) {
 		ret = VITALECTL_NO_DAEMON;
-		dbus_set_error_const(&err, DBUS_ERROR_NO_SERVER, "no bus");
+		dbus_set_error_const(&err, DBUS_ERROR_NO_SERVER, _("no bus"));
 	} else if (ctl_get_all(conn, VITALED_DBUS_MANAGER_PATH, VITALED_DBUS_MANAGER_INTERFACE,
 			&st.manager, &err) < 0 ||
 			ctl_managed_objects(conn, &st.objects, &err) < 0) {
@@ -211,8 +210,8 @@ int cmd_status(int argc, char **argv, const struct vitalectl_opts *opts)
 		json_object_end(&j);
 		json_finish(&j);
 	} else if (ret == VITALECTL_NO_DAEMON) {
-		printf("vitaled is not running or not reachable (%s)\n",
-				err.message ? err.message : "no reply");
+		printf(_("vitaled is not running or not reachable (%s)\n"),
+				err.message ? err.message : _("no reply"));
 	} else {
 		ctl_error_report("status", &err);
 	}

@@ -139,7 +139,7 @@ static char *read_text(const char *path, size_t *len)
 	n = fread(buf, 1, TOKEN_TEXT_MAX + 1, f);
 	if (ferror(f) || n > TOKEN_TEXT_MAX) {
 		fprintf(stderr, "vitalectl: %s: %s\n", path,
-				ferror(f) ? "read error" : "too large for a token");
+				ferror(f) ? _("read error") : _("too large for a token"));
 		fclose(f);
 		free(buf);
 		return NULL;
@@ -184,13 +184,13 @@ static X509 *load_cert(const char *path)
 	}
 	fclose(f);
 	if (!cert)
-		fprintf(stderr, "vitalectl: %s: not a PEM or DER certificate\n", path);
+		fprintf(stderr, _("vitalectl: %s: not a PEM or DER certificate\n"), path);
 	return cert;
 }
 
 static void report_trust(const char *path, const char *why, void *user_data)
 {
-	fprintf(stderr, "vitalectl: trust file %s: %s\n", path, why);
+	fprintf(stderr, _("vitalectl: trust file %s: %s\n"), path, why);
 }
 
 static void print_verdict(const struct vitalectl_opts *opts, const struct vd_verdict *v,
@@ -200,11 +200,15 @@ static void print_verdict(const struct vitalectl_opts *opts, const struct vd_ver
 	struct json j;
 
 	if (!opts->json) {
-		printf("%s%s%s: %s\n", ctl_color(opts, ctl_status_color(status)), status,
-				ctl_color(opts, CTL_RESET), v->reason);
+		/* the reason is libvitaled-core's, in English like the daemon's */
+		printf("%s%s%s: %s\n", ctl_color(opts, ctl_status_color(status)),
+				ctl_status_text(status), ctl_color(opts, CTL_RESET), v->reason);
 		if (res && res->has_record)
-			printf("%s, %u beneficiaries, %s\n", ctl_form_text(vd_form_factor_name(res->form)),
-					res->record.n_beneficiaries, vd_marker_name(res->marker));
+			printf(ngettext("%s, %u beneficiary, %s\n", "%s, %u beneficiaries, %s\n",
+					res->record.n_beneficiaries),
+					ctl_form_text(vd_form_factor_name(res->form)),
+					res->record.n_beneficiaries,
+							ctl_marker_text(vd_marker_name(res->marker)));
 		return;
 	}
 	json_init(&j, stdout);
@@ -254,7 +258,7 @@ static int verify_token(const char *trust_dir, const char *text, size_t len, tim
 
 	err = vd_trust_load(trust_dir, report_trust, NULL, &trust);
 	if (err) {
-		fprintf(stderr, "vitalectl: cannot load trust directory %s: %s\n",
+		fprintf(stderr, _("vitalectl: cannot load trust directory %s: %s\n"),
 				trust_dir, strerror(-err));
 		return VITALECTL_FAILED;
 	}
@@ -262,7 +266,7 @@ static int verify_token(const char *trust_dir, const char *text, size_t len, tim
 	vd_trust_unref(trust);
 	res = vd_read_result_new();
 	if (!ctx || !res) {
-		fprintf(stderr, "vitalectl: out of memory\n");
+		fprintf(stderr, _("vitalectl: out of memory\n"));
 		vd_context_unref(ctx);
 		vd_read_result_free(res);
 		return VITALECTL_FAILED;
@@ -277,7 +281,7 @@ static int verify_token(const char *trust_dir, const char *text, size_t len, tim
 
 static void token_usage(FILE *out)
 {
-	fprintf(out, "Usage: vitalectl [--json] token verify [OPTIONS] STRING|--file FILE|--image IMG\n\n"
+	fprintf(out, _("Usage: vitalectl [--json] token verify [OPTIONS] STRING|--file FILE|--image IMG\n\n"
 			"  --file FILE       read the token text from FILE\n"
 			"  --image IMG       read the QR code in IMG (PNG, JPEG or binary PGM)\n"
 			"  --trust-dir DIR   trust directory (default: vitaled.conf's, else %s)\n"
@@ -286,7 +290,7 @@ static void token_usage(FILE *out)
 			"                    default now)\n"
 			"  --skew SECONDS    clock skew tolerated on token times\n"
 			"  --max-age SECONDS longest presentation lifetime accepted\n"
-			"  --allow-test-cards accept test/demo markers\n", TRUSTDIR);
+			"  --allow-test-cards accept test/demo markers\n"), TRUSTDIR);
 }
 
 static int parse_seconds(const char *s, unsigned int *out)
@@ -360,7 +364,7 @@ int cmd_token(int argc, char **argv, const struct vitalectl_opts *opts)
 			break;
 		case 'a':
 			if (parse_instant(optarg, &at)) {
-				fprintf(stderr, "vitalectl: --at: not a time: %s\n", optarg);
+				fprintf(stderr, _("vitalectl: --at: not a time: %s\n"), optarg);
 				return VITALECTL_USAGE;
 			}
 			break;
@@ -368,7 +372,8 @@ int cmd_token(int argc, char **argv, const struct vitalectl_opts *opts)
 		case 'm':
 			if (parse_seconds(optarg, opt == 's' ? &set.clock_skew :
 					&set.token_max_age)) {
-				fprintf(stderr, "vitalectl: not a number of seconds: %s\n", optarg);
+				fprintf(stderr, _("vitalectl: not a number of seconds: %s\n"),
+						optarg);
 				return VITALECTL_USAGE;
 			}
 			break;

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,10 +22,10 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: vitalectl [--config FILE] trust install BUNDLE\n\n"
+	fprintf(out, _("Usage: vitalectl [--config FILE] trust install BUNDLE\n\n"
 			"Checks the signed trust bundle against the trust-list roots\n"
 			"([Trust] ListRootDirectory), then has vitaled install it (root only).\n"
-			"Exit status 1 when the bundle is refused.\n");
+			"Exit status 1 when the bundle is refused.\n"));
 }
 
 static int check_here(int fd, const char *path, const struct ctl_config *cfg)
@@ -41,15 +40,16 @@ static int check_here(int fd, const char *path, const struct ctl_config *cfg)
 
 	err = vd_read_fd(fd, VD_BUNDLE_MAX_SIZE, &buf, &size);
 	if (err < 0 || size == 0) {
-		fprintf(stderr, "vitalectl: %s: %s: not a trust bundle\n", path,
-				err < 0 ? vd_open_strerror(err) : "empty");
+		/* vd_open_strerror()'s words are libvitaled-core's, in English */
+		fprintf(stderr, _("vitalectl: %s: %s: not a trust bundle\n"), path,
+				err < 0 ? vd_open_strerror(err) : _("empty"));
 		free(buf);
 		return VITALECTL_FAILED;
 	}
 	err = vd_bundle_roots_load(cfg->list_root_dir, &roots, &n_roots);
 	if (!err && n_roots == 0) {
-		fprintf(stderr, "vitalectl: no trust-list root in %s: pin the issuer's trust-list "
-				"root there first\n", cfg->list_root_dir);
+		fprintf(stderr, _("vitalectl: no trust-list root in %s: pin the issuer's "
+				"trust-list root there first\n"), cfg->list_root_dir);
 		err = -ENOENT;
 	} else if (!err) {
 		err = vd_bundle_parse(buf, size, roots, time(NULL), &b, why, sizeof(why));
@@ -57,7 +57,8 @@ static int check_here(int fd, const char *path, const struct ctl_config *cfg)
 			err = vd_bundle_check(b, 0, time(NULL), cfg->clock_skew >= 0 ?
 					(unsigned int)cfg->clock_skew : 30, why, sizeof(why));
 		if (err < 0)
-			fprintf(stderr, "vitalectl: %s refused: %s\n", path, why);
+			/* TRANSLATORS: the reason is libvitaled-core's, in English */
+			fprintf(stderr, _("vitalectl: %s refused: %s\n"), path, why);
 	}
 	vd_bundle_free(b);
 	X509_STORE_free(roots);
@@ -116,15 +117,19 @@ bool ctl_trust_bundle_problem(const struct ctl_value *manager, time_t now,
 	ctl_format_date(expires, date);
 	out[0] = '\0';
 	if (ctl_bool(manager, "TrustStale"))
-		snprintf(out, len, "the trust material is stale%s: install the issuer's current "
-				"bundle ('vitalectl trust install FILE' or the update timer)",
-				expires && expires <= now ? " (the bundle has expired)" :
-				" ([Trust] MaxAge)");
+		snprintf(out, len, expires && expires <= now ?
+				_("the trust material is stale (the bundle has expired): install "
+				"the issuer's current bundle ('vitalectl trust install FILE' or "
+				"the update timer)") :
+				_("the trust material is stale ([Trust] MaxAge): install the "
+				"issuer's current bundle ('vitalectl trust install FILE' or the "
+				"update timer)"));
 	else if (expires && expires - now < (time_t)warn_days * 86400)
-		snprintf(out, len, "the trust bundle expires on %s: install the issuer's next "
-				"bundle before then", date);
+		snprintf(out, len, _("the trust bundle expires on %s: install the issuer's "
+				"next bundle before then"), date);
 	else if (error[0])
-		snprintf(out, len, "the last trust bundle offered was refused: %s", error);
+		/* TRANSLATORS: the reason is the daemon's, in English */
+		snprintf(out, len, _("the last trust bundle offered was refused: %s"), error);
 	return out[0] != '\0';
 }
 
@@ -160,16 +165,17 @@ int ctl_trust_install(int argc, char **argv, const struct vitalectl_opts *opts)
 	if (install(conn, fd, argv[1], &version, &err) < 0) {
 		if (ctl_error_exit(&err) == VITALECTL_DENIED) {
 			/* the client group reads cards; only root changes what is trusted */
-			fprintf(stderr, "vitalectl: trust install: not authorised: only root may "
-					"install trust material (sudo vitalectl trust install %s)\n",
-					argv[1]);
+			fprintf(stderr, _("vitalectl: trust install: not authorised: only root "
+					"may install trust material (sudo vitalectl trust install "
+					"%s)\n"), argv[1]);
 			ret = VITALECTL_DENIED;
 		} else {
 			ret = ctl_error_report("trust install", &err);
 		}
 		dbus_error_free(&err);
 	} else {
-		printf("trust bundle version %" PRIu64 " in force (%s)\n", version, argv[1]);
+		printf(_("trust bundle version %llu in force (%s)\n"),
+				(unsigned long long)version, argv[1]);
 	}
 	close(fd);
 	dbus_connection_close(conn);

@@ -135,7 +135,8 @@ static void visit_crl(const char *name, X509_CRL *crl, void *data)
 	it->revoked = revoked ? (unsigned int)sk_X509_REVOKED_num(revoked) : 0;
 	if (it->not_after && in->now > it->not_after) {
 		strcpy(it->status, "stale");
-		strcpy(it->reason, "past its next update: get a fresh CRL from the issuer");
+		snprintf(it->reason, sizeof(it->reason), "%s",
+				_("past its next update: get a fresh CRL from the issuer"));
 	} else if (it->not_before && in->now < it->not_before) {
 		strcpy(it->status, "not-yet-valid");
 	} else {
@@ -210,6 +211,14 @@ static const char *kind_name(enum ctl_trust_kind kind)
 	return kind == CTL_TRUST_ROOT ? "root" : kind == CTL_TRUST_SIGNER ? "signer" : "crl";
 }
 
+/* The kind in the user's language (--json has kind_name's). */
+static const char *kind_text(enum ctl_trust_kind kind)
+{
+	/* TRANSLATORS: a column of 7 characters: issuer root, document signer, CRL */
+	return kind == CTL_TRUST_ROOT ? _("root") : kind == CTL_TRUST_SIGNER ? _("signer") :
+		_("crl");
+}
+
 /* The daemon's installed bundle, when it answers (manager stays empty if not). */
 static void bundle_of_daemon(const struct vitalectl_opts *opts, struct ctl_value *manager)
 {
@@ -221,8 +230,9 @@ static void bundle_of_daemon(const struct vitalectl_opts *opts, struct ctl_value
 	dbus_error_init(&err);
 	if (ctl_get_all(conn, VITALED_DBUS_MANAGER_PATH, VITALED_DBUS_MANAGER_INTERFACE,
 				manager, &err) < 0)
-		fprintf(stderr, "vitalectl: vitaled does not answer (%s): its installed trust "
-				"bundle is not shown\n", err.message ? err.message : "no reply");
+		fprintf(stderr, _("vitalectl: vitaled does not answer (%s): its installed "
+				"trust bundle is not shown\n"), err.message ? err.message :
+				_("no reply"));
 	dbus_error_free(&err);
 	dbus_connection_close(conn);
 	dbus_connection_unref(conn);
@@ -235,15 +245,17 @@ static void print_bundle(const struct ctl_value *m)
 	if (!m->n)
 		return;
 	if (!ctl_uint(m, "TrustBundleVersion")) {
-		printf("No trust bundle installed: vitaled uses the trust directory as copied.\n\n");
+		printf(_("No trust bundle installed: vitaled uses the trust directory as "
+				"copied.\n\n"));
 		return;
 	}
 	ctl_format_date((time_t)ctl_uint(m, "TrustBundleIssued"), issued);
 	ctl_format_date((time_t)ctl_uint(m, "TrustBundleExpires"), expires);
-	printf("Trust bundle version %llu, issued %s, expires %s, from %s%s\n\n",
+	/* TRANSLATORS: the last %s is empty or " (stale)" */
+	printf(_("Trust bundle version %llu, issued %s, expires %s, from %s%s\n\n"),
 			(unsigned long long)ctl_uint(m, "TrustBundleVersion"), issued, expires,
 			ctl_str(m, "TrustBundleSource"),
-			ctl_bool(m, "TrustStale") ? " (stale)" : "");
+			ctl_bool(m, "TrustStale") ? _(" (stale)") : "");
 }
 
 static void print_json(const struct ctl_trust *t, const struct ctl_value *m)
@@ -305,26 +317,33 @@ static void print_human(const struct ctl_trust *t, const struct vitalectl_opts *
 	char from[16], until[16];
 	size_t i;
 
-	printf("Trust directory %s: %u root%s, %u signer%s, %u CRL%s, %u opposed serial%s\n",
-			t->dir, t->n_roots, ctl_plural(t->n_roots), t->n_signers,
-			ctl_plural(t->n_signers), t->n_crls, ctl_plural(t->n_crls), t->n_opposed,
-			ctl_plural(t->n_opposed));
+	static const struct ctl_column columns[] = { { N_("KIND"), 7 }, { N_("STATUS"), 14 },
+		{ N_("FROM"), 11 }, { N_("UNTIL"), 11 }, { N_("SUBJECT / ISSUER"), 34 },
+		{ N_("FILE"), 0 } };
+	char counts[CTL_TRUST_COUNTS_SIZE];
+
+	printf(_("Trust directory %s: %s\n"), t->dir, ctl_trust_counts(t->n_roots, t->n_signers,
+			t->n_crls, t->n_opposed, counts));
 	if (t->n_items) {
-		printf("\n%s%-7s %-14s %-11s %-11s %-34s %s%s\n", ctl_color(opts, CTL_BOLD),
-				"KIND", "STATUS", "FROM", "UNTIL", "SUBJECT / ISSUER", "FILE",
-				ctl_color(opts, CTL_RESET));
+		putchar('\n');
+		ctl_print_header(opts, "", columns, sizeof(columns) / sizeof(columns[0]));
 		for (i = 0; i < t->n_items; i++) {
 			const struct ctl_trust_item *it = &t->items[i];
 			bool good = !strcmp(it->status, "valid") || !strcmp(it->status, "current");
 
 			ctl_format_date(it->not_before, from);
 			ctl_format_date(it->not_after, until);
-			printf("%-7s %s%-14s%s %-11s %-11s %-34s %s", kind_name(it->kind),
-					ctl_color(opts, good ? CTL_GREEN : CTL_RED), it->status,
-					ctl_color(opts, CTL_RESET), from, until, it->subject,
-					it->file);
+			ctl_print_padded(kind_text(it->kind), 7);
+			fputs(ctl_color(opts, good ? CTL_GREEN : CTL_RED), stdout);
+			ctl_print_padded(ctl_status_text(it->status), 14);
+			fputs(ctl_color(opts, CTL_RESET), stdout);
+			ctl_print_padded(from, 11);
+			ctl_print_padded(until, 11);
+			ctl_print_padded(it->subject, 34);
+			fputs(it->file, stdout);
 			if (it->kind == CTL_TRUST_CRL)
-				printf(" (%u revoked)", it->revoked);
+				printf(ngettext(" (%u revoked)", " (%u revoked)", it->revoked),
+						it->revoked);
 			putchar('\n');
 			if (it->reason[0])
 				printf("        %s%s%s\n", ctl_color(opts, CTL_DIM), it->reason,
@@ -332,7 +351,7 @@ static void print_human(const struct ctl_trust *t, const struct vitalectl_opts *
 		}
 	}
 	if (t->n_problems) {
-		printf("\n%sFiles not used:%s\n", ctl_color(opts, CTL_YELLOW),
+		printf(_("\n%sFiles not used:%s\n"), ctl_color(opts, CTL_YELLOW),
 				ctl_color(opts, CTL_RESET));
 		for (i = 0; i < t->n_problems; i++)
 			printf("  %s\n", t->problems[i]);
@@ -341,11 +360,11 @@ static void print_human(const struct ctl_trust *t, const struct vitalectl_opts *
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: vitalectl [--json] [--config FILE] trust list [--dir DIR]\n"
+	fprintf(out, _("Usage: vitalectl [--json] [--config FILE] trust list [--dir DIR]\n"
 			"       vitalectl [--config FILE] trust install BUNDLE\n\n"
 			"Lists the issuer roots, document signers and CRLs of the trust directory\n"
 			"([Trust] Directory of vitaled.conf, or DIR), with their validity.\n"
-			"Exit status 1 when the directory cannot be read.\n");
+			"Exit status 1 when the directory cannot be read.\n"));
 }
 
 int cmd_trust(int argc, char **argv, const struct vitalectl_opts *opts)
@@ -405,7 +424,7 @@ int cmd_trust(int argc, char **argv, const struct vitalectl_opts *opts)
 	ctl_value_clear(&manager);
 	ret = t.dir_ok ? VITALECTL_OK : VITALECTL_FAILED;
 	if (!t.dir_ok && !opts->json)
-		fprintf(stderr, "vitalectl: cannot read the trust directory %s\n", dir);
+		fprintf(stderr, _("vitalectl: cannot read the trust directory %s\n"), dir);
 	ctl_trust_clear(&t);
 	return ret;
 }

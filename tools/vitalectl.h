@@ -8,7 +8,14 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+#include <libintl.h>
 #include <dbus/dbus.h>
+
+/* Translations (po/): _() where a string is printed, N_() in tables that
+ * are translated when printed.  Machine output (--json, exit codes) never
+ * goes through them. */
+#define _(s)	gettext(s)
+#define N_(s)	(s)
 
 /* Documented exit codes (vitalectl(1)). */
 enum vitalectl_exit {
@@ -161,14 +168,37 @@ const char *ctl_color(const struct vitalectl_opts *opts, enum ctl_color color);
 enum ctl_color ctl_status_color(const char *status);
 /* Plain words for machine names: "phone-nfc" -> "phone over NFC", ... */
 const char *ctl_form_text(const char *form);
-/* "s" unless n is 1: "1 root", "2 roots". */
-const char *ctl_plural(uint64_t n);
+/* A Status value (or reader state) in the user's language; the name
+ * itself when unknown.  --json keeps the name. */
+const char *ctl_status_text(const char *status);
+/* Reader1.Kind in the user's language (English: the name itself). */
+const char *ctl_kind_text(const char *kind);
+/* The card's marker (production, test, demo) in the user's language. */
+const char *ctl_marker_text(const char *marker);
+#define CTL_TRUST_COUNTS_SIZE	240
+/* "2 roots, 1 signer, 0 CRLs, 3 opposed serials" in the user's language;
+ * returns buf. */
+const char *ctl_trust_counts(uint64_t roots, uint64_t signers, uint64_t crls, uint64_t opposed,
+		char buf[CTL_TRUST_COUNTS_SIZE]);
+struct ctl_column {
+	const char *title;	/* marked with N_() */
+	unsigned int width;	/* characters, the last column's unused */
+};
+
+/* A table's header line, in bold: lead, then the titles translated and
+ * padded to their widths. */
+void ctl_print_header(const struct vitalectl_opts *opts, const char *lead,
+		const struct ctl_column *cols, size_t n);
 /* s then spaces up to width characters (UTF-8 aware), then one space. */
 void ctl_print_padded(const char *s, unsigned int width);
 /* "2026-11-26 18:30:05" local time, "-" for 0. */
 void ctl_format_time(time_t t, char buf[32]);
-/* "2026-11-26" local date, "-" for 0. */
+/* "2026-11-26" local date, "-" for 0 (in French "26/11/2026"). */
 void ctl_format_date(time_t t, char buf[16]);
+/* An ISO date from vitaled ("1980-03-15") the way the user's language
+ * writes it ("15/03/1980"); anything else as it is, "-" for "".
+ * Returns buf. */
+const char *ctl_date_text(const char *iso, char buf[16]);
 
 /* ---- config.c: what vitalectl reads from vitaled.conf ------------------ */
 

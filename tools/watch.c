@@ -176,7 +176,7 @@ static const char *reader_name_of(struct watch *w, const struct object *card)
 			r = &w->objects[i];
 	if (r && ctl_str(&r->props, "Name")[0])
 		return ctl_str(&r->props, "Name");
-	return id[0] ? id : "a detached source";
+	return id[0] ? id : _("a detached source");
 }
 
 static void tell_reader(struct watch *w, const struct object *o, const char *event,
@@ -196,12 +196,14 @@ static void tell_reader(struct watch *w, const struct object *o, const char *eve
 	}
 	line_start(w);
 	if (!strcmp(event, "reader-added"))
-		printf("%s %s (%s, %s)\n", initial ? "reader" : "reader added:",
-				ctl_str(p, "Name"), ctl_str(p, "Kind"), ctl_str(p, "State"));
+		printf(initial ? _("reader %s (%s, %s)\n") : _("reader added: %s (%s, %s)\n"),
+				ctl_str(p, "Name"), ctl_kind_text(ctl_str(p, "Kind")),
+				ctl_status_text(ctl_str(p, "State")));
 	else if (!strcmp(event, "reader-removed"))
-		printf("reader removed: %s\n", ctl_str(p, "Name"));
+		printf(_("reader removed: %s\n"), ctl_str(p, "Name"));
 	else
-		printf("reader %s: %s\n", ctl_str(p, "Name"), ctl_str(p, "State"));
+		printf(_("reader %s: %s\n"), ctl_str(p, "Name"),
+				ctl_status_text(ctl_str(p, "State")));
 	fflush(stdout);
 }
 
@@ -234,13 +236,13 @@ static void tell_card_added(struct watch *w, const struct object *card, bool ini
 	}
 	line_start(w);
 	if (!strcmp(form, "phone-qr"))
-		printf("QR code scanned by %s\n", reader_name_of(w, card));
+		printf(_("QR code scanned by %s\n"), reader_name_of(w, card));
 	else if (!strcmp(form, "phone-nfc"))
-		printf("phone tapped on %s\n", reader_name_of(w, card));
+		printf(_("phone tapped on %s\n"), reader_name_of(w, card));
 	else if (initial)
-		printf("card in %s (%s)\n", reader_name_of(w, card), ctl_form_text(form));
+		printf(_("card in %s (%s)\n"), reader_name_of(w, card), ctl_form_text(form));
 	else
-		printf("card inserted in %s\n", reader_name_of(w, card));
+		printf(_("card inserted in %s\n"), reader_name_of(w, card));
 	fflush(stdout);
 }
 
@@ -249,7 +251,8 @@ static bool card_waiting(const struct object *card)
 	return !strcmp(ctl_str(&card->props, "State"), "waiting");
 }
 
-/* Another application holds the card: the read waits for it. */
+/* Another application holds the card: the read waits for it.  --json
+ * gives the daemon's StatusReason; people read the state in their words. */
 static void tell_waiting(struct watch *w, const struct object *card, bool initial)
 {
 	const char *why = ctl_str(&card->props, "StatusReason");
@@ -263,8 +266,9 @@ static void tell_waiting(struct watch *w, const struct object *card, bool initia
 		return;
 	}
 	line_start(w);
-	printf("%swaiting: %s%s (%s)\n", ctl_color(w->opts, CTL_YELLOW), why,
-			ctl_color(w->opts, CTL_RESET), reader_name_of(w, card));
+	printf(_("%swaiting: another application is using the card%s (%s)\n"),
+			ctl_color(w->opts, CTL_YELLOW), ctl_color(w->opts, CTL_RESET),
+			reader_name_of(w, card));
 	fflush(stdout);
 }
 
@@ -292,13 +296,15 @@ static void tell_verdict(struct watch *w, struct object *card, bool initial)
 		return;
 	}
 	line_start(w);
-	printf("%s%s%s%s: %s", ctl_color(w->opts, CTL_BOLD),
-			ctl_color(w->opts, ctl_status_color(status)), status[0] ? status : "?",
+	/* TRANSLATORS: a verdict (colours around it), then the form of the read */
+	printf(_("%s%s%s%s: %s"), ctl_color(w->opts, CTL_BOLD),
+			ctl_color(w->opts, ctl_status_color(status)),
+			status[0] ? ctl_status_text(status) : "?",
 			ctl_color(w->opts, CTL_RESET), ctl_form_text(ctl_str(p, "FormFactor")));
 	if (ctl_bool(p, "HasData"))
-		printf(", %u beneficiar%s", n, n == 1 ? "y" : "ies");
+		printf(ngettext(", %u beneficiary", ", %u beneficiaries", n), n);
 	if (marker[0] && strcmp(marker, "production"))
-		printf(", %s card", marker);
+		printf(_(", %s card"), ctl_marker_text(marker));
 	if (!good && ctl_str(p, "StatusReason")[0])
 		printf(" — %s", ctl_str(p, "StatusReason"));
 	printf(" %s[%s]%s\n", ctl_color(w->opts, CTL_DIM), card->path,
@@ -320,11 +326,12 @@ static void tell_card_removed(struct watch *w, const struct object *card)
 	}
 	line_start(w);
 	if (!strcmp(form, "phone-qr") || !strcmp(form, "phone-nfc"))
-		printf("%s read released%s [%s]\n", ctl_form_text(form),
-				card->had_data ? ": its data is gone" : "", card->path);
+		printf(card->had_data ? _("%s read released: its data is gone [%s]\n") :
+				_("%s read released [%s]\n"), ctl_form_text(form), card->path);
 	else
-		printf("card removed from %s%s [%s]\n", reader_name_of(w, card),
-				card->had_data ? ": its data is gone" : "", card->path);
+		printf(card->had_data ? _("card removed from %s: its data is gone [%s]\n") :
+				_("card removed from %s [%s]\n"), reader_name_of(w, card),
+				card->path);
 	fflush(stdout);
 }
 
@@ -340,9 +347,9 @@ static void tell_daemon(struct watch *w, bool up, const char *version)
 	}
 	line_start(w);
 	if (up)
-		printf("vitaled %s is running\n", version ? version : "");
+		printf(_("vitaled %s is running\n"), version ? version : "");
 	else
-		printf("vitaled stopped; waiting for it to come back\n");
+		printf(_("vitaled stopped; waiting for it to come back\n"));
 	fflush(stdout);
 }
 
@@ -365,9 +372,11 @@ static void spinner(struct watch *w)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	form = ctl_str(&o->props, "FormFactor");
 	/* the form is only known once the application answered */
-	printf("\r\033[K%s%c %s %s in %s… %.1f s%s", ctl_color(w->opts, CTL_CYAN),
-			frames[w->spin++ % 4], card_waiting(o) ? "waiting to read" : "reading",
-			strcmp(form, "unknown") && form[0] ? ctl_form_text(form) : "the card",
+	fputs("\r\033[K", stdout);
+	printf(card_waiting(o) ? _("%s%c waiting to read %s in %s… %.1f s%s") :
+			_("%s%c reading %s in %s… %.1f s%s"), ctl_color(w->opts, CTL_CYAN),
+			frames[w->spin++ % 4],
+			strcmp(form, "unknown") && form[0] ? ctl_form_text(form) : _("the card"),
 			reader_name_of(w, o),
 			(double)(now.tv_sec - o->since.tv_sec) +
 			(double)(now.tv_nsec - o->since.tv_nsec) / 1e9,
@@ -549,11 +558,13 @@ static void on_other_code(struct watch *w, DBusMessage *msg)
 	}
 	line_start(w);
 	if (where[0])
-		printf("other code passed through (%d bytes) by %s to %s\n", len,
-				ctl_str(&o->props, "Name"), where);
+		printf(ngettext("other code passed through (%d byte) by %s to %s\n",
+				"other code passed through (%d bytes) by %s to %s\n",
+				(unsigned long)len), len, ctl_str(&o->props, "Name"), where);
 	else
-		printf("other code (%d bytes) by %s, not a Vitale token\n", len,
-				ctl_str(&o->props, "Name"));
+		printf(ngettext("other code (%d byte) by %s, not a Vitale token\n",
+				"other code (%d bytes) by %s, not a Vitale token\n",
+				(unsigned long)len), len, ctl_str(&o->props, "Name"));
 	fflush(stdout);
 }
 
@@ -626,12 +637,12 @@ int cmd_watch(int argc, char **argv, const struct vitalectl_opts *opts)
 	sigset_t mask;
 	int fd, sfd, ret = VITALECTL_OK;
 
-	ret = ctl_no_args(argc, argv, "Usage: vitalectl [--json] watch\n\n"
+	ret = ctl_no_args(argc, argv, _("Usage: vitalectl [--json] watch\n\n"
 			"Prints readers, cards and verdicts as they happen, until interrupted\n"
 			"(Ctrl-C, SIGTERM).  With --json: one object per line with an \"event\" of\n"
 			"daemon-up, daemon-down, reader-added, reader-changed, reader-removed,\n"
 			"card-added, card-verdict, card-removed.  Objects present at the start come\n"
-			"with \"initial\": true.\n");
+			"with \"initial\": true.\n"));
 	if (ret >= 0)
 		return ret;
 	ret = VITALECTL_OK;
@@ -661,7 +672,7 @@ int cmd_watch(int argc, char **argv, const struct vitalectl_opts *opts)
 		json_finish(&w.j);
 	} else if (!w.daemon_up) {
 		line_start(&w);
-		printf("vitaled is not running; waiting for it to start\n");
+		printf(_("vitaled is not running; waiting for it to start\n"));
 		fflush(stdout);
 	}
 	for (;;) {
@@ -671,7 +682,7 @@ int cmd_watch(int argc, char **argv, const struct vitalectl_opts *opts)
 		}
 		if (!dbus_connection_get_is_connected(w.conn)) {
 			clear_spinner(&w);
-			fprintf(stderr, "vitalectl watch: disconnected from the bus\n");
+			fprintf(stderr, _("vitalectl watch: disconnected from the bus\n"));
 			ret = VITALECTL_NO_DAEMON;
 			break;
 		}
