@@ -11,6 +11,7 @@ no English of the catalogue left in any French output, --help included."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -128,9 +129,25 @@ def english_left(c_out, fr_out, data=()):
     return sorted(s for s in SEGMENTS if s in c_out and s in fr_out)
 
 
+def readable_locale(bus):
+    """The build tree's catalogue as a copy every user can read: a clone may
+    sit in a private directory (a 0700 home) where the member and the
+    outsider could not open it, and would get English."""
+    dst = os.path.join(bus.dir, "locale")
+    if not os.path.isdir(dst):
+        shutil.copytree(LOCALEDIR, dst)
+        for d, _, files in os.walk(dst):
+            os.chmod(d, 0o755)
+            for name in files:
+                os.chmod(os.path.join(d, name), 0o644)
+    return dst
+
+
 def run(argv, env, who=None, bus=None, extra=None):
     env = dict(env, **(extra or {}))
     if bus:
+        if "VITALECTL_LOCALEDIR" in env:
+            env["VITALECTL_LOCALEDIR"] = readable_locale(bus)
         return bus.run_as(who, [CTL] + argv, env=bus.env(env))
     return subprocess.run([CTL] + argv, capture_output=True, text=True,
                           env=dict(os.environ, **env), timeout=60)
