@@ -281,6 +281,15 @@ def test_outsider(t, rig):
              ("fr", "Accueil — Carte Vitale",
               "Votre compte n'est pas autorisé à lire la carte Vitale."),
              "in French, as navigator.language asks")
+        # "malformed" is an error code and a verdict: each has its own words
+        tab.eval("""(async () => {
+            const m = await import('/vitaled.js');
+            document.body.dataset.words = JSON.stringify([m.text('malformed'),
+                m.stateText('malformed'), m.stateText('verified'), m.stateText('idle', 'en')]);
+        })(), 1""")
+        t.eq(json.loads(tab.wait("document.body.dataset.words") or "null"),
+             ["Requête invalide.", "Données mal formées", "Vérifiée", "No card"],
+             "vitaled.js: an error code and a card's verdict of the same name read apart")
         tab.close()
 
 

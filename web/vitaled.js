@@ -3,7 +3,7 @@
 // No dependencies.  Same vocabulary as vitaled's D-Bus API (doc/dbus-api.md):
 // readers, cards (State, Status, …), beneficiaries on a date, affiliation.
 //
-//   import { connect, text } from "./vitaled.js";
+//   import { connect, text, stateText } from "./vitaled.js";
 //   const v = await connect();
 //   v.addEventListener("card-changed", (e) => { if (e.detail.card.State === "done") … });
 //   const people = await v.beneficiaries(card, "2027-06-01");
@@ -28,6 +28,7 @@ function nextId()
 	return lastId;
 }
 
+// Error codes (doc/web.md) for people.
 const TEXTS = {
 	en: {
 		"no-extension": "The vitaled extension is not installed in this browser.",
@@ -49,16 +50,6 @@ const TEXTS = {
 		"timeout": "No answer from vitaled.",
 		"disconnected": "The connection to vitaled was closed.",
 		"failed": "The card could not be read.",
-		// Card1.State and Status
-		"idle": "No card", "card-present": "Card present", "unavailable": "Unavailable",
-		"reading": "Reading…", "waiting": "Waiting for another application", "done": "Read",
-		"verified": "Verified", "forged": "Forged", "untrusted": "Not trusted",
-		"expired": "Expired", "not-yet-valid": "Not yet valid", "revoked": "Revoked",
-		"clone-suspected": "Clone suspected", "opposed": "Opposed (lost or stolen)",
-		"test-card": "Test card", "unverifiable": "Cannot be verified (old card)",
-		"replayed": "Replayed", "unsupported": "Unsupported", "read-failed": "Read failed",
-		"pending": "Pending",
-		"open": "Rights open", "closed": "Rights closed",
 	},
 	fr: {
 		"no-extension": "L'extension vitaled n'est pas installée dans ce navigateur.",
@@ -80,12 +71,30 @@ const TEXTS = {
 		"timeout": "vitaled ne répond pas.",
 		"disconnected": "La connexion à vitaled a été fermée.",
 		"failed": "La carte n'a pas pu être lue.",
+	},
+};
+
+// Reader and card states, verdicts (Card1.Status) and rights for people: apart
+// from the error codes, which share some names with them ("malformed").
+const STATES = {
+	en: {
+		"idle": "No card", "card-present": "Card present", "unavailable": "Unavailable",
+		"reading": "Reading…", "waiting": "Waiting for another application", "done": "Read",
+		"verified": "Verified", "forged": "Forged", "untrusted": "Not trusted",
+		"expired": "Expired", "not-yet-valid": "Not yet valid", "revoked": "Revoked",
+		"clone-suspected": "Clone suspected", "opposed": "Opposed (lost or stolen)",
+		"test-card": "Test card", "malformed": "Malformed data", "unverifiable": "Cannot be verified (old card)",
+		"replayed": "Replayed", "unsupported": "Unsupported", "read-failed": "Read failed",
+		"pending": "Pending",
+		"open": "Rights open", "closed": "Rights closed",
+	},
+	fr: {
 		"idle": "Pas de carte", "card-present": "Carte présente", "unavailable": "Indisponible",
 		"reading": "Lecture…", "waiting": "En attente d'une autre application", "done": "Lue",
 		"verified": "Vérifiée", "forged": "Falsifiée", "untrusted": "Non reconnue",
 		"expired": "Expirée", "not-yet-valid": "Pas encore valide", "revoked": "Révoquée",
 		"clone-suspected": "Clone suspecté", "opposed": "En opposition (perdue ou volée)",
-		"test-card": "Carte de test", "unverifiable": "Non vérifiable (ancienne carte)",
+		"test-card": "Carte de test", "malformed": "Données mal formées", "unverifiable": "Non vérifiable (ancienne carte)",
 		"replayed": "Rejouée", "unsupported": "Non prise en charge", "read-failed": "Lecture échouée",
 		"pending": "En attente",
 		"open": "Droits ouverts", "closed": "Droits fermés",
@@ -99,11 +108,18 @@ export function language(lang)
 	return l.toLowerCase().startsWith("fr") ? "fr" : "en";
 }
 
-/** The sentence for people for an error code, a State or a Status. */
+/** The sentence for people for an error code. */
 export function text(code, lang)
 {
 	const t = TEXTS[language(lang)];
 	return t[code] || t.failed;
+}
+
+/** The words for people for a reader's or card's State, a card's Status,
+ * or "open"/"closed" rights; an unknown value as it is. */
+export function stateText(value, lang)
+{
+	return STATES[language(lang)][value] || String(value);
 }
 
 export class VitaledError extends Error {

@@ -1,5 +1,5 @@
 // The demo reception page: readers and the card read live, with vitaled.js.
-import { connect, text, language } from "../vitaled.js";
+import { connect, text, stateText, language } from "../vitaled.js";
 
 const LANG = language();
 const T = {
@@ -42,7 +42,7 @@ function showReaders()
 	ul.replaceChildren();
 	for (const r of readers.values()) {
 		const li = document.createElement("li");
-		li.textContent = `${r.Name} — ${text(r.State, LANG)}`;
+		li.textContent = `${r.Name} — ${stateText(r.State, LANG)}`;
 		li.dataset.path = r.path;
 		li.dataset.state = r.State;
 		ul.append(li);
@@ -72,8 +72,8 @@ async function showCard(v, card)
 	el.dataset.state = card.State;
 	el.dataset.status = card.Status;
 	el.textContent = card.State === "done"
-		? `${text(card.Status, LANG)} — ${card.BeneficiaryCount} ${T.people}`
-		: text(card.State, LANG);
+		? `${stateText(card.Status, LANG)} — ${card.BeneficiaryCount} ${T.people}`
+		: stateText(card.State, LANG);
 	if (card.State !== "done" || !card.HasData)
 		return;
 	const date = today();
@@ -88,7 +88,7 @@ async function showCard(v, card)
 			const tr = document.createElement("tr");
 			const birth = b.BirthName && b.BirthName !== b.UsualName ? ` (${T.born} ${b.BirthName})` : "";
 			const cells = [b.UsualName + birth, b.FirstName, b.BirthDate, b.Nir,
-				`${text(b.AmoOpen ? "open" : "closed", LANG)} (${b.RightsDate})`];
+				`${stateText(b.AmoOpen ? "open" : "closed", LANG)} (${b.RightsDate})`];
 			for (const c of cells) {
 				const td = document.createElement("td");
 				td.textContent = c;
