@@ -56,7 +56,7 @@ def bench_images(tmp, rounds):
             jpg = os.path.join(tmp, "t%d.jpg" % i)
             subprocess.run(["convert", png, "-quality", "90", jpg], check=True)
             imgs["jpeg"].append(jpg)
-    zbarimg = ["zbarimg", "--nodbus", "--raw", "-q"]
+    zbarimg = qr.ZBARIMG_QR
     for fmt, paths in imgs.items():
         if not paths:
             continue

@@ -20,6 +20,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 from vtest.paths import data_dir  # noqa: E402
+from vtest.qr import ZBARIMG_QR  # noqa: E402
 from vtest.tap import Tap  # noqa: E402
 
 SRC = os.environ.get("top_srcdir", ".")
@@ -122,7 +123,7 @@ def picture(tmp, case, path):
             f.write(base64.b64decode(case["2DCODE"]))
     elif not png:
         return "no image"
-    rc, out, _ = run(["zbarimg", "--nodbus", "--raw", "-q", png])
+    rc, out, _ = run(ZBARIMG_QR + [png])
     return out if rc == 0 else None
 
 
