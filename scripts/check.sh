@@ -102,10 +102,10 @@ tap_test() {
 	passed=$((passed + $(grep '^ok ' "$log" | grep -vc ' # SKIP')))
 	failed=$((failed + $(grep -c '^not ok ' "$log")))
 	skipped=$((skipped + $(grep -c '^ok .* # SKIP' "$log")))
-	sed -n 's/^ok .* # SKIP \(.*\)$/deb: '"$name"': \1/p' "$log" >>"$skips"
+	sed -n 's|^ok .* # SKIP \(.*\)$|deb: '"$name"': \1|p' "$log" >>"$skips"
 	if grep -q '^1\.\.0 # SKIP' "$log"; then
 		skipped=$((skipped + 1))
-		sed -n 's/^1\.\.0 # SKIP \(.*\)$/deb: '"$name"': \1/p' "$log" >>"$skips"
+		sed -n 's|^1\.\.0 # SKIP \(.*\)$|deb: '"$name"': \1|p' "$log" >>"$skips"
 	else
 		grep -q '^1\.\.[1-9]' "$log" || failed=$((failed + 1))
 	fi
