@@ -253,10 +253,10 @@ static bool is_phone_read(const struct vitaled_card *card)
 
 /* Audited by the error's short name ("NotVerified", "Gone", ...). */
 static void refuse(const struct access_call *ac, const struct caller *caller, int err,
-		const struct vitaled_card *card)
+		const struct vitaled_card *card, const char *detail)
 {
 	audit(ac, caller, strrchr(bus_error_name(err), '.') + 1, true);
-	bus_reply(ac->call, bus_error_reply(ac->call, err, card, NULL));
+	bus_reply(ac->call, bus_error_reply(ac->call, err, card, detail));
 }
 
 static void finish(struct access_call *ac, const struct caller *caller)
@@ -275,7 +275,9 @@ static void finish(struct access_call *ac, const struct caller *caller)
 	if (ac->method == BUS_TRUST_INSTALL) {
 		err = trust_install_call(ac->call);
 		if (err)
-			refuse(ac, caller, err, NULL);
+			refuse(ac, caller, err, NULL, err == -EBUSY ?
+					"another trust bundle is being installed: try again once "
+					"it is done" : NULL);
 		else
 			audit(ac, caller, "started", false);
 		return;
@@ -292,7 +294,7 @@ static void finish(struct access_call *ac, const struct caller *caller)
 		else
 			err = 0;
 		if (err) {
-			refuse(ac, caller, err, card);
+			refuse(ac, caller, err, card, NULL);
 			return;
 		}
 		card_release(card, "released by a client");
@@ -302,7 +304,7 @@ static void finish(struct access_call *ac, const struct caller *caller)
 	}
 	err = bus_card_data_status(card);
 	if (err) {
-		refuse(ac, caller, err, card);
+		refuse(ac, caller, err, card, NULL);
 		return;
 	}
 	reply = data_reply(ac->call, card, ac->method);

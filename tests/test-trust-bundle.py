@@ -14,6 +14,9 @@ vitaled on a private bus, with the real pcscd, vpcd and card emulator:
 - a read-only or full state directory: refused, the old set kept;
 - kill -9 at every step of an install (tests/trust/crash-at.c): after a
   restart, the old set or the new one, never a mix;
+- while an install is in progress (held at its first disk step by the same
+  shim): InstallTrustBundle is refused with Busy, the set in force serves,
+  a bundle dropped meanwhile waits its turn and is installed after;
 - [Trust] MaxAge: verdicts say the trust material is stale; StaleAction =
   refuse refuses.
 """
@@ -434,6 +437,53 @@ def test_crash(bus):
                                               ",".join(map(str, outcomes.get("2", [])))))
 
 
+def test_busy(bus):
+    """An install in progress: a second one is told Busy; a drop waits."""
+    if not os.path.exists(SHIM):
+        t.ok(False, "an install in progress", "%s not built (make check)" % SHIM)
+        return
+    base = tempfile.mkdtemp(prefix="vitaled-bundle-busy-", dir=WORK)
+    state = state_with_v1(bus, base)
+    dropd = os.path.join(base, "drop")
+    go = os.path.join(base, "go")
+    builds = {}
+    for v in (2, 3, 4):
+        builds[v] = os.path.join(base, "busy-v%d.bundle" % v)
+        TL.build(V2, builds[v], v)
+    env_asan = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    d = bus_daemon(bus, state, dropd, env={"LD_PRELOAD": SHIM, "VTEST_CRASH_AT": "1",
+                                           "VTEST_STALL_UNTIL": go, "ASAN_OPTIONS": env_asan})
+    d.start()
+    try:
+        for v, name in ((2, "a-v2.bundle"), (3, "b-v3.bundle")):
+            shutil.copy(builds[v], os.path.join(dropd, ".t"))
+            os.rename(os.path.join(dropd, ".t"), os.path.join(dropd, name))
+            if v == 2:
+                d.wait_log(r"crash-at: step 1 \(\w+\): stalled", 60)
+        r = subprocess.run([vitalectl_path(), "--session", "--config", d.conf_path, "trust",
+                            "install", builds[4]], capture_output=True, text=True,
+                           env=dict(os.environ, **bus.env()), timeout=180)
+        t.ok(r.returncode == 1 and "another trust bundle is being installed" in r.stderr,
+             "during an install, trust install is refused: Busy, says why (exit 1)",
+             "exit %d: %s" % (r.returncode, r.stderr))
+        t.ok(re.search(r"InstallTrustBundle on /org/vitaled by uid 0 .*: Busy$", d.log(), re.M),
+             "the refusal is audited")
+        t.eq(busctl(bus, "TrustBundleVersion"), "1", "during the install version 1 serves")
+        t.ok(os.path.exists(os.path.join(dropd, "b-v3.bundle")),
+             "a bundle dropped during the install waits in the drop directory")
+        with open(go, "w"):
+            pass
+        d.wait_log(r"bundle version 2 from drop:a-v2.bundle installed", 60)
+        d.wait_log(r"bundle version 3 from drop:b-v3.bundle installed", 60)
+        t.eq(busctl(bus, "TrustBundleVersion"), "3",
+             "once released, the held install completes, then the waiting drop: version 3")
+        t.eq(sorted(os.listdir(dropd)), [], "the drop directory is empty")
+    finally:
+        with open(go, "w"):
+            pass
+        d.stop_checked(t)
+
+
 def test_damaged(bus):
     """A set damaged on disk after its install is not used: the previous one is."""
     base = tempfile.mkdtemp(prefix="vitaled-bundle-dm-", dir=WORK)
@@ -515,6 +565,7 @@ def bus_tests():
         test_damaged(bus)
         test_storage(bus)
         test_crash(bus)
+        test_busy(bus)
     finally:
         bus.close()
 

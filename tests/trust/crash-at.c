@@ -8,6 +8,10 @@
  * call that changes the disk: mkdirat, renameat, symlinkat, unlinkat,
  * unlink, fsync, or a write() to a file created since; at a write step
  * half the buffer is written first, so files are also torn.
+ *
+ * With VTEST_STALL_UNTIL=PATH the process is not killed: the thread that
+ * reached step N waits there until PATH exists, then goes on (to test
+ * what happens while an install is in progress).
  */
 
 #include <dlfcn.h>
@@ -29,10 +33,10 @@ static atomic_bool armed;
 static atomic_int steps;
 static atomic_bool created[MAX_FD];
 
-/* Count one step; at the chosen one, say which and die. */
+/* Count one step; at the chosen one, say which and die (or stall). */
 static bool crash_now(const char *what)
 {
-	const char *at = getenv("VTEST_CRASH_AT");
+	const char *at = getenv("VTEST_CRASH_AT"), *until = getenv("VTEST_STALL_UNTIL");
 	char line[96];
 	int n;
 
@@ -41,10 +45,15 @@ static bool crash_now(const char *what)
 	n = atomic_fetch_add(&steps, 1) + 1;
 	if (n != atoi(at))
 		return false;
-	snprintf(line, sizeof(line), "crash-at: step %d (%s): SIGKILL\n", n, what);
+	snprintf(line, sizeof(line), "crash-at: step %d (%s): %s\n", n, what,
+		 until ? "stalled" : "SIGKILL");
 	if (write(2, line, strlen(line)) < 0)
 		_exit(99);
-	return true;
+	if (!until)
+		return true;
+	while (access(until, F_OK) < 0)
+		usleep(10000);
+	return false;
 }
 
 static void die(void)
