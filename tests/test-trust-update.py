@@ -10,7 +10,8 @@ daemon on a private system bus watching the drop directory, the updater
 run as an unprivileged user of the vitaled-update group (as its unit's
 user vitaled-update is); QR tokens scanned on a pty scanner read `revoked` and
 `opposed` once the fetched set is installed, and a rollback or a bundle of
-an unknown signer is refused with the old set still serving."""
+an unknown signer is refused with the old set still serving.  Another
+install ending while the updater waits is not reported as its own."""
 import grp
 import hashlib
 import http.server
@@ -326,6 +327,8 @@ def test_transfer_failures(t, srv):
         ("random bytes", srv.url("/random"), 24, ["not a trust bundle"]),
         ("a CMS SignedData of another content type", srv.url("/other-cms"), 24,
          ["not a trust bundle"]),
+        ("the bundle content type over no manifest", srv.url("/no-manifest"), 24,
+         ["not a trust bundle"]),
         ("404", srv.url("/missing"), 25, ["HTTP 404"]),
         ("http:// URL", srv.url("/bundle", "http"), 27, ["only https://"]),
         ("redirect to http://", srv.url("/to-http"), 27, ["only https://"]),
@@ -545,13 +548,78 @@ def test_daemon(t, srv):
         sc.unplug()
 
 
+SHIM = os.path.join(builddir(), "tests", "trust", ".libs", "crash-at.so")
+
+
+def test_meanwhile(t, srv):
+    """Someone else's install runs while the updater waits for its own: the
+    updater reports its bundle's outcome, not the other's.  The other
+    install (version 3, dropped first) is held at its first disk step by
+    tests/trust/crash-at.c until the updater's bundle (version 1) waits
+    behind it; then v3 goes in and the updater's v1 is refused (rollback)."""
+    if not os.path.exists(SHIM):
+        t.ok(False, "an install made meanwhile", "%s not built (make check)" % SHIM)
+        return
+    base = os.path.join(work, "meanwhile")
+    os.makedirs(base)
+    os.chmod(base, 0o755)
+    lists = vbundle.TrustListPki(os.path.join(base, "lists"))
+    old, new = trust_sets(base)
+    for name, version in (("other", 3), ("mine", 1)):
+        lists.build(new, os.path.join(base, name + ".bundle"), version)
+    with open(os.path.join(base, "mine.bundle"), "rb") as f:
+        srv.routes["/meanwhile"] = route_static(f.read())
+    drop = os.path.join(base, "incoming")
+    state = os.path.join(base, "updater-state")
+    os.makedirs(drop)
+    os.makedirs(state)
+    go = os.path.join(base, "go")
+    conf = ("[General]\nEnablePlugins = \n\n"
+            "[Trust]\nDirectory = %s\nListRootDirectory = %s\nDropDirectory = %s\n\n"
+            "[TrustUpdate]\nURL = %s\nCAFile = %s\nInstallTimeout = 120\n"
+            % (old, lists.roots, drop, srv.url("/meanwhile"), os.path.join(work, "ca.pem")))
+    asan = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    bus = SystemBus()
+    bus.start()
+    try:
+        d = bus.start_vitaled(conf, user="root", env={
+            "LD_PRELOAD": SHIM, "VTEST_CRASH_AT": "1", "VTEST_STALL_UNTIL": go,
+            "ASAN_OPTIONS": asan})
+        shutil.copy(os.path.join(base, "other.bundle"), os.path.join(drop, ".t"))
+        os.rename(os.path.join(drop, ".t"), os.path.join(drop, "a-other.bundle"))
+        d.wait_log(r"crash-at: step 1 \(\w+\): stalled", 60)
+        p = subprocess.Popen([UPDATER, "--config", d.conf_path], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             env=bus.env({"STATE_DIRECTORY": state}))
+        mine = os.path.join(drop, "vitaled-trust-update.bundle")
+        wait_for(lambda: os.path.exists(mine) or p.poll() is not None, 120)
+        open(go, "w").close()
+        out, err = p.communicate(timeout=300)
+        t.diag("updater: exit %d: %s" % (p.returncode, (out + err).strip()))
+        d.wait_log(r"bundle version 3 from drop:a-other.bundle installed")
+        d.wait_log(r"bundle from drop:vitaled-trust-update.bundle refused: .*rollback")
+        t.ok(p.returncode == 31 and "refused by the daemon: " in err
+             and "still serving version 3" in err,
+             "another install went in meanwhile: the updater's own bundle is reported "
+             "refused (exit 31), not the other's as installed", (p.returncode, out, err))
+        t.eq(os.listdir(state), [], "no ETag kept for the refused bundle")
+        d.stop_checked(t)
+    finally:
+        if not os.path.exists(go):
+            open(go, "w").close()
+        bus.stop()
+
+
 def main():
     try:
         make_pki()
     except (OSError, subprocess.CalledProcessError) as e:
         t.bail("cannot make the test PKI: %s" % e)
     srv = Server()
-    srv.bundle = cms("bundle.der", b"a trust bundle's manifest and members " * 40)
+    # signed by a certificate no daemon here trusts: the daemon is not needed
+    now = int(time.time())
+    srv.bundle = cms("bundle.der", vbundle.manifest(
+        1, now, now + 86400, [("opposition.txt", b"VTX0000000001\n" * 100)]))
     srv.etag = '"%s"' % hashlib.sha256(srv.bundle).hexdigest()[:32]
     big = cms("big.der", os.urandom(40000))
     srv.routes = {
@@ -563,12 +631,13 @@ def main():
         "/truncated": route_truncated(srv),
         "/random": route_static(os.urandom(3000)),
         "/other-cms": route_static(cms("other.der", b"not a bundle", oid=None)),
+        "/no-manifest": route_static(cms("nomanifest.der", b"a trust bundle's manifest " * 40)),
         "/to-http": route_redirect(srv.url("/bundle", "http")),
         "/to-https": route_redirect(srv.url("/bundle")),
         "/e2e": route_e2e(srv),
     }
     for test in (test_fetch, test_not_modified, test_transfer_failures,
-                 test_drop_dir_failures, test_config, test_daemon):
+                 test_drop_dir_failures, test_config, test_daemon, test_meanwhile):
         t.run(test, srv)
     srv.httpd.shutdown()
 

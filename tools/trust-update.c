@@ -32,6 +32,7 @@
 #include <vitaled/dbus.h>
 #include <vitaled/plugin.h>
 #include "vitaled-core.h"
+#include "internal.h"
 #include "trust-update-conf.h"
 
 #define DEFAULT_CONFIG		CONFIGDIR "/vitaled.conf"
@@ -393,12 +394,17 @@ static int transfer_outcome(CURLcode rc, const struct download *d, const char *e
 
 /* ---- pre-check --------------------------------------------------------- */
 
-/* A CMS SignedData whose content is a trust bundle: enough to tell an
- * error page or a wrong file from a bundle.  The daemon verifies it. */
-static bool looks_like_bundle(int fd)
+/* A CMS SignedData carrying a trust bundle manifest: enough to tell an
+ * error page or a wrong file from a bundle, and to learn the version it
+ * claims, by which the daemon's outcome for it is told from that of an
+ * install made meanwhile by someone else.  The daemon verifies it. */
+static bool bundle_version(int fd, uint64_t *version)
 {
+	ASN1_OCTET_STRING **content = NULL;
+	struct vd_bundle *b = NULL;
 	ASN1_OBJECT *want;
 	CMS_ContentInfo *cms;
+	char why[128];
 	BIO *bio;
 	bool ok = false;
 
@@ -410,8 +416,15 @@ static bool looks_like_bundle(int fd)
 	cms = d2i_CMS_bio(bio, NULL);
 	want = OBJ_txt2obj(VD_BUNDLE_CONTENT_TYPE, 1);
 	if (cms && want && OBJ_obj2nid(CMS_get0_type(cms)) == NID_pkcs7_signed &&
-	    !OBJ_cmp(CMS_get0_eContentType(cms), want) && CMS_get0_content(cms))
+	    !OBJ_cmp(CMS_get0_eContentType(cms), want))
+		content = CMS_get0_content(cms);
+	if (content && *content &&
+	    !vd_bundle_decode_manifest(ASN1_STRING_get0_data(*content),
+				       (size_t)ASN1_STRING_length(*content), &b, why, sizeof(why))) {
+		*version = vd_bundle_version(b);
 		ok = true;
+	}
+	vd_bundle_free(b);
 	ASN1_OBJECT_free(want);
 	CMS_ContentInfo_free(cms);
 	BIO_free(bio);
@@ -586,7 +599,7 @@ static int publish(int dfd, int fd)
 	return fsync(dfd) < 0 ? -errno : 0;
 }
 
-static int hand_over(const struct settings *s, int dfd, int fd, int sdfd,
+static int hand_over(const struct settings *s, int dfd, int fd, uint64_t version, int sdfd,
 		const struct validators *fresh)
 {
 	struct daemon_state before = { 0 }, after = { 0 };
@@ -627,16 +640,20 @@ static int hand_over(const struct settings *s, int dfd, int fd, int sdfd,
 	if (!after.known) {
 		code = outcome(EXIT_NO_OUTCOME, "the daemon took the bundle but its outcome could "
 			       "not be read on the system bus (%s); see its journal", after.why);
-	} else if (after.error[0] && after.version <= before.version) {
+	} else if (after.version != version || after.error[0]) {
+		/* The daemon clears its error on success and on "nothing to do";
+		 * the version in force is ours then.  Otherwise ours was refused
+		 * (or went in, and someone's newer one after it). */
 		code = outcome(EXIT_REFUSED, "refused by the daemon: %s (still serving version "
-			       "%llu)", after.error, (unsigned long long)after.version);
+			       "%llu)", after.error[0] ? after.error : "version not installed, see "
+			       "its journal", (unsigned long long)after.version);
 	} else {
-		if (after.version > before.version)
-			code = outcome(EXIT_INSTALLED, "installed version %llu",
-				       (unsigned long long)after.version);
-		else
+		if (before.known && before.version == version)
 			code = outcome(EXIT_INSTALLED, "version %llu is already installed",
-				       (unsigned long long)after.version);
+				       (unsigned long long)version);
+		else
+			code = outcome(EXIT_INSTALLED, "installed version %llu",
+				       (unsigned long long)version);
 		/* only now: a bundle not installed is fetched again next time */
 		ret = save_validators(sdfd, fresh);
 		if (ret < 0)
@@ -659,6 +676,7 @@ static int run(const struct settings *s)
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct download d = { .fd = -1, .max = s->max_size };
 	struct validators old, fresh;
+	uint64_t version;
 	struct curl_slist *headers;
 	CURL *curl = NULL;
 	CURLcode rc;
@@ -705,15 +723,15 @@ static int run(const struct settings *s)
 		code = outcome(EXIT_HTTP_ERROR, "the server answered HTTP %ld", status);
 		goto out;
 	}
-	if (!looks_like_bundle(d.fd)) {
+	if (!bundle_version(d.fd, &version)) {
 		code = outcome(EXIT_NOT_BUNDLE, "not a trust bundle (%lld bytes, no CMS SignedData "
-			       "of the bundle content type); nothing written to %s",
+			       "holding a bundle manifest); nothing written to %s",
 			       (long long)d.received, s->drop_dir);
 		goto out;
 	}
 	copy_header(curl, "ETag", fresh.etag, sizeof(fresh.etag));
 	copy_header(curl, "Last-Modified", fresh.last_modified, sizeof(fresh.last_modified));
-	code = hand_over(s, dfd, d.fd, sdfd, &fresh);
+	code = hand_over(s, dfd, d.fd, version, sdfd, &fresh);
 out:
 	curl_easy_cleanup(curl);
 	if (d.fd >= 0)
