@@ -329,6 +329,8 @@ def test_transfer_failures(t, srv):
          ["not a trust bundle"]),
         ("the bundle content type over no manifest", srv.url("/no-manifest"), 24,
          ["not a trust bundle"]),
+        ("a manifest under another content type", srv.url("/manifest-as-data"), 24,
+         ["not a trust bundle"]),
         ("404", srv.url("/missing"), 25, ["HTTP 404"]),
         ("http:// URL", srv.url("/bundle", "http"), 27, ["only https://"]),
         ("redirect to http://", srv.url("/to-http"), 27, ["only https://"]),
@@ -632,6 +634,8 @@ def main():
         "/random": route_static(os.urandom(3000)),
         "/other-cms": route_static(cms("other.der", b"not a bundle", oid=None)),
         "/no-manifest": route_static(cms("nomanifest.der", b"a trust bundle's manifest " * 40)),
+        "/manifest-as-data": route_static(cms("asdata.der", vbundle.manifest(
+            1, now, now + 86400, [("opposition.txt", b"")]), oid=None)),
         "/to-http": route_redirect(srv.url("/bundle", "http")),
         "/to-https": route_redirect(srv.url("/bundle")),
         "/e2e": route_e2e(srv),
