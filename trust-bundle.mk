@@ -19,7 +19,7 @@ tests_trust_crash_at_la_CFLAGS = $(AM_CFLAGS) -Wno-missing-prototypes -D_GNU_SOU
 tests_trust_crash_at_la_LIBADD = -ldl
 tests_trust_crash_at_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 TESTS += tests/test-trust-bundle.py
-EXTRA_DIST += tests/test-trust-bundle.py
+EXTRA_DIST += tests/test-trust-bundle.py tests/lib/vtest/bundle.py
 
 # Fuzzing (conventions of lib/codec.mk): corpus replay in make check, a
 # libFuzzer binary with --enable-fuzzing.

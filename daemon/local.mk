@@ -13,6 +13,9 @@ daemon_vitaled_LDADD = lib/libvitaled-core.la $(builtin_libadd) $(DBUS_LIBS) $(O
 daemon_vitaled_LDFLAGS = $(AM_LDFLAGS) -Wl,--export-dynamic -Wl,--as-needed
 
 BUILT_SOURCES += daemon/builtin.h
+
+# Every [section] and key of vitaled.conf, for the admin.
+dist_doc_DATA += doc/configuration.md
 CLEANFILES += daemon/builtin.h
 daemon/builtin.h: Makefile
 	$(AM_V_GEN)$(MKDIR_P) daemon && { \

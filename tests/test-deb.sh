@@ -147,6 +147,7 @@ grep -q '^Utilisation : vitaled-web-bridge' "$work/fr-bridge.log"
 ok $? "the installed web bridge's --help is French under LANG=fr_FR.UTF-8" "$work/fr-bridge.log"
 # dh_compress may have compressed it
 check "the French admin guide is installed" sh -c 'ls /usr/share/doc/vitaled/fr/admin.md*'
+check "the configuration reference is installed" sh -c 'ls /usr/share/doc/vitaled/configuration.md*'
 check "the installed configuration is valid, read as user vitaled" \
 	setpriv --reuid=vitaled --regid=vitaled --init-groups \
 	/usr/sbin/vitaled --check-config
