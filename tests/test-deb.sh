@@ -145,6 +145,10 @@ env LANG=fr_FR.UTF-8 LC_ALL= LANGUAGE= /usr/libexec/vitaled/vitaled-web-bridge -
 	> "$work/fr-bridge.log" 2>&1
 grep -q '^Utilisation : vitaled-web-bridge' "$work/fr-bridge.log"
 ok $? "the installed web bridge's --help is French under LANG=fr_FR.UTF-8" "$work/fr-bridge.log"
+env LANG=fr_FR.UTF-8 LC_ALL= LANGUAGE= /usr/libexec/vitaled/vitaled-trust-update --help \
+	> "$work/fr-update.log" 2>&1
+grep -q '^Utilisation : vitaled-trust-update' "$work/fr-update.log"
+ok $? "the installed trust updater's --help is French under LANG=fr_FR.UTF-8" "$work/fr-update.log"
 # dh_compress may have compressed it
 check "the French admin guide is installed" sh -c 'ls /usr/share/doc/vitaled/fr/admin.md*'
 check "the configuration reference is installed" sh -c 'ls /usr/share/doc/vitaled/configuration.md*'

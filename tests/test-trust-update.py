@@ -401,6 +401,27 @@ def test_config(t, srv):
     t.eq(os.listdir(drop), [], "config errors: nothing in the drop directory")
 
 
+def test_language(t, srv):
+    """--help in the admin's language; the outcome lines, the journal's, in English."""
+    fr = dict(os.environ, LANG="fr_FR.UTF-8", LC_ALL="", LANGUAGE="",
+              VITALED_UPDATE_LOCALEDIR=os.path.join(builddir(), "locale"))
+    r = subprocess.run([UPDATER, "--help"], capture_output=True, text=True, env=fr, timeout=60)
+    t.ok(r.returncode == 0 and r.stdout.startswith("Utilisation : vitaled-trust-update")
+         and "cette aide" in r.stdout, "--help in French under LANG=fr_FR.UTF-8", r.stdout)
+    r = subprocess.run([UPDATER, "--help"], capture_output=True, text=True,
+                       env=dict(fr, LANG="C"), timeout=60)
+    t.ok(r.returncode == 0 and r.stdout.startswith("Usage: vitaled-trust-update"),
+         "--help in English under LANG=C", r.stdout)
+    drop, state = fresh_dirs("language")
+    conf = os.path.join(work, "language.conf")
+    with open(conf, "w") as f:
+        f.write("[Trust]\nDropDirectory = %s\n" % drop)
+    r = subprocess.run([UPDATER, "--config", conf], capture_output=True, text=True,
+                       env=dict(fr, STATE_DIRECTORY=state), timeout=60)
+    t.ok(r.returncode == 11 and "no [TrustUpdate] URL" in r.stdout,
+         "under LANG=fr_FR.UTF-8 the outcome line stays English, for the journal", r.stdout)
+
+
 # ---- end to end, with the daemon ----------------------------------------------
 
 UPDATE_GROUP = "vitaled-update"
@@ -641,7 +662,8 @@ def main():
         "/e2e": route_e2e(srv),
     }
     for test in (test_fetch, test_not_modified, test_transfer_failures,
-                 test_drop_dir_failures, test_config, test_daemon, test_meanwhile):
+                 test_drop_dir_failures, test_config, test_language, test_daemon,
+                 test_meanwhile):
         t.run(test, srv)
     srv.httpd.shutdown()
 

@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libintl.h>
 #include <limits.h>
+#include <locale.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +38,7 @@
 #include "trust-update-conf.h"
 
 #define DEFAULT_CONFIG		CONFIGDIR "/vitaled.conf"
+#define _(s)			gettext(s)
 #define DEFAULT_DROPDIR		STATEDIR "/trust-incoming"
 #define DEFAULT_STATEDIR	UPDATESTATEDIR
 #define BUNDLE_NAME		"vitaled-trust-update.bundle"
@@ -742,13 +745,21 @@ out:
 	return code;
 }
 
+/* In the admin's language: only here, since the outcome lines are the
+ * journal's and stay English.  VITALED_UPDATE_LOCALEDIR points an
+ * uninstalled build at the build tree's catalogues (the tests). */
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: vitaled-trust-update [--config FILE]\n"
+	const char *dir = getenv("VITALED_UPDATE_LOCALEDIR");
+
+	setlocale(LC_ALL, "");
+	bindtextdomain(PACKAGE, dir && *dir ? dir : LOCALEDIR);
+	textdomain(PACKAGE);
+	fprintf(out, _("Usage: vitaled-trust-update [--config FILE]\n"
 		"Fetch the trust bundle from [TrustUpdate] URL and hand it to vitaled.\n\n"
 		"Options:\n"
-		"  -c, --config FILE   vitaled.conf to read (default " DEFAULT_CONFIG ")\n"
-		"  -h, --help          this text\n");
+		"  -c, --config FILE   vitaled.conf to read (default %s)\n"
+		"  -h, --help          this text\n"), DEFAULT_CONFIG);
 }
 
 int main(int argc, char **argv)

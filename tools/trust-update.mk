@@ -4,7 +4,7 @@ updaterdir = $(libexecdir)/vitaled
 updater_PROGRAMS = tools/vitaled-trust-update
 tools_vitaled_trust_update_SOURCES = tools/trust-update.c
 tools_vitaled_trust_update_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(DBUS_CFLAGS) $(OPENSSL_CFLAGS) \
-	-DUPDATESTATEDIR=\"$(localstatedir)/lib/vitaled-trust-update\"
+	-DUPDATESTATEDIR=\"$(localstatedir)/lib/vitaled-trust-update\" -DLOCALEDIR=\"$(localedir)\"
 tools_vitaled_trust_update_LDADD = lib/libvitaled-core.la $(CURL_LIBS) $(DBUS_LIBS) $(OPENSSL_LIBS)
 
 # The real program against a real HTTPS server in the test's own network.
