@@ -54,8 +54,10 @@ def scenario(t, name, bus, d):
         t.ok(False, "%s scenario ran to the end" % name, "%s\n%s" % (e, d.log()[-3000:]))
     finally:
         status = d.stop()
+        report = vdaemon.sanitizer_report(d.log())
         bus.stop()
-    t.eq(status, 0, "vitaled exits cleanly on SIGTERM")
+    t.ok(status == 0 and not report, "vitaled exits cleanly on SIGTERM",
+         "exit status %s\n%s" % (status, "\n".join(report)))
 
 
 def daemon_conf(plugin, group_text):
