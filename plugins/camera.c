@@ -188,8 +188,12 @@ stopped:
 		zbar.video_enable(video, 0);
 		zbar.video_destroy(video);
 	}
-	if (scanner)
+	if (scanner) {
+		/* zbar_image_scanner_destroy() leaves the symbol cache (the codes
+		 * last in view) allocated; turning the cache off releases it. */
+		zbar.image_scanner_enable_cache(scanner, 0);
 		zbar.image_scanner_destroy(scanner);
+	}
 	free(args->path);
 	free(args);
 	return NULL;

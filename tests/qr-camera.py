@@ -1,29 +1,37 @@
 #!/usr/bin/python3
 """Webcam source: off unless enabled; a missing or unusable device gets a
-clear log line and the daemon carries on.
+clear log line and the daemon carries on; what is in view is read like a
+scanner's token, and other codes in view are ignored.
 
 No V4L2 device exists on CI machines (no kernel modules, so no
 v4l2loopback or vivid; no video major in /proc/devices) and umockdev has no
 V4L2 ioctl emulation; a handler of our own would not see the calls either:
 libzbar's V4L2 ioctls go through libv4l2 (v4l2_ioctl), which makes them
 as raw syscall(2)s (it imports no ioctl()), and umockdev's preload wraps
-ioctl(), not syscall().  So frames are not tested here, nor, for want of a
-frame, that a code in view that is not a token is counted without an
-object or a signal (daemon/token.c other_code: its camera branch).  The
-libzbar decoding the camera worker uses is the one tests/qr-images.py
-checks on real images.  When a /dev/video* capture
-device is present, the last test opens it for real.
+ioctl(), not syscall().  So the frames test puts tests/camera/zbar-frames.c
+first in the library path as libzbar.so.0: the camera source's video calls
+read PGM frames from a FIFO, and everything else (conversion, scanning, the
+symbol cache) is the real libzbar's.  V4L2 capture itself is not tested
+here; when a /dev/video* capture device is present, the last test opens it
+for real.
 """
+import errno
 import glob
 import os
+import re
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "tests", "lib"))
 from vtest import daemon as vdaemon  # noqa: E402
-from vtest import qr  # noqa: E402
+from vtest import pki as vpki  # noqa: E402
+from vtest.bus import SystemBus  # noqa: E402
+from vtest import qr, share, soak  # noqa: E402
 from vtest.tap import Tap  # noqa: E402
+
+sys.path.insert(0, os.path.join(vdaemon.srcdir(), "tests", "tokens"))
+import mktoken  # noqa: E402
 
 
 def threads(pid):
@@ -45,7 +53,6 @@ def without_zbar(t, node, lib):
     """A machine without libzbar (/dev/null mounted over it in a private
     mount namespace): the camera source does not start and says why; the
     daemon carries on."""
-    from vtest.bus import SystemBus
     if os.geteuid() != 0:
         t.skip("libzbar missing", "needs root for a private mount namespace")
         return
@@ -65,6 +72,144 @@ def without_zbar(t, node, lib):
     finally:
         t.eq(d.stop(), 0, "vitaled exits cleanly")
         bus.stop()
+
+
+def objects(bus):
+    """GetManagedObjects as a member of the client group sees it."""
+    r = bus.call_as("member", "/org/vitaled", "org.freedesktop.DBus.ObjectManager",
+                    "GetManagedObjects")
+    if "ok" not in r:
+        raise RuntimeError("GetManagedObjects: %s" % r)
+    return r["ok"]
+
+
+def readers(bus):
+    """{object path: Reader1 properties}"""
+    return {p: i["org.vitaled.Reader1"] for p, i in objects(bus).items()
+            if "org.vitaled.Reader1" in i}
+
+
+def cards(bus):
+    return [i["org.vitaled.Card1"] for i in objects(bus).values() if "org.vitaled.Card1" in i]
+
+
+def open_writer(fifo, timeout=30):
+    """The camera's side of the FIFO, once the daemon has it open."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno != errno.ENXIO or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+            continue
+        os.set_blocking(fd, True)
+        return fd
+
+
+def show(fd, pgm, frames=3):
+    """A code held in front of the camera for a few frames (10 a second)."""
+    for _ in range(frames):
+        view = memoryview(pgm)
+        while view:
+            view = view[os.write(fd, view):]
+        time.sleep(0.1)
+
+
+def pgm_of(path, text):
+    mktoken.write_pgm(text, path)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def frames(t, tmp, lib):
+    """Frames in view: a patient's phone read once however long it is held,
+    other QR codes counted without an object, a log of their content or a
+    signal (a scanner's, on the same daemon, are signalled), and the camera
+    going away leaves the read served."""
+    shim = os.path.join(vdaemon.builddir(), "tests", "camera", ".libs", "zbar-frames.so")
+    libdir = os.path.join(tmp, "lib")
+    os.mkdir(libdir)
+    os.symlink(shim, os.path.join(libdir, "libzbar.so.0"))
+    fifo = os.path.join(tmp, "frames0")
+    scanner = os.path.join(tmp, "scanner0")
+    crid, srid = "camera-" + fifo, "serial-" + scanner
+    conf = ("[General]\nEnablePlugins = camera,serial\n\n[Trust]\nDirectory = %s\n\n"
+            "[camera]\nEnabled = true\nDevice = %s\n\n[serial]\nDevices = %s\n"
+            % (vpki.trust_dir(), fifo, scanner))
+    bus = SystemBus()
+    bus.start()
+    d = bus.start_vitaled(conf, user="root",
+                          env={"LD_LIBRARY_PATH": libdir, "VTEST_ZBAR_LIBRARY": lib})
+    sc = None
+    with qr.scenario(t, "camera frames", bus, d):
+        with open("/proc/%d/maps" % d.proc.pid) as f:
+            maps = f.read()
+        t.ok("zbar-frames.so" in maps and lib in maps,
+             "the camera source loaded the frame stand-in, and through it the real libzbar")
+        sc = soak.Scanner(scanner)
+        d.wait_log(r"reader %s: added \(qr-serial" % re.escape(srid))
+        listener = share.OtherCodeListener(bus)
+        patient = qr.token_image(os.path.join(tmp, "patient.pgm"), "valid", "pgm")
+        with open(os.path.join(tmp, "patient.pgm"), "rb") as f:
+            patient_pgm = f.read()
+        others = ["https://example.org/notice?id=42",
+                  "HC1:NCFOXN%TS3DH3ZSUZK+.V0ETD%65NL-AH",
+                  share.GS.decode() + "0103400930000120172712311012345" + share.GS.decode()]
+        other_pgms = [pgm_of(os.path.join(tmp, "other%d.pgm" % i), c)
+                      for i, c in enumerate(others)]
+
+        os.mkfifo(fifo)
+        cam = open_writer(fifo)
+        pos = d.log_size()
+        show(cam, patient_pgm, 5)
+        verdict, _, pos = qr.wait_verdict(d, crid, pos)
+        t.eq(verdict, "verified", "a patient's phone QR code in view is read and verified")
+        card = qr.card_on_bus(bus, crid, "verified")
+        t.ok(card and card.get("FormFactor") == "phone-qr",
+             "a Card1 object for it, phone-qr", card)
+        for pgm in other_pgms:
+            show(cam, pgm)
+        counted = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            counted = [r["OtherCodes"] for r in readers(bus).values() if r["Id"] == crid]
+            if counted == [len(others)]:
+                break
+            time.sleep(0.2)
+        t.eq(counted, [len(others)], "Reader1.OtherCodes counts the %d other codes in view, "
+             "each once however many frames held it" % len(others))
+        t.eq([c["ReaderId"] for c in cards(bus)], [crid],
+             "the one phone read is the only Card1 object: a frame held 5 frames long and "
+             "other codes made no other")
+        log = d.log()
+        t.eq(len(re.findall(r"reader %s: card \d+: phone-qr" % re.escape(crid), log)), 1,
+             "one read logged for the patient's code")
+        t.ok(not any(c.strip(share.GS.decode())[:20] in log for c in others),
+             "the other codes' content is not in the log")
+        t.ok(re.search(r"reader %s: a code of \d+ bytes that is not a Vitale token \(%d so far\)"
+                       % (re.escape(crid), len(others)), log),
+             "the log counts them, with sizes only")
+        # A scanner's other code after them: the first OtherCode signal
+        # the client gets must be that one.
+        sc.scan("3400930000120")
+        got = listener.signals(1)
+        listener.stop()
+        spath = [p for p, r in readers(bus).items() if r["Id"] == srid]
+        t.eq([(s["code"], [s["path"]]) for s in got], [(b"3400930000120", spath)],
+             "no OtherCode signal for the camera's codes; the scanner's next code is signalled")
+
+        pos = d.log_size()
+        os.close(cam)
+        t.ok(d.wait_log(r"reader %s: camera stopped; waiting for it to come back"
+                        % re.escape(crid), 30, pos),
+             "the camera going away (the FIFO closed) stops its worker, and the source waits")
+        t.eq([c["Status"] for c in cards(bus)], ["verified"],
+             "the phone read stays served after the camera went away")
+        t.ok(d.proc.poll() is None, "the daemon keeps running")
+    if sc:
+        sc.unplug()
 
 
 def main():
@@ -112,8 +257,10 @@ def main():
 
     if lib:
         without_zbar(t, node, lib)
+        frames(t, tmp, lib)
     else:
         t.skip("libzbar missing", "the daemon was not seen loading libzbar")
+        t.skip("camera frames", "the daemon was not seen loading libzbar")
 
     cams = sorted(glob.glob("/dev/video*"))
     if not cams:
