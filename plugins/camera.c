@@ -53,6 +53,9 @@ struct camera {
 	struct qr_line line;
 	pthread_t thread;
 	bool running;
+	/* The node was seen (again) while a worker ran: one that failed to
+	 * open it may have tried just before it appeared. */
+	bool seen_again;
 	int stop_fd;		/* eventfd: the worker stops when it is readable */
 	unsigned int generation;
 };
@@ -76,6 +79,7 @@ static const struct vitaled_option camera_options[] = {
 };
 
 static void camera_stop(void);
+static void camera_found(const char *path, const char *option, void *user_data);
 
 static void deliver(void *user_data)
 {
@@ -86,6 +90,8 @@ static void deliver(void *user_data)
 			camera_stop();
 			vitaled_info("reader %s: camera stopped; waiting for it to come back",
 					vitaled_reader_id(camera.reader));
+			if (camera.seen_again && access(camera.path, F_OK) == 0)
+				camera_found(camera.path, NULL, NULL);
 		} else {
 			qr_line_put(&camera.line, msg->data, msg->len);
 			qr_line_end(&camera.line);
@@ -220,8 +226,11 @@ static void camera_found(const char *path, const char *option, void *user_data)
 	struct worker_args *args;
 	int err;
 
-	if (camera.running)
+	if (camera.running) {
+		camera.seen_again = true;
 		return;
+	}
+	camera.seen_again = false;
 	args = calloc(1, sizeof(*args));
 	if (!args || !(args->path = strdup(path))) {
 		free(args);

@@ -123,6 +123,9 @@ def pgm_of(path, text):
         return f.read()
 
 
+OPEN_FAIL_MS = 1500  # a failed open returns this late (tests/camera/zbar-frames.c)
+
+
 def frames(t, tmp, lib):
     """Frames in view: a patient's phone read once however long it is held,
     other QR codes counted without an object, a log of their content or a
@@ -132,7 +135,10 @@ def frames(t, tmp, lib):
     libdir = os.path.join(tmp, "lib")
     os.mkdir(libdir)
     os.symlink(shim, os.path.join(libdir, "libzbar.so.0"))
-    fifo = os.path.join(tmp, "frames0")
+    # its own directory: only the test's steps there make the source look again
+    camdir = os.path.join(tmp, "cam")
+    os.mkdir(camdir)
+    fifo = os.path.join(camdir, "frames0")
     scanner = os.path.join(tmp, "scanner0")
     crid, srid = "camera-" + fifo, "serial-" + scanner
     conf = ("[General]\nEnablePlugins = camera,serial\n\n[Trust]\nDirectory = %s\n\n"
@@ -141,7 +147,8 @@ def frames(t, tmp, lib):
     bus = SystemBus()
     bus.start()
     d = bus.start_vitaled(conf, user="root",
-                          env={"LD_LIBRARY_PATH": libdir, "VTEST_ZBAR_LIBRARY": lib})
+                          env={"LD_LIBRARY_PATH": libdir, "VTEST_ZBAR_LIBRARY": lib,
+                               "VTEST_ZBAR_OPEN_FAIL_MS": str(OPEN_FAIL_MS)})
     sc = None
     with qr.scenario(t, "camera frames", bus, d):
         with open("/proc/%d/maps" % d.proc.pid) as f:
@@ -160,8 +167,22 @@ def frames(t, tmp, lib):
         other_pgms = [pgm_of(os.path.join(tmp, "other%d.pgm" % i), c)
                       for i, c in enumerate(others)]
 
+        # At start the node is missing: the worker fails to open it and ends.
+        d.wait_log(r"reader %s: camera stopped; waiting" % re.escape(crid))
+        # Something else appears beside it: the source looks again, and the
+        # camera appears while that worker, which missed it, still runs.
+        pos = d.log_size()
+        open(os.path.join(camdir, "other"), "w").close()
+        d.wait_log(r"reader %s: idle" % re.escape(crid), 30, pos)
+        time.sleep(OPEN_FAIL_MS / 3000)
         os.mkfifo(fifo)
-        cam = open_writer(fifo)
+        try:
+            cam = open_writer(fifo)
+        except OSError as e:
+            raise RuntimeError("the camera appearing while a worker that missed it ran "
+                               "was never opened: %s" % e) from None
+        t.ok(True, "a camera appearing while a worker that missed it still runs is opened "
+             "once that worker ends")
         pos = d.log_size()
         show(cam, patient_pgm, 5)
         verdict, _, pos = qr.wait_verdict(d, crid, pos)

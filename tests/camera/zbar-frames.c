@@ -7,7 +7,9 @@
  * (P5, maxval 255), one frame per zbar_video_next_image(); the writer
  * closing it is the camera going away.  Everything the camera source does
  * with a frame (conversion, scanning, the symbol cache, symbols) is the
- * real libzbar's, loaded from VTEST_ZBAR_LIBRARY.
+ * real libzbar's, loaded from VTEST_ZBAR_LIBRARY.  VTEST_ZBAR_OPEN_FAIL_MS
+ * makes a failed open return that late: time for a test to create the node
+ * while the worker that missed it still runs.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -177,8 +179,14 @@ int zbar_video_open(zbar_video_t *video, const char *device)
 
 	errno = 0;
 	video->fd = open(device, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (video->fd < 0)
-		return fail(video, device);
+	if (video->fd < 0) {
+		const char *delay = getenv("VTEST_ZBAR_OPEN_FAIL_MS");
+
+		fail(video, device);
+		if (delay)
+			usleep((useconds_t)atoi(delay) * 1000);
+		return -1;
+	}
 	flags = fcntl(video->fd, F_GETFL);
 	if (flags < 0 || fcntl(video->fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
 		return fail(video, device);
