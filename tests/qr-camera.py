@@ -74,23 +74,14 @@ def without_zbar(t, node, lib):
         bus.stop()
 
 
-def objects(bus):
-    """GetManagedObjects as a member of the client group sees it."""
-    r = bus.call_as("member", "/org/vitaled", "org.freedesktop.DBus.ObjectManager",
-                    "GetManagedObjects")
-    if "ok" not in r:
-        raise RuntimeError("GetManagedObjects: %s" % r)
-    return r["ok"]
-
-
 def readers(bus):
     """{object path: Reader1 properties}"""
-    return {p: i["org.vitaled.Reader1"] for p, i in objects(bus).items()
+    return {p: i["org.vitaled.Reader1"] for p, i in qr.objects(bus).items()
             if "org.vitaled.Reader1" in i}
 
 
 def cards(bus):
-    return [i["org.vitaled.Card1"] for i in objects(bus).values() if "org.vitaled.Card1" in i]
+    return [i["org.vitaled.Card1"] for i in qr.objects(bus).values() if "org.vitaled.Card1" in i]
 
 
 def open_writer(fifo, timeout=30):

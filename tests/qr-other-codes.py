@@ -36,21 +36,12 @@ def other_codes(count):
     return out[:count]
 
 
-def objects(bus):
-    """GetManagedObjects as a member of the client group sees it."""
-    r = bus.call_as("member", "/org/vitaled", "org.freedesktop.DBus.ObjectManager",
-                    "GetManagedObjects")
-    if "ok" not in r:
-        raise RuntimeError("GetManagedObjects: %s" % r)
-    return r["ok"]
-
-
 def cards(bus):
-    return {p: i["org.vitaled.Card1"] for p, i in objects(bus).items() if "org.vitaled.Card1" in i}
+    return {p: i["org.vitaled.Card1"] for p, i in qr.objects(bus).items() if "org.vitaled.Card1" in i}
 
 
 def reader(bus, rid):
-    for i in objects(bus).values():
+    for i in qr.objects(bus).values():
         r = i.get("org.vitaled.Reader1")
         if r and r["Id"] == rid:
             return r

@@ -81,6 +81,15 @@ def start_daemon(plugin, group_text, env=None):
     return bus, d
 
 
+def objects(bus):
+    """GetManagedObjects as a member of the client group sees it."""
+    r = bus.call_as("member", "/org/vitaled", "org.freedesktop.DBus.ObjectManager",
+                    "GetManagedObjects")
+    if "ok" not in r:
+        raise RuntimeError("GetManagedObjects: %s" % r)
+    return r["ok"]
+
+
 def card_on_bus(bus, reader_id, status, timeout=30):
     """Properties of a Card1 object read on reader_id with that status, as a
     client in the client group sees them (GetManagedObjects), or None."""
